@@ -1,0 +1,79 @@
+"""`vcv`: the one command-line entry point. Each sub-command imports its module lazily so that
+`vcv token` does not pay for starting SQLAlchemy or strawberry."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+DEFAULT_DATA_DIR = Path(".vcv")
+
+
+@click.group()
+def main() -> None:
+    """Virtual Customer View: a federated, privacy-correct GraphQL view of each customer."""
+
+
+@main.command()
+@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--db", "db_url", required=True, help="SQLAlchemy URL, e.g. sqlite+aiosqlite:///master.db")
+def seed(customers: int, seed: int, db_url: str) -> None:
+    """Create the customer master schema (migrations) and fill it with the synthetic alliance."""
+    from fixtures.seed import seed_master
+
+    counts = asyncio.run(seed_master(db_url, customers=customers, seed=seed))
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@main.group()
+def db() -> None:
+    """Customer master database."""
+
+
+@db.command("upgrade")
+@click.option("--db", "db_url", required=True)
+def db_upgrade(db_url: str) -> None:
+    """Run the Alembic migrations up to the newest revision."""
+    from resolvers.database import migrate
+
+    migrate(db_url)
+    click.echo("customer master schema is at head")
+
+
+@main.group()
+def partners() -> None:
+    """The partner simulators (bank, life, property, invest)."""
+
+
+@partners.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--base-port", type=int, default=9101, show_default=True,
+              help="bank, life, property, invest listen on base, base+1, ...")
+@click.option("--latency-ms", type=int, default=0, show_default=True)
+@click.option("--jitter-ms", type=int, default=0, show_default=True)
+@click.option("--error-rate", type=float, default=0.0, show_default=True)
+@click.option("--mode", default="none", show_default=True,
+              type=click.Choice(["none", "timeout", "error", "malformed", "wrong_types", "extra_fields", "reset"]))
+@click.option("--credentials", "credentials_file", type=click.Path(path_type=Path),
+              help="JSON file with each partner's credential and admin credential; written if missing")
+def partners_run(names: tuple[str, ...], customers: int, seed: int, host: str, base_port: int,
+                 latency_ms: int, jitter_ms: int, error_rate: float, mode: str,
+                 credentials_file: Path | None) -> None:
+    """Start partner simulators (all four unless NAMES are given) until Ctrl-C."""
+    from fixtures.partners.runner import run_forever
+
+    asyncio.run(run_forever(
+        names=names or None, customers=customers, seed=seed, host=host, base_port=base_port,
+        faults={"latency_ms": latency_ms, "jitter_ms": jitter_ms, "error_rate": error_rate, "mode": mode},
+        credentials_file=credentials_file,
+    ))
+
+
+if __name__ == "__main__":
+    main()
