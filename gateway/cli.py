@@ -75,5 +75,70 @@ def partners_run(names: tuple[str, ...], customers: int, seed: int, host: str, b
     ))
 
 
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--role", required=True,
+              type=click.Choice(["consultant", "customer", "partner", "service_agent", "compliance"]))
+@click.option("--consultant-id")
+@click.option("--customer-id")
+@click.option("--partner-id")
+@click.option("--purposes", required=True, help="comma-separated, e.g. advisory,lead_management")
+@click.option("--ttl", type=click.IntRange(min=1), default=3600, show_default=True, help="seconds")
+def token(data_dir: Path, role: str, consultant_id: str | None, customer_id: str | None,
+          partner_id: str | None, purposes: str, ttl: int) -> None:
+    """Print a token signed with the demo key in DATA_DIR (created on first use)."""
+    from gateway.identity import ROLE_SUBJECT_CLAIM
+    from gateway.tokens import mint
+
+    needed = ROLE_SUBJECT_CLAIM.get(role)
+    given = {"consultant_id": consultant_id, "customer_id": customer_id, "partner_id": partner_id}
+    if needed and not given[needed]:
+        raise click.UsageError(f"a {role} token needs --{needed.replace('_', '-')}")
+    wanted = [p.strip() for p in purposes.split(",") if p.strip()]
+    click.echo(mint(data_dir, role=role, purposes=wanted, ttl_s=ttl, **{needed: given[needed]} if needed else {}))
+
+
+@main.command()
+def schema() -> None:
+    """Print the GraphQL schema (SDL)."""
+    from gateway.schema import build_schema
+
+    click.echo(build_schema().as_str())
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
+    """Run the whole alliance on loopback: master, four partners, gateway."""
+    from gateway.demo import run_demo
+
+    asyncio.run(run_demo(data_dir, port=port, customers=customers, seed=seed))
+
+
+@main.command()
+@click.option("--db", "db_url", required=True, envvar="VCV_DATABASE_URL")
+@click.option("--jwks", type=click.Path(exists=True, path_type=Path), required=True, envvar="VCV_JWKS")
+@click.option("--partners", "partners_file", type=click.Path(exists=True, path_type=Path), required=True,
+              envvar="VCV_PARTNERS")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+def serve(db_url: str, jwks: Path, partners_file: Path, host: str, port: int) -> None:
+    """Run the gateway alone against an existing master and partner systems."""
+    from aiohttp import web
+
+    from gateway.app import GatewaySettings, create_app
+    from resolvers.connectors.config import ConfigError, load
+
+    try:
+        partners_config = load(partners_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    web.run_app(create_app(GatewaySettings(db_url=db_url, jwks_path=jwks, partners=partners_config)),
+                host=host, port=port)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,145 @@
+"""The aiohttp application: `/graphql` (GraphiQL in a browser), `/healthz`, `/readyz`.
+
+A request's way through: request ID -> caller verified (401 before any GraphQL work) -> per-request
+context with fresh loaders -> strawberry executes -> errors that are not ours are masked."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from resolvers.database import create_engine, session_factory
+from strawberry.aiohttp.views import GraphQLView
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from gateway.context import RequestContext
+from gateway.errors import VcvError
+from gateway.identity import Verifier
+from gateway.schema import build_schema
+from resolvers.connectors import CallContext, PartnersConfig, build_connectors
+from resolvers.loaders import PartnerLoaders
+from resolvers.master import Master, MasterLoaders
+
+log = logging.getLogger("vcv.gateway")
+
+STATE = web.AppKey("state", object)
+SETTINGS = web.AppKey("settings", object)
+VERIFIER = web.AppKey("verifier", Verifier)
+# Messages of strawberry's query-limit rules, mapped onto our public code.
+_TOO_COMPLEX = ("exceeds maximum operation depth", "maximum number of aliases", "maximum token count",
+                "exceeds maximum number of aliases", "exceeds maximum token")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    db_url: str
+    jwks_path: Path
+    partners: PartnersConfig
+    max_body_bytes: int = 256 * 1024
+    graphiql: bool = True
+
+
+@dataclass(slots=True)
+class _State:
+    master: Master
+    session: aiohttp.ClientSession
+    connectors: dict[str, Any]
+
+
+def _error_response(error: VcvError, request_id: str, status: int | None = None) -> web.Response:
+    headers = {"X-Request-ID": request_id}
+    if error.http_status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="vcv"'
+    return web.json_response({"errors": [error.as_graphql()]}, status=status or error.http_status,
+                             headers=headers)
+
+
+class View(GraphQLView):  # type: ignore[type-arg]
+    async def get_context(self, request: web.Request, response: web.StreamResponse) -> RequestContext:
+        state: _State = request.app[STATE]  # type: ignore[assignment]
+        caller = request["caller"]
+        deadline = time.monotonic() + request.app[SETTINGS].partners.deadline_s
+        call = CallContext(request_id=request["request_id"], purpose=caller.purpose, deadline=deadline)
+        return RequestContext(
+            caller=caller, request_id=request["request_id"], master=state.master,
+            master_loaders=MasterLoaders(state.master), partners=PartnerLoaders(state.connectors, call),
+            partner_configs=request.app[SETTINGS].partners.partners,
+        )
+
+    async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        payload = await super().process_result(request, result)
+        for error in payload.get("errors") or []:
+            if any(m in error.get("message", "") for m in _TOO_COMPLEX):
+                error.setdefault("extensions", {})["code"] = "QUERY_TOO_COMPLEX"
+            elif "extensions" not in error or "code" not in error["extensions"]:
+                error.setdefault("extensions", {})["code"] = (
+                    "INTERNAL" if error.get("message") == "Internal error." else "GRAPHQL_VALIDATION_FAILED")
+        return payload
+
+
+@web.middleware
+async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
+    supplied = request.headers.get("X-Request-ID", "")
+    request["request_id"] = supplied if 0 < len(supplied) <= 128 and supplied.isprintable() else str(uuid.uuid4())
+    try:
+        response = await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return _error_response(VcvError("request body too large", code="BAD_REQUEST"), request["request_id"], 413)
+    response.headers["X-Request-ID"] = request["request_id"]
+    return response
+
+
+@web.middleware
+async def _authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+    wants_ide = request.method == "GET" and "query" not in request.query
+    if request.path != "/graphql" or wants_ide:
+        return await handler(request)
+    verifier: Verifier = request.app[VERIFIER]
+    try:
+        request["caller"] = verifier.verify(request.headers.get("Authorization"), request.headers.get("X-Purpose"))
+    except VcvError as error:
+        return _error_response(error, request["request_id"])
+    return await handler(request)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    state: _State = request.app[STATE]  # type: ignore[assignment]
+    try:
+        await state.master.partners()
+    except Exception:
+        log.exception("readiness check failed")
+        return web.json_response({"status": "unavailable", "master": "down"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_request_id, _authenticate])
+    app[SETTINGS] = settings
+    app[VERIFIER] = Verifier.from_file(settings.jwks_path)
+    schema = build_schema()
+    view = View(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
+    app.router.add_route("*", "/graphql", view)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+
+    async def lifecycle(app: web.Application) -> Any:
+        engine = create_engine(settings.db_url)
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=64))
+        app[STATE] = _State(Master(session_factory(engine)), session, build_connectors(settings.partners, session))
+        yield
+        await session.close()
+        await engine.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,25 @@
+"""What every resolver of one request can reach: the verified caller and the per-request loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.identity import Caller
+from resolvers.connectors import ConnectorConfig
+from resolvers.loaders import PartnerLoaders
+from resolvers.master import Master, MasterLoaders, Visibility
+
+
+@dataclass(slots=True)
+class RequestContext:
+    caller: Caller
+    request_id: str
+    master: Master
+    master_loaders: MasterLoaders
+    partners: PartnerLoaders
+    partner_configs: dict[str, ConnectorConfig]
+
+    @property
+    def visibility(self) -> Visibility:
+        c = self.caller
+        return Visibility(c.role, c.purpose, c.consultant_id, c.customer_id, c.partner_id)

@@ -1,0 +1,137 @@
+"""`vcv demo`: the whole alliance on loopback in one process — a SQLite customer master (seeded if empty),
+the four partner simulators and the gateway — plus ready-to-paste tokens and a `demo.json` for scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from fixtures.partners.runner import RunningPartners, start_partners
+from fixtures.seed import is_seeded_url, seed_master
+
+from fixtures.alliance import generate
+from gateway.app import GatewaySettings, create_app
+from gateway.tokens import ensure_demo_keys, mint
+from resolvers.connectors import config as connector_config
+
+PARTNERS_TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
+
+
+@dataclass(slots=True)
+class Demo:
+    data_dir: Path
+    gateway_url: str
+    partners: RunningPartners
+    runner: web.AppRunner
+    info: dict[str, Any]
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.partners.stop()
+
+
+def demo_tokens(data_dir: Path, alliance_customer: str, consultant: str) -> dict[str, str]:
+    ttl = 8 * 3600
+    return {
+        "consultant": mint(data_dir, role="consultant", consultant_id=consultant, ttl_s=ttl,
+                           purposes=["advisory", "lead_management"]),
+        "customer": mint(data_dir, role="customer", customer_id=alliance_customer, ttl_s=ttl,
+                         purposes=["self_service"]),
+        "partner": mint(data_dir, role="partner", partner_id="bank", ttl_s=ttl,
+                        purposes=["service", "lead_management"]),
+        "service_agent": mint(data_dir, role="service_agent", ttl_s=ttl, purposes=["service", "complaint"]),
+        "compliance": mint(data_dir, role="compliance", ttl_s=ttl, purposes=["audit"]),
+    }
+
+
+async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1", customers: int = 200,
+                     seed: int = 42, partner_ports: dict[str, int] | None = None) -> Demo:
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite+aiosqlite:///{data_dir / 'master.db'}"
+    if not await is_seeded_url(db_url):
+        await seed_master(db_url, customers=customers, seed=seed)
+    alliance = generate(customers, seed)
+    partners = await start_partners(alliance, host=host, ports=partner_ports)
+    overrides = {pid: {"base_url": p.url, "credential": p.credential} for pid, p in partners.partners.items()}
+    config_path = data_dir / "partners.yaml"
+    raw = yaml.safe_load(PARTNERS_TEMPLATE.read_text(encoding="utf-8"))
+    for entry in raw["partners"]:
+        entry.update(overrides.get(entry["id"], {}))
+    _write_private(config_path, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    settings = GatewaySettings(db_url=db_url, jwks_path=ensure_demo_keys(data_dir),
+                               partners=connector_config.load(config_path))
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    gateway_url = f"http://{host}:{bound}"
+    first = alliance.customers[0]
+    info = {
+        "gateway_url": gateway_url,
+        "graphql_url": f"{gateway_url}/graphql",
+        "database_url": db_url,
+        "jwks": str(settings.jwks_path),
+        "partners_config": str(config_path),
+        "partners": {pid: {"url": p.url, "credential": p.credential, "admin_credential": p.admin_credential}
+                     for pid, p in partners.partners.items()},
+        "showcase_customer": first.id,
+        "tokens": demo_tokens(data_dir, first.id, first.consultant_id),
+    }
+    _write_private(data_dir / "demo.json", json.dumps(info, indent=2))
+    return Demo(data_dir, gateway_url, partners, runner, info)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Credentials and tokens are in these files: readable by the owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def banner(demo: Demo) -> str:
+    info = demo.info
+    lines = [
+        "Virtual Customer View demo is running. Ctrl-C stops everything.",
+        f"  GraphiQL:        {info['graphql_url']}",
+        f"  customer master: {info['database_url']}",
+        *(f"  partner {pid:<9} {p['url']}" for pid, p in info["partners"].items()),
+        f"  demo.json:       {demo.data_dir / 'demo.json'} (URLs, credentials, tokens for scripts)",
+        "",
+        "Tokens (send as 'Authorization: Bearer <token>' with an 'X-Purpose' header):",
+    ]
+    purposes = {"consultant": "advisory", "customer": "self_service", "partner": "service",
+                "service_agent": "service", "compliance": "audit"}
+    for role, token in info["tokens"].items():
+        lines.append(f"  {role} (X-Purpose: {purposes[role]}):\n    {token}")
+    lines += [
+        "",
+        "First query:",
+        f"  curl -s {info['graphql_url']} -H 'Content-Type: application/json' \\",
+        f"    -H \"Authorization: Bearer $(jq -r .tokens.consultant {demo.data_dir / 'demo.json'})\" \\",
+        "    -H 'X-Purpose: advisory' \\",
+        f"    -d '{{\"query\": \"{{ customer(id: \\\"{info['showcase_customer']}\\\") {{ givenName familyName "
+        "contracts { contractId productType partner { name } } } }\"}'",
+    ]
+    return "\n".join(lines)
+
+
+async def run_demo(data_dir: Path, *, port: int, customers: int, seed: int) -> None:
+    demo = await start_demo(data_dir, port=port, customers=customers, seed=seed)
+    print(banner(demo), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("stopping…", flush=True)
+    await demo.stop()
+

@@ -1,0 +1,138 @@
+"""Calling one partner: batching by its maximum batch size, per-partner timeout inside the request's
+deadline, a concurrency limit, a circuit breaker and a retry for idempotent reads. Protocol specifics
+(REST, GraphQL) live in the subclasses; everything a caller may see of a failure is a `PartnerError`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from resolvers.connectors.breaker import CircuitBreaker
+from resolvers.connectors.config import ConnectorConfig
+from resolvers.connectors.mapping import BadRecord, partner_fields, to_joint
+from resolvers.errors import PartnerError
+from resolvers.types import ContractValues
+
+log = logging.getLogger("vcv.connector")
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    request_id: str
+    purpose: str
+    deadline: float  # time.monotonic() by which every partner call must be done
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    records: list[Any]
+    not_found: list[str]
+
+
+Outcome = ContractValues | PartnerError
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, PartnerError) and exc.code == "PARTNER_UNAVAILABLE"
+
+
+class Connector:
+    """Base class; subclasses implement `_call` for one batch."""
+
+    def __init__(self, config: ConnectorConfig, session: aiohttp.ClientSession,
+                 breaker: CircuitBreaker | None = None, retries: int = 1) -> None:
+        self.config = config
+        self._session = session
+        self.breaker = breaker or CircuitBreaker()
+        self._limit = asyncio.Semaphore(config.max_concurrency)
+        self._retries = retries
+
+    async def fetch(self, ids: Sequence[str], joint_fields: set[str], ctx: CallContext) -> dict[str, Outcome]:
+        """Values for `ids` (deduplicated), one call per `max_batch_size` chunk, chunks in parallel."""
+        unique = list(dict.fromkeys(ids))
+        size = self.config.max_batch_size
+        chunks = [unique[i:i + size] for i in range(0, len(unique), size)]
+        results = await asyncio.gather(*(self._chunk(c, joint_fields, ctx) for c in chunks))
+        return {k: v for part in results for k, v in part.items()}
+
+    async def _chunk(self, ids: list[str], joint_fields: set[str], ctx: CallContext) -> dict[str, Outcome]:
+        try:
+            reply = await self._guarded(ids, joint_fields, ctx)
+        except PartnerError as error:
+            return dict.fromkeys(ids, error)
+        outcome: dict[str, Outcome] = {}
+        for record in reply.records:
+            try:
+                values = to_joint(self.config, record, joint_fields)
+            except BadRecord as exc:
+                log.warning("partner %s: bad record: %s", self.config.id, exc)
+                rid = record.get(self.config.id_field) if isinstance(record, dict) else None
+                if isinstance(rid, str) and rid in ids:
+                    outcome[rid] = PartnerError("PARTNER_BAD_RESPONSE", self.config.id, str(exc))
+                continue
+            # A record nobody asked for is dropped: a partner cannot inject other contracts into a view.
+            if values.contract_id in ids:
+                outcome[values.contract_id] = values
+        for missing in ids:
+            if missing not in outcome:
+                outcome[missing] = PartnerError("PARTNER_BAD_RESPONSE", self.config.id,
+                                                f"{missing} not returned")
+        return outcome
+
+    async def _guarded(self, ids: list[str], joint_fields: set[str], ctx: CallContext) -> Reply:
+        if not self.breaker.allow():
+            raise PartnerError("PARTNER_CIRCUIT_OPEN", self.config.id)
+        wanted = partner_fields(self.config, joint_fields)
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_retryable), stop=stop_after_attempt(1 + self._retries),
+                wait=wait_exponential(multiplier=0.02, max=0.2), reraise=True,
+            ):
+                with attempt:
+                    reply = await self._timed(ids, wanted, joint_fields, ctx)
+        except PartnerError as error:
+            if error.code != "PARTNER_BAD_RESPONSE":
+                self.breaker.failure()
+            else:
+                self.breaker.success()  # it answered; the answer was wrong, the partner is up
+            log.warning("partner %s failed: %s %s (request %s)", self.config.id, error.code, error.detail,
+                        ctx.request_id)
+            raise
+        self.breaker.success()
+        return reply
+
+    async def _timed(self, ids: list[str], wanted: list[str], joint_fields: set[str],
+                     ctx: CallContext) -> Reply:
+        remaining = ctx.deadline - time.monotonic()
+        timeout = min(self.config.timeout_s, remaining)
+        if timeout <= 0:
+            raise PartnerError("PARTNER_TIMEOUT", self.config.id, "request deadline already passed")
+        headers = {"Authorization": f"Bearer {self.config.credential}", "X-Request-ID": ctx.request_id,
+                   "X-Purpose": ctx.purpose}
+        try:
+            async with self._limit:
+                return await asyncio.wait_for(self._call(ids, wanted, joint_fields, headers), timeout)
+        except TimeoutError:
+            raise PartnerError("PARTNER_TIMEOUT", self.config.id, f"no answer within {timeout:.3f}s") from None
+        except aiohttp.ContentTypeError:
+            raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, "not JSON") from None
+        except ValueError as exc:  # JSON decode errors
+            raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, f"undecodable body: {exc}") from None
+        except aiohttp.ClientError as exc:
+            raise PartnerError("PARTNER_UNAVAILABLE", self.config.id, type(exc).__name__) from None
+
+    async def _call(self, ids: list[str], wanted: list[str], joint_fields: set[str],
+                    headers: dict[str, str]) -> Reply:
+        raise NotImplementedError
+
+    def _status_error(self, status: int) -> PartnerError:
+        if status >= 500 or status in (401, 403, 429):
+            return PartnerError("PARTNER_UNAVAILABLE", self.config.id, f"HTTP {status}")
+        return PartnerError("PARTNER_BAD_RESPONSE", self.config.id, f"HTTP {status}")

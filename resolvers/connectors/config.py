@@ -1,0 +1,175 @@
+"""Connector configuration (`partners.yaml`): how to reach each partner and how its vocabulary maps onto
+the joint model. Adding a partner that offers existing product types is an entry here and nothing else."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["partners"],
+    "additionalProperties": False,
+    "properties": {
+        "deadline_ms": {"type": "integer", "minimum": 1},
+        "partners": {"type": "array", "items": {"$ref": "#/$defs/partner"}},
+    },
+    "$defs": {
+        "mapping": {"type": "object", "additionalProperties": {"oneOf": [
+            {"type": "string"},
+            {"type": "object", "required": ["from", "fields"], "additionalProperties": False,
+             "properties": {"from": {"type": "string"},
+                            "fields": {"type": "object", "additionalProperties": {"type": "string"}}}},
+        ]}},
+        "partner": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id", "name", "protocol", "base_url", "credential", "contract_prefix", "id_field",
+                         "product_field", "products", "fields"],
+            "properties": {
+                "id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,31}$"},
+                "name": {"type": "string"},
+                "protocol": {"enum": ["rest", "graphql"]},
+                "base_url": {"type": "string", "pattern": "^https?://"},
+                "credential": {"type": "string"},
+                "timeout_ms": {"type": "integer", "minimum": 1},
+                "max_batch_size": {"type": "integer", "minimum": 1},
+                "max_concurrency": {"type": "integer", "minimum": 1},
+                "contract_prefix": {"type": "string", "pattern": "^[A-Z0-9]{2,8}$"},
+                "batch_path": {"type": "string"},
+                "field_selection": {"type": "boolean"},
+                "graphql_typename": {"type": "string"},
+                "id_field": {"type": "string"},
+                "product_field": {"type": "string"},
+                "products": {"type": "object", "additionalProperties": {"enum": sorted(TYPE_OF_PRODUCT)}},
+                "fields": {"$ref": "#/$defs/mapping"},
+            },
+        },
+    },
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMap:
+    source: str
+    # for lists of objects (transactions, claims, positions): joint sub-field -> partner sub-field
+    fields: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorConfig:
+    id: str
+    name: str
+    protocol: str
+    base_url: str
+    credential: str
+    contract_prefix: str
+    id_field: str
+    product_field: str
+    products: dict[str, str]
+    fields: dict[str, FieldMap]
+    timeout_s: float = 2.0
+    max_batch_size: int = 50
+    max_concurrency: int = 8
+    batch_path: str = "/v1/contracts/batch"
+    field_selection: bool = True
+    graphql_typename: str = ""
+
+    @property
+    def product_types(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.products.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class PartnersConfig:
+    partners: dict[str, ConnectorConfig]
+    deadline_s: float = 5.0
+    source: str = field(default="<memory>", compare=False)
+
+
+_ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+def _expand(value: str, where: str) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV.sub(sub, value)
+
+
+def parse(raw: Any, source: str = "<memory>") -> PartnersConfig:
+    try:
+        jsonschema.validate(raw, SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise ConfigError(f"{source}: {where}: {exc.message}") from None
+    partners: dict[str, ConnectorConfig] = {}
+    for index, entry in enumerate(raw["partners"]):
+        where = f"{source}: partners/{index} ({entry['id']})"
+        if entry["id"] in partners:
+            raise ConfigError(f"{where}: duplicate partner id")
+        if entry["protocol"] == "graphql" and not entry.get("graphql_typename"):
+            raise ConfigError(f"{where}: a graphql partner needs graphql_typename")
+        fields = {name: _field_map(spec) for name, spec in entry["fields"].items()}
+        _check_fields(where, entry["products"], fields)
+        partners[entry["id"]] = ConnectorConfig(
+            id=entry["id"], name=entry["name"], protocol=entry["protocol"],
+            base_url=entry["base_url"].rstrip("/"), credential=_expand(entry["credential"], where),
+            contract_prefix=entry["contract_prefix"], id_field=entry["id_field"],
+            product_field=entry["product_field"], products=dict(entry["products"]), fields=fields,
+            timeout_s=entry.get("timeout_ms", 2000) / 1000, max_batch_size=entry.get("max_batch_size", 50),
+            max_concurrency=entry.get("max_concurrency", 8),
+            batch_path=entry.get("batch_path", "/v1/contracts/batch"),
+            field_selection=entry.get("field_selection", True),
+            graphql_typename=entry.get("graphql_typename", ""),
+        )
+    prefixes = [p.contract_prefix for p in partners.values()]
+    if len(set(prefixes)) != len(prefixes):
+        raise ConfigError(f"{source}: two partners share a contract_prefix")
+    return PartnersConfig(partners, deadline_s=raw.get("deadline_ms", 5000) / 1000, source=source)
+
+
+def load(path: Path, overrides: dict[str, dict[str, Any]] | None = None) -> PartnersConfig:
+    """Read `path`; `overrides` (partner id -> keys) replaces values such as base_url at run time."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    for entry in (raw or {}).get("partners", []) if isinstance(raw, dict) else []:
+        entry.update((overrides or {}).get(entry.get("id"), {}))
+    return parse(raw, str(path))
+
+
+def _field_map(spec: str | dict[str, Any]) -> FieldMap:
+    if isinstance(spec, str):
+        return FieldMap(spec)
+    return FieldMap(spec["from"], dict(spec["fields"]))
+
+
+def _check_fields(where: str, products: dict[str, str], fields: dict[str, FieldMap]) -> None:
+    offered = {TYPE_OF_PRODUCT[p] for p in products.values()}
+    known = {name: kind for t in offered for name, kind in CONTRACT_TYPES[t].items()}
+    for name, spec in fields.items():
+        if name not in known:
+            raise ConfigError(f"{where}: field '{name}' is not a field of {', '.join(sorted(offered))}")
+        obj = object_of(known[name])
+        if obj and spec.fields is None:
+            raise ConfigError(f"{where}: field '{name}' is a list of {obj}; map it with 'from' and 'fields'")
+        for sub in (spec.fields or {}):
+            if obj is None or sub not in OBJECTS[obj]:
+                raise ConfigError(f"{where}: '{name}.{sub}' is not a field of the joint model")

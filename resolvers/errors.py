@@ -1,0 +1,25 @@
+"""Failures of a partner call, as the caller sees them (SPEC §8): a stable code plus the partner's ID.
+Messages never carry URLs, hostnames or the partner's own error text."""
+
+from __future__ import annotations
+
+PARTNER_CODES = ("PARTNER_TIMEOUT", "PARTNER_UNAVAILABLE", "PARTNER_CIRCUIT_OPEN", "PARTNER_BAD_RESPONSE")
+
+_MESSAGES = {
+    "PARTNER_TIMEOUT": "partner '{p}' did not answer in time",
+    "PARTNER_UNAVAILABLE": "partner '{p}' is unavailable",
+    "PARTNER_CIRCUIT_OPEN": "partner '{p}' is failing and is not being called for a while",
+    "PARTNER_BAD_RESPONSE": "partner '{p}' sent a response that does not match its contract",
+}
+
+
+class PartnerError(Exception):
+    def __init__(self, code: str, partner: str, detail: str = "") -> None:
+        assert code in PARTNER_CODES, code
+        self.code = code
+        self.partner = partner
+        # `detail` is for operators' logs only; it never reaches the response.
+        self.detail = detail
+        self.message = _MESSAGES[code].format(p=partner)
+        self.extensions = {"code": code, "partner": partner}
+        super().__init__(self.message)

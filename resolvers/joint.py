@@ -1,0 +1,42 @@
+"""The joint data model as data: which contract type each product type has, and the kind of every field a
+partner supplies. Connectors validate partner values against it, the GraphQL layer is checked against it
+in tests, and agreements are type-checked with it. A new product type is a reviewed change here."""
+
+from __future__ import annotations
+
+PRODUCT_TYPES = ("CURRENT_ACCOUNT", "SAVINGS", "LOAN", "MORTGAGE", "LIFE", "DISABILITY", "ANNUITY",
+                 "CAR", "HOUSEHOLD", "LIABILITY", "DEPOT")
+
+# Kinds: string, float, decimal, date, money, [string], [<Object>]
+OBJECTS: dict[str, dict[str, str]] = {
+    "Transaction": {"bookingDate": "date", "amount": "money", "counterparty": "string", "reference": "string"},
+    "Claim": {"claimId": "string", "reportedOn": "date", "amount": "money", "status": "string"},
+    "Position": {"isin": "string", "name": "string", "quantity": "decimal", "value": "money"},
+}
+
+CONTRACT_TYPES: dict[str, dict[str, str]] = {
+    "BankAccount": {"iban": "string", "balance": "money", "overdraftLimit": "money", "interestRate": "float",
+                    "recentTransactions": "[Transaction]"},
+    "Loan": {"principal": "money", "outstanding": "money", "interestRate": "float", "maturityDate": "date"},
+    "LifePolicy": {"sumInsured": "money", "premium": "money", "paymentFrequency": "string",
+                   "beneficiaries": "[string]", "surrenderValue": "money", "healthClass": "string"},
+    "PropertyPolicy": {"kind": "string", "premium": "money", "deductible": "money", "insuredObject": "string",
+                       "claims": "[Claim]"},
+    "Depot": {"marketValue": "money", "riskProfile": "string", "positions": "[Position]"},
+}
+
+TYPE_OF_PRODUCT: dict[str, str] = {
+    "CURRENT_ACCOUNT": "BankAccount", "SAVINGS": "BankAccount", "LOAN": "Loan", "MORTGAGE": "Loan",
+    "LIFE": "LifePolicy", "DISABILITY": "LifePolicy", "ANNUITY": "LifePolicy",
+    "CAR": "PropertyPolicy", "HOUSEHOLD": "PropertyPolicy", "LIABILITY": "PropertyPolicy", "DEPOT": "Depot",
+}
+
+# Fields every contract has; the customer master supplies them, so selecting only these calls no partner.
+MASTER_CONTRACT_FIELDS = ("contractId", "partner", "productType", "status", "startDate")
+
+
+def object_of(kind: str) -> str | None:
+    """`[Claim]` -> `Claim`; None for scalar kinds and `[string]`."""
+    if kind.startswith("[") and kind[1:-1] in OBJECTS:
+        return kind[1:-1]
+    return None

@@ -1,0 +1,149 @@
+"""Reading and writing the customer master, always through the caller's row-level visibility."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.dataloader import DataLoader
+
+from resolvers import models
+from resolvers.types import ContractRef
+
+SERVICE_PURPOSES = ("service", "complaint")
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """Whose rows a caller may see (SPEC §5). Built by the gateway from the verified token."""
+
+    role: str
+    purpose: str
+    consultant_id: str | None = None
+    customer_id: str | None = None
+    partner_id: str | None = None
+
+
+def visible(v: Visibility) -> ColumnElement[bool]:
+    """The row-level rule as one SQL condition on `customers`: default deny."""
+    c = models.Customer
+    if v.role == "consultant" and v.consultant_id:
+        return c.consultant_id == v.consultant_id
+    if v.role == "customer" and v.customer_id:
+        return c.id == v.customer_id
+    if v.role == "partner" and v.partner_id:
+        r = models.ContractRef
+        return exists().where(r.customer_id == c.id, r.partner_id == v.partner_id)
+    if v.role == "service_agent" and v.purpose in SERVICE_PURPOSES:
+        return true()
+    return false()
+
+
+def encode_cursor(customer_id: str) -> str:
+    return base64.urlsafe_b64encode(f"c:{customer_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("the cursor is not one this server issued") from None
+    if not raw.startswith("c:"):
+        raise ValueError("the cursor is not one this server issued")
+    return raw[2:]
+
+
+def _ref(row: models.ContractRef) -> ContractRef:
+    return ContractRef(row.contract_id, row.customer_id, row.partner_id, row.product_type, row.status,
+                       row.start_date)
+
+
+class Master:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def customer(self, v: Visibility, customer_id: str) -> models.Customer | None:
+        async with self._sessions() as s:
+            query = select(models.Customer).where(models.Customer.id == customer_id, visible(v))
+            return (await s.execute(query)).scalar_one_or_none()
+
+    async def customers(self, v: Visibility, search: str | None, first: int,
+                        after: str | None) -> tuple[list[models.Customer], bool]:
+        c = models.Customer
+        query = select(c).where(visible(v)).order_by(c.id).limit(max(0, min(first, MAX_PAGE)) + 1)
+        if after:
+            query = query.where(c.id > decode_cursor(after))
+        if search:
+            pattern = f"%{search.strip().lower()}%"
+            query = query.where(or_(func.lower(c.given_name).like(pattern),
+                                    func.lower(c.family_name).like(pattern), func.lower(c.id).like(pattern)))
+        async with self._sessions() as s:
+            rows = list((await s.execute(query)).scalars())
+        limit = max(0, min(first, MAX_PAGE))
+        return rows[:limit], len(rows) > limit
+
+    async def contracts_of(self, customer_ids: Sequence[str]) -> list[list[ContractRef]]:
+        r = models.ContractRef
+        async with self._sessions() as s:
+            rows = (await s.execute(select(r).where(r.customer_id.in_(customer_ids))
+                                    .order_by(r.customer_id, r.contract_id))).scalars()
+            grouped: dict[str, list[ContractRef]] = defaultdict(list)
+            for row in rows:
+                grouped[row.customer_id].append(_ref(row))
+        return [grouped.get(cid, []) for cid in customer_ids]
+
+    async def consents_of(self, customer_ids: Sequence[str]) -> list[list[models.Consent]]:
+        k = models.Consent
+        async with self._sessions() as s:
+            rows = (await s.execute(select(k).where(k.customer_id.in_(customer_ids))
+                                    .order_by(k.customer_id, k.purpose, k.id))).scalars()
+            grouped: dict[str, list[models.Consent]] = defaultdict(list)
+            for row in rows:
+                grouped[row.customer_id].append(row)
+        return [grouped.get(cid, []) for cid in customer_ids]
+
+    async def consultants(self, ids: Sequence[str]) -> list[models.Consultant | None]:
+        async with self._sessions() as s:
+            rows = {r.id: r for r in (await s.execute(
+                select(models.Consultant).where(models.Consultant.id.in_(ids)))).scalars()}
+        return [rows.get(i) for i in ids]
+
+    async def partners(self) -> list[models.Partner]:
+        async with self._sessions() as s:
+            return list((await s.execute(select(models.Partner).order_by(models.Partner.id))).scalars())
+
+    async def set_consent(self, customer_id: str, purpose: str, granted: bool, evidence: str) -> models.Consent:
+        """Grant creates a new grant (unless one is active); withdrawal stamps every active grant."""
+        k = models.Consent
+        now = datetime.now(UTC)
+        active = and_(k.customer_id == customer_id, k.purpose == purpose, k.withdrawn_at.is_(None))
+        async with self._sessions.begin() as s:
+            current = (await s.execute(select(k).where(active).order_by(k.id.desc()))).scalars().first()
+            if granted:
+                if current is None:
+                    current = k(customer_id=customer_id, purpose=purpose, granted_at=now, evidence=evidence)
+                    s.add(current)
+                    await s.flush()
+                return current
+            await s.execute(update(k).where(active).values(withdrawn_at=now))
+            if current is None:
+                return k(customer_id=customer_id, purpose=purpose, granted_at=now, withdrawn_at=now,
+                         evidence=evidence)
+            await s.refresh(current)
+            return current
+
+
+class MasterLoaders:
+    """Per-request batching of master reads, so listing 20 customers costs one query per relation."""
+
+    def __init__(self, master: Master) -> None:
+        self.contracts = DataLoader(load_fn=master.contracts_of)
+        self.consents = DataLoader(load_fn=master.consents_of)
+        self.consultants = DataLoader(load_fn=master.consultants)
