@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from resolvers.database import create_engine, session_factory
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
@@ -24,6 +23,7 @@ from gateway.errors import VcvError
 from gateway.identity import Verifier
 from gateway.schema import build_schema
 from resolvers.connectors import CallContext, PartnersConfig, build_connectors
+from resolvers.database import create_engine, session_factory
 from resolvers.loaders import PartnerLoaders
 from resolvers.master import Master, MasterLoaders
 
@@ -33,8 +33,8 @@ STATE = web.AppKey("state", object)
 SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
 # Messages of strawberry's query-limit rules, mapped onto our public code.
-_TOO_COMPLEX = ("exceeds maximum operation depth", "maximum number of aliases", "maximum token count",
-                "exceeds maximum number of aliases", "exceeds maximum token")
+_TOO_COMPLEX = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than",
+                "Source contains more than")
 
 
 @dataclass(frozen=True, slots=True)

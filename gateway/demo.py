@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 from aiohttp import web
-from fixtures.partners.runner import RunningPartners, start_partners
-from fixtures.seed import is_seeded_url, seed_master
 
 from fixtures.alliance import generate
+from fixtures.partners.runner import RunningPartners, start_partners
+from fixtures.seed import is_seeded_url, seed_master
 from gateway.app import GatewaySettings, create_app
 from gateway.tokens import ensure_demo_keys, mint
 from resolvers.connectors import config as connector_config

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden, is_safe
 from gateway.selection import wanted_by_type
@@ -35,6 +37,7 @@ from resolvers.master import encode_cursor
 from resolvers.types import ContractRef
 from resolvers.types import Money as MoneyValue
 
+log = logging.getLogger("vcv.graphql")
 KNOWN_PURPOSES = ("advisory", "service", "complaint", "lead_management", "self_service", "audit")
 # Which partner value counts towards which side of the portfolio.
 ASSET_FIELDS = {"BankAccount": "balance", "Depot": "marketValue", "LifePolicy": "surrenderValue"}
@@ -226,8 +229,20 @@ class Mutation:
         return Consent.of(row)
 
 
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # Errors meant for the caller (not found, partner down, bad input) are not incidents: log one line.
+        # Anything else is a bug and keeps its traceback, which the caller never sees.
+        for error in errors:
+            if is_safe(error):
+                log.info("request error: %s %s", error.extensions.get("code") if error.extensions else "-",
+                         error.message)
+            else:
+                log.error("unexpected error", exc_info=error.original_error)
+
+
 def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000) -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot],
         extensions=[
             QueryDepthLimiter(max_depth=max_depth), MaxAliasesLimiter(max_alias_count=max_aliases),

@@ -5,14 +5,51 @@ at the partners and are fetched live.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Date, DateTime, Dialect, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names: without them PostgreSQL invents names (`..._key`, `..._fkey`) and SQLite
+# stores none, so a later migration could not drop or alter a constraint the same way on both backends.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC instant on every backend.
+
+    PostgreSQL's `timestamptz` keeps the instant, but SQLite has no timezone type: SQLAlchemy writes the
+    wall-clock digits and drops the offset, so values written with different offsets would compare wrongly
+    and come back naive. Converting to UTC on the way in and tagging UTC on the way out makes both backends
+    store and return the same instant. Naive values are refused because their instant is ambiguous.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} is ambiguous; pass a timezone-aware value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # SQLite returns what was stored (UTC digits, no offset); PostgreSQL returns an aware value.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Consultant(Base):
@@ -47,9 +84,12 @@ class Customer(Base):
     segment: Mapped[str] = mapped_column(String(32))
     consultant_id: Mapped[str] = mapped_column(ForeignKey("consultants.id"), index=True)
 
-    contracts: Mapped[list[ContractRef]] = relationship(back_populates="customer", lazy="raise")
-    consents: Mapped[list[Consent]] = relationship(back_populates="customer", lazy="raise")
-    partner_numbers: Mapped[list[PartnerCustomerNumber]] = relationship(lazy="raise")
+    # passive_deletes: the database's ON DELETE CASCADE removes the children. Without it, deleting a customer
+    # through the ORM would first try to load these lazy="raise" collections and fail.
+    contracts: Mapped[list[ContractRef]] = relationship(back_populates="customer", lazy="raise",
+                                                        passive_deletes=True)
+    consents: Mapped[list[Consent]] = relationship(back_populates="customer", lazy="raise", passive_deletes=True)
+    partner_numbers: Mapped[list[PartnerCustomerNumber]] = relationship(lazy="raise", passive_deletes=True)
 
     __table_args__ = (Index("ix_customers_family_given", "family_name", "given_name"),)
 
@@ -87,8 +127,8 @@ class Consent(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     purpose: Mapped[str] = mapped_column(String(64))
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     evidence: Mapped[str] = mapped_column(Text)
 
     customer: Mapped[Customer] = relationship(back_populates="consents", lazy="raise")
