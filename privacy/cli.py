@@ -1,0 +1,60 @@
+"""What `vcv policy check | explain | records` print. Plain functions returning text, so the command-line
+wiring stays in the gateway and these outputs are testable without a terminal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from privacy.agreements import AgreementError, load_agreements
+from privacy.catalogue import Catalogue
+from privacy.policy import PolicySet
+from privacy.vocabulary import PURPOSES
+
+
+def check(directory: Path, catalogue: Catalogue, known_consumers: Iterable[str],
+          known_purposes: Iterable[str] = PURPOSES) -> list[str]:
+    """Every problem in the agreements as `path:line: message` lines; an empty list means all are valid."""
+    try:
+        load_agreements(directory, catalogue, known_consumers=known_consumers, known_purposes=known_purposes)
+    except AgreementError as exc:
+        return [str(problem) for problem in exc.problems]
+    return []
+
+
+def summary(policy: PolicySet) -> str:
+    """One line for a successful check, e.g. `5 agreements, 27 rules (bank 6, ...)`."""
+    counts = {owner: len(a.rules) for owner, a in sorted(policy.agreements.items())}
+    unruled = [o for o in policy.owners() if o not in policy.agreements]
+    per_owner = ", ".join(f"{owner} {n}" for owner, n in counts.items())
+    text = f"{len(counts)} agreements, {sum(counts.values())} rules ({per_owner})"
+    return text + (f"; no agreement (everything denied): {', '.join(unruled)}" if unruled else "")
+
+
+def explain_table(policy: PolicySet, owner: str, consumer: str, purpose: str, *, role: str | None = None,
+                  consents: Iterable[str] | None = None) -> str:
+    """An aligned table: what `consumer` sees of `owner`'s data for `purpose`, and by which rule."""
+    rows = policy.explain(owner, consumer, purpose, role=role, consents=consents)
+    header = f"What {consumer} sees of {owner}'s data for {purpose}"
+    if consents is not None:
+        header += f", with active consents: {', '.join(sorted(consents)) or 'none'}"
+    table = _table(("field", "treatment", "rule", "defined at"),
+                   [(r.field, r.shown, r.rule, r.where or "-") for r in rows])
+    return f"{header}\n\n{table}\n"
+
+
+def records(policy: PolicySet, fmt: Literal["markdown", "json"] = "markdown") -> str:
+    if fmt == "json":
+        return json.dumps(policy.records(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return policy.records_markdown()
+    raise ValueError(f"unknown format {fmt!r}; use markdown or json")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, ["-" * w for w in widths], *rows]]
+    return "\n".join(lines)

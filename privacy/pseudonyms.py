@@ -1,0 +1,96 @@
+"""Pseudonym keys, one per agreement (owner), held outside the database.
+
+A key comes from the environment (`VCV_PSEUDONYM_KEY_<OWNER>`, hex) or from `<directory>/<owner>.key`
+(hex, one line); the environment wins so production can inject secrets without files. Without the key a
+consumer cannot recompute or invert a pseudonym; with a different owner's key the same ID gives an
+unrelated pseudonym, so two owners' pseudonyms cannot be joined.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+ENV_PREFIX = "VCV_PSEUDONYM_KEY_"
+MIN_KEY_BYTES = 16
+DEMO_KEY_BYTES = 32
+
+
+class PseudonymKeyError(ValueError):
+    """A key is missing or unusable; the message says where it was looked for."""
+
+
+def env_name(owner: str) -> str:
+    """`property` -> `VCV_PSEUDONYM_KEY_PROPERTY`."""
+    return ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", owner).upper()
+
+
+class PseudonymKeys:
+    def __init__(self, keys: Mapping[str, bytes]) -> None:
+        for owner, key in keys.items():
+            if len(key) < MIN_KEY_BYTES:
+                raise PseudonymKeyError(f"the pseudonym key of {owner} is shorter than {MIN_KEY_BYTES} bytes")
+        self._keys = dict(keys)
+
+    @classmethod
+    def load(cls, owners: Iterable[str], *, directory: Path | None = None,
+             environ: Mapping[str, str] | None = None) -> PseudonymKeys:
+        """Keys for every owner given (typically PolicySet.pseudonymizing_owners()); raises naming every
+        owner whose key is missing or malformed, so the gateway refuses to start rather than fail later."""
+        env = os.environ if environ is None else environ
+        keys: dict[str, bytes] = {}
+        problems: list[str] = []
+        for owner in sorted(owners):
+            path = directory / f"{owner}.key" if directory is not None else None
+            if env_name(owner) in env:
+                text, origin = env[env_name(owner)], f"${env_name(owner)}"
+            elif path is not None and path.is_file():
+                text, origin = path.read_text(encoding="ascii"), str(path)
+            else:
+                places = f"${env_name(owner)}" + (f" or {path}" if path is not None else "")
+                problems.append(f"no pseudonym key for {owner}: set {places}")
+                continue
+            try:
+                key = bytes.fromhex(text.strip())
+            except ValueError:
+                problems.append(f"the pseudonym key for {owner} in {origin} is not hex")
+                continue
+            if len(key) < MIN_KEY_BYTES:
+                problems.append(f"the pseudonym key for {owner} in {origin} is shorter than {MIN_KEY_BYTES} bytes")
+                continue
+            keys[owner] = key
+        if problems:
+            raise PseudonymKeyError("; ".join(problems))
+        return cls(keys)
+
+    def key_for(self, owner: str) -> bytes:
+        try:
+            return self._keys[owner]
+        except KeyError:
+            raise PseudonymKeyError(f"no pseudonym key loaded for {owner}") from None
+
+    def get(self, owner: str) -> bytes | None:
+        """The key, or None for an owner that pseudonymises nothing; treatments.apply refuses a
+        pseudonymize without a key, so passing this along can never produce an unkeyed pseudonym."""
+        return self._keys.get(owner)
+
+    def __contains__(self, owner: object) -> bool:
+        return owner in self._keys
+
+
+def ensure_demo_keys(directory: Path, owners: Iterable[str]) -> Path:
+    """Create a random key file for each owner that has none (existing keys are never replaced, so
+    pseudonyms stay stable across demo restarts). Returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for owner in owners:
+        path = directory / f"{owner}.key"
+        if path.exists():
+            continue
+        # Created with owner-only permissions from the start, not chmod-ed afterwards.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(DEMO_KEY_BYTES) + "\n")
+    return directory
