@@ -19,9 +19,14 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from gateway.context import RequestContext
+from gateway.cursors import Cursors
 from gateway.errors import VcvError
 from gateway.identity import Verifier
+from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
+from privacy.guard import Guard
+from privacy.policy import PolicySet
+from privacy.pseudonyms import PseudonymKeys
 from resolvers.connectors import CallContext, PartnersConfig, build_connectors
 from resolvers.database import create_engine, session_factory
 from resolvers.loaders import PartnerLoaders
@@ -30,6 +35,7 @@ from resolvers.master import Master, MasterLoaders
 log = logging.getLogger("vcv.gateway")
 
 STATE = web.AppKey("state", object)
+POLICY = web.AppKey("policy", object)
 SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
 # Messages of strawberry's query-limit rules, mapped onto our public code.
@@ -42,6 +48,9 @@ class GatewaySettings:
     db_url: str
     jwks_path: Path
     partners: PartnersConfig
+    agreements_dir: Path = DEMO_AGREEMENTS
+    # pseudonym keys: VCV_PSEUDONYM_KEY_<OWNER> in the environment, else <keys_dir>/<owner>.key
+    keys_dir: Path | None = None
     max_body_bytes: int = 256 * 1024
     graphiql: bool = True
 
@@ -51,6 +60,13 @@ class _State:
     master: Master
     session: aiohttp.ClientSession
     connectors: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    policy: PolicySet
+    keys: PseudonymKeys
+    cursors: Cursors
 
 
 def _error_response(error: VcvError, request_id: str, status: int | None = None) -> web.Response:
@@ -64,17 +80,26 @@ def _error_response(error: VcvError, request_id: str, status: int | None = None)
 class View(GraphQLView):  # type: ignore[type-arg]
     async def get_context(self, request: web.Request, response: web.StreamResponse) -> RequestContext:
         state: _State = request.app[STATE]  # type: ignore[assignment]
+        rules: _Policy = request.app[POLICY]  # type: ignore[assignment]
         caller = request["caller"]
         deadline = time.monotonic() + request.app[SETTINGS].partners.deadline_s
         call = CallContext(request_id=request["request_id"], purpose=caller.purpose, deadline=deadline)
-        return RequestContext(
+        context = RequestContext(
             caller=caller, request_id=request["request_id"], master=state.master,
             master_loaders=MasterLoaders(state.master), partners=PartnerLoaders(state.connectors, call),
             partner_configs=request.app[SETTINGS].partners.partners,
+            guard=Guard(rules.policy, rules.keys, consumer=caller.consumer, role=caller.role, purpose=caller.purpose),
+            cursors=rules.cursors,
         )
+        request["context"] = context
+        return context
 
     async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         payload = await super().process_result(request, result)
+        context: RequestContext | None = request.get("context")
+        if context is not None and payload.get("data") is not None:
+            payload["extensions"] = {**(payload.get("extensions") or {}),
+                                     "redactions": context.guard.as_extension()}
         for error in payload.get("errors") or []:
             if any(m in error.get("message", "") for m in _TOO_COMPLEX):
                 error.setdefault("extensions", {})["code"] = "QUERY_TOO_COMPLEX"
@@ -127,6 +152,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_request_id, _authenticate])
     app[SETTINGS] = settings
     app[VERIFIER] = Verifier.from_file(settings.jwks_path)
+    # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
+    policy = load_policy(settings.agreements_dir, settings.partners)
+    app[POLICY] = _Policy(policy, load_keys(policy, settings.keys_dir), Cursors())
     schema = build_schema()
     view = View(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
     app.router.add_route("*", "/graphql", view)

@@ -9,6 +9,9 @@ from pathlib import Path
 import click
 
 DEFAULT_DATA_DIR = Path(".vcv")
+_ROOT = Path(__file__).resolve().parent.parent
+DEMO_AGREEMENTS = _ROOT / "fixtures" / "agreements"
+DEMO_PARTNERS = _ROOT / "fixtures" / "partners.yaml"
 
 
 @click.group()
@@ -123,21 +126,109 @@ def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
 @click.option("--jwks", type=click.Path(exists=True, path_type=Path), required=True, envvar="VCV_JWKS")
 @click.option("--partners", "partners_file", type=click.Path(exists=True, path_type=Path), required=True,
               envvar="VCV_PARTNERS")
+@click.option("--agreements", "agreements_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEMO_AGREEMENTS, show_default=True, envvar="VCV_AGREEMENTS")
+@click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path), envvar="VCV_KEYS_DIR",
+              help="pseudonym keys <owner>.key (VCV_PSEUDONYM_KEY_<OWNER> in the environment wins)")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
-def serve(db_url: str, jwks: Path, partners_file: Path, host: str, port: int) -> None:
+def serve(db_url: str, jwks: Path, partners_file: Path, agreements_dir: Path, keys_dir: Path | None, host: str,
+          port: int) -> None:
     """Run the gateway alone against an existing master and partner systems."""
     from aiohttp import web
 
     from gateway.app import GatewaySettings, create_app
+    from privacy.agreements import AgreementError
+    from privacy.pseudonyms import PseudonymKeyError
     from resolvers.connectors.config import ConfigError, load
 
     try:
-        partners_config = load(partners_file)
+        settings = GatewaySettings(db_url=db_url, jwks_path=jwks, partners=load(partners_file),
+                                   agreements_dir=agreements_dir, keys_dir=keys_dir)
+        app = create_app(settings)
+    except (ConfigError, AgreementError, PseudonymKeyError) as exc:
+        raise click.ClickException(f"not starting: {exc}") from None
+    web.run_app(app, host=host, port=port)
+
+
+@main.group()
+def policy() -> None:
+    """Data-sharing agreements: check, explain, records of processing."""
+
+
+def _policy_inputs(agreements_dir: Path, partners_file: Path) -> tuple:  # type: ignore[type-arg]
+    from privacy.vocabulary import ROLES
+    from resolvers.connectors.config import ConfigError, load
+    from resolvers.joint import catalogue
+
+    try:
+        partners_config = load(partners_file, allow_missing_env=True)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    web.run_app(create_app(GatewaySettings(db_url=db_url, jwks_path=jwks, partners=partners_config)),
-                host=host, port=port)
+    owners = catalogue({pid: c.product_types for pid, c in partners_config.partners.items()})
+    return owners, {*ROLES, *partners_config.partners}
+
+
+_agreements_option = click.option("--agreements", "agreements_dir", type=click.Path(file_okay=False, path_type=Path),
+                                  default=DEMO_AGREEMENTS, show_default=True, envvar="VCV_AGREEMENTS")
+_partners_option = click.option("--partners", "partners_file", type=click.Path(exists=True, path_type=Path),
+                                default=DEMO_PARTNERS, show_default=True, envvar="VCV_PARTNERS")
+
+
+@policy.command("check")
+@_agreements_option
+@_partners_option
+def policy_check(agreements_dir: Path, partners_file: Path) -> None:
+    """Validate every agreement file; exit 1 listing each problem with file and line."""
+    from privacy.agreements import load_agreements
+    from privacy.cli import check, summary
+
+    owners, consumers = _policy_inputs(agreements_dir, partners_file)
+    problems = check(agreements_dir, owners, consumers)
+    if problems:
+        for line in problems:
+            click.echo(line, err=True)
+        raise SystemExit(1)
+    click.echo(summary(load_agreements(agreements_dir, owners, known_consumers=consumers)))
+
+
+def _load_policy(agreements_dir: Path, partners_file: Path):  # type: ignore[no-untyped-def]
+    from privacy.agreements import AgreementError, load_agreements
+
+    owners, consumers = _policy_inputs(agreements_dir, partners_file)
+    try:
+        return load_agreements(agreements_dir, owners, known_consumers=consumers)
+    except AgreementError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@policy.command("explain")
+@click.option("--owner", required=True, help="rm, or a partner ID")
+@click.option("--consumer", required=True, help="a role, or a partner ID")
+@click.option("--purpose", required=True)
+@click.option("--consent", "consents", multiple=True, help="assume this consent is active (repeatable)")
+@_agreements_option
+@_partners_option
+def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str, ...], agreements_dir: Path,
+                   partners_file: Path) -> None:
+    """What CONSUMER sees of OWNER's data for PURPOSE, field by field, and by which rule."""
+    from privacy.cli import explain_table
+
+    loaded = _load_policy(agreements_dir, partners_file)
+    if owner not in loaded.owners():
+        raise click.UsageError(f"unknown owner {owner!r}; one of {', '.join(loaded.owners())}")
+    click.echo(explain_table(loaded, owner, consumer, purpose, consents=consents or None))
+
+
+@policy.command("records")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+@_agreements_option
+@_partners_option
+def policy_records(fmt: str, agreements_dir: Path, partners_file: Path) -> None:
+    """The GDPR Art. 30 record of processing activities: owners, consumers, purposes, data categories."""
+    from privacy.cli import records
+
+    click.echo(records(_load_policy(agreements_dir, partners_file), fmt), nl=False)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.cursors import Cursors
 from gateway.identity import Caller
+from privacy.guard import Guard
 from resolvers.connectors import ConnectorConfig
 from resolvers.loaders import PartnerLoaders
 from resolvers.master import Master, MasterLoaders, Visibility
@@ -18,6 +20,8 @@ class RequestContext:
     master_loaders: MasterLoaders
     partners: PartnerLoaders
     partner_configs: dict[str, ConnectorConfig]
+    guard: Guard
+    cursors: Cursors
 
     @property
     def visibility(self) -> Visibility:

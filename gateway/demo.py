@@ -19,6 +19,7 @@ from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import is_seeded_url, seed_master
 from gateway.app import GatewaySettings, create_app
 from gateway.tokens import ensure_demo_keys, mint
+from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
 from resolvers.connectors import config as connector_config
 
 PARTNERS_TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
@@ -66,8 +67,12 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
     for entry in raw["partners"]:
         entry.update(overrides.get(entry["id"], {}))
     _write_private(config_path, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
-    settings = GatewaySettings(db_url=db_url, jwks_path=ensure_demo_keys(data_dir),
-                               partners=connector_config.load(config_path))
+    partners_config = connector_config.load(config_path)
+    # Demo pseudonym keys live in the data directory, outside the database; production takes them from
+    # the environment or a mounted key directory.
+    keys_dir = ensure_pseudonym_keys(data_dir / "pseudonym-keys", ["rm", *partners_config.partners])
+    settings = GatewaySettings(db_url=db_url, jwks_path=ensure_demo_keys(data_dir), partners=partners_config,
+                               keys_dir=keys_dir)
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -14,8 +14,8 @@ from typing import Any
 import jwt
 
 from gateway.errors import AuthError, PurposeError
+from privacy.vocabulary import ROLES
 
-ROLES = ("consultant", "customer", "partner", "service_agent", "compliance")
 # The claim that ties each role to the rows it may see (SPEC §5).
 ROLE_SUBJECT_CLAIM = {"consultant": "consultant_id", "customer": "customer_id", "partner": "partner_id"}
 ALGORITHMS = ["EdDSA", "RS256"]

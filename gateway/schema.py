@@ -7,6 +7,7 @@ import logging
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -30,15 +31,14 @@ from gateway.types import (
     ProductType,
     PropertyPolicy,
 )
+from privacy.vocabulary import PURPOSES
 from resolvers import models
 from resolvers.errors import PartnerError
-from resolvers.joint import TYPE_OF_PRODUCT
-from resolvers.master import encode_cursor
+from resolvers.joint import MASTER_OWNER, TYPE_OF_PRODUCT
 from resolvers.types import ContractRef
 from resolvers.types import Money as MoneyValue
 
 log = logging.getLogger("vcv.graphql")
-KNOWN_PURPOSES = ("advisory", "service", "complaint", "lead_management", "self_service", "audit")
 # Which partner value counts towards which side of the portfolio.
 ASSET_FIELDS = {"BankAccount": "balance", "Depot": "marketValue", "LifePolicy": "surrenderValue"}
 LIABILITY_FIELDS = {"Loan": "outstanding"}
@@ -55,60 +55,85 @@ class PortfolioSummary:
         description="Contracts whose value is not in the totals.")
 
 
-@strawberry.type(description="A customer of the relationship manager, joined with their contracts at partners.")
+async def active_consents(info: Info, customer_id: str) -> frozenset[str]:
+    """Purposes this customer has granted and not withdrawn, read fresh for every request."""
+    rows = await info.context.master_loaders.consents.load(customer_id)
+    return frozenset(r.purpose for r in rows if r.withdrawn_at is None)
+
+
+@strawberry.type(description="A customer of the relationship manager, joined with their contracts at partners. "
+                             "Every field passes the data owner's agreement: see extensions.redactions.")
 class Customer:
     row: strawberry.Private[models.Customer]
+    consents_active: strawberry.Private[frozenset[str]]
 
-    @strawberry.field(description="Customer ID, e.g. C-000001.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.id)
+    def _show(self, info: Info, name: str, value: Any) -> Any:
+        return info.context.guard.reveal(info.path.as_list(), MASTER_OWNER, f"Customer.{name}", value,
+                                         self.consents_active)
+
+    def _hidden(self, info: Info, name: str) -> bool:
+        """True (and reported) when a derived field must not even be computed."""
+        guard = info.context.guard
+        decision = guard.decide(MASTER_OWNER, f"Customer.{name}", self.consents_active)
+        if decision.treatment.kind != "allow":
+            guard.note(info.path.as_list(), MASTER_OWNER, f"Customer.{name}", decision)
+        return decision.redacted
+
+    @strawberry.field(description="Customer ID, e.g. C-000001 (a pseudonym where the agreement says so).")
+    def id(self, info: Info) -> strawberry.ID:
+        return strawberry.ID(self._show(info, "id", self.row.id))
 
     @strawberry.field(description="Given name.")
-    def given_name(self) -> str | None:
-        return self.row.given_name
+    def given_name(self, info: Info) -> str | None:
+        return self._show(info, "givenName", self.row.given_name)
 
     @strawberry.field(description="Family name.")
-    def family_name(self) -> str | None:
-        return self.row.family_name
+    def family_name(self, info: Info) -> str | None:
+        return self._show(info, "familyName", self.row.family_name)
 
     @strawberry.field(description="Date of birth.")
-    def birth_date(self) -> date | None:
-        return self.row.birth_date
+    def birth_date(self, info: Info) -> date | None:
+        return self._show(info, "birthDate", self.row.birth_date)
 
     @strawberry.field(description="Private e-mail address.")
-    def email(self) -> str | None:
-        return self.row.email
+    def email(self, info: Info) -> str | None:
+        return self._show(info, "email", self.row.email)
 
     @strawberry.field(description="Phone number.")
-    def phone(self) -> str | None:
-        return self.row.phone
+    def phone(self, info: Info) -> str | None:
+        return self._show(info, "phone", self.row.phone)
 
     @strawberry.field(description="Postal address.")
-    def address(self) -> Address | None:
+    def address(self, info: Info) -> Address | None:
         r = self.row
-        if r.street is None and r.city is None:
+        if self._hidden(info, "address") or (r.street is None and r.city is None):
             return None
         return Address(street=r.street, postal_code=r.postal_code, city=r.city, country=r.country)
 
     @strawberry.field(description="Customer segment: retail, affluent, private or business.")
-    def segment(self) -> str | None:
-        return self.row.segment
+    def segment(self, info: Info) -> str | None:
+        return self._show(info, "segment", self.row.segment)
 
     @strawberry.field(description="The consultant who advises this customer.")
     async def consultant(self, info: Info) -> Consultant | None:
+        if self._hidden(info, "consultant"):
+            return None
         row = await info.context.master_loaders.consultants.load(self.row.consultant_id)
         return None if row is None else Consultant(id=strawberry.ID(row.id), name=row.name, email=row.email)
 
     @strawberry.field(description="Consents given by the customer, including withdrawn ones.")
     async def consents(self, info: Info) -> list[Consent] | None:
+        if self._hidden(info, "consents"):
+            return None
         return [Consent.of(r) for r in await info.context.master_loaders.consents.load(self.row.id)]
 
     @strawberry.field(description="The customer's contracts at all partners, optionally filtered. Values are "
-                                  "fetched live: one batched call per partner, partners in parallel.")
+                                  "fetched live: one batched call per partner, partners in parallel, and only "
+                                  "the fields the caller may see are asked for.")
     async def contracts(self, info: Info, partner: strawberry.ID | None = None,
                         product_type: ProductType | None = None) -> list[Contract]:  # type: ignore[valid-type]
         refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
-        wanted = wanted_by_type(info)
+        selected, guard = wanted_by_type(info), info.context.guard
         out: list[Contract] = []
         for ref in refs:
             if partner is not None and ref.partner_id != partner:
@@ -116,17 +141,30 @@ class Customer:
             if product_type is not None and ref.product_type != product_type.value:
                 continue
             type_name = TYPE_OF_PRODUCT[ref.product_type]
-            out.append(CONTRACT_CLASSES[type_name](ref=ref, wanted=wanted[type_name]))  # type: ignore[call-arg]
+            visible = guard.visible(ref.partner_id, (f"{type_name}.{f}" for f in selected[type_name]),
+                                    self.consents_active)
+            wanted = frozenset(name.split(".", 1)[1] for name in visible)
+            out.append(CONTRACT_CLASSES[type_name](  # type: ignore[call-arg]
+                ref=ref, wanted=wanted, consents=self.consents_active))
         return out
 
-    @strawberry.field(description="Assets and liabilities across partners, per currency.")
+    @strawberry.field(description="Assets and liabilities across partners, per currency, computed only from "
+                                  "values the caller may see in full; `complete` says whether anything is "
+                                  "missing.")
     async def portfolio(self, info: Info) -> PortfolioSummary | None:
         refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
         fields = ASSET_FIELDS | LIABILITY_FIELDS
-        counted = [r for r in refs if TYPE_OF_PRODUCT[r.product_type] in fields]
+        guard, path = info.context.guard, info.path.as_list()
 
         async def one(ref: ContractRef) -> tuple[ContractRef, MoneyValue | None, bool]:
-            name = fields[TYPE_OF_PRODUCT[ref.product_type]]
+            type_name = TYPE_OF_PRODUCT[ref.product_type]
+            name = fields[type_name]
+            decision = guard.decide(ref.partner_id, f"{type_name}.{name}", self.consents_active)
+            if decision.treatment.kind != "allow":
+                # A generalised or hidden value is left out rather than summed: a total must not let the
+                # caller recover (by subtraction across queries) what the agreement hides.
+                guard.note(path, ref.partner_id, f"{type_name}.{name}", decision)
+                return ref, None, False
             try:
                 data = await info.context.partners.load(ref.partner_id, ref.contract_id, frozenset({name}))
             except PartnerError:
@@ -136,12 +174,12 @@ class Customer:
         assets: dict[str, Decimal] = defaultdict(Decimal)
         liabilities: dict[str, Decimal] = defaultdict(Decimal)
         missing: list[strawberry.ID] = []
+        counted = [r for r in refs if TYPE_OF_PRODUCT[r.product_type] in fields]
         for ref, value, ok in await asyncio.gather(*(one(r) for r in counted)):
-            type_name = TYPE_OF_PRODUCT[ref.product_type]
             if not ok:
                 missing.append(strawberry.ID(ref.contract_id))
             elif value is not None:
-                side = assets if type_name in ASSET_FIELDS else liabilities
+                side = assets if TYPE_OF_PRODUCT[ref.product_type] in ASSET_FIELDS else liabilities
                 side[value.currency] += value.amount
         return PortfolioSummary(
             assets=[Money(amount=a, currency=c) for c, a in sorted(assets.items())],
@@ -173,6 +211,18 @@ def _no_customer_data(info: Info) -> None:
         raise Forbidden("compliance officers do not see customer data; use the audit queries")
 
 
+async def shown_customer(info: Info, row: models.Customer) -> Customer | None:
+    """The customer as this caller may meet them; None when the agreement hides even their ID (then the
+    caller cannot tell them from a customer that does not exist)."""
+    consents = await active_consents(info, row.id)
+    if info.context.guard.decide(MASTER_OWNER, "Customer.id", consents).redacted:
+        return None
+    return Customer(row=row, consents_active=consents)  # type: ignore[call-arg]
+
+
+SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
+
+
 @strawberry.type(description="Read the integrated customer view.")
 class Query:
     @strawberry.field(description="One customer, if the caller may see them. A customer you may not see is "
@@ -180,24 +230,35 @@ class Query:
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
         _no_customer_data(info)
         row = await info.context.master.customer(info.context.visibility, str(id))
-        if row is None:
+        shown = None if row is None else await shown_customer(info, row)
+        if shown is None:
             raise CustomerNotFound(str(id))
-        return Customer(row=row)  # type: ignore[call-arg]
+        return shown
 
-    @strawberry.field(description="Customers the caller may see, searched by name or ID, cursor-paginated.")
+    @strawberry.field(description="Customers the caller may see, searched by name or ID (only in the fields "
+                                  "the caller may see in full), cursor-paginated in ID order.")
     async def customers(self, info: Info, search: str | None = None, first: int | None = 20,
                         after: str | None = None) -> CustomerConnection:
         _no_customer_data(info)
         first = 20 if first is None else first
         if not 0 <= first <= 100:
             raise BadRequest("`first` must be between 0 and 100")
+        cursors = info.context.cursors
         try:
-            rows, more = await info.context.master.customers(info.context.visibility, search, first, after)
+            after_id = cursors.decode(after) if after else None
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-        edges = [CustomerEdge(cursor=encode_cursor(r.id), node=Customer(row=r)) for r in rows]  # type: ignore[call-arg]
-        return CustomerConnection(edges=edges, page_info=PageInfo(
-            has_next_page=more, end_cursor=edges[-1].cursor if edges else None))
+        guard = info.context.guard
+        search_in = tuple(col for col, field in SEARCHABLE.items()
+                          if guard.decide(MASTER_OWNER, field, frozenset()).treatment.kind == "allow")
+        if search and not search_in:
+            raise Forbidden("your agreement does not let you search customers by name or ID")
+        rows, more = await info.context.master.customers(info.context.visibility, search, first, after_id,
+                                                         search_in)
+        shown = [(r, await shown_customer(info, r)) for r in rows]
+        edges = [CustomerEdge(cursor=cursors.encode(r.id), node=c) for r, c in shown if c is not None]
+        end = cursors.encode(rows[-1].id) if rows else None
+        return CustomerConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
 
     @strawberry.field(description="The caller's own customer record (role customer).")
     async def me(self, info: Info) -> Customer | None:
@@ -205,7 +266,7 @@ class Query:
         if caller.role != "customer" or not caller.customer_id:
             raise Forbidden("only a customer has a record of their own")
         row = await info.context.master.customer(info.context.visibility, caller.customer_id)
-        return None if row is None else Customer(row=row)  # type: ignore[call-arg]
+        return None if row is None else await shown_customer(info, row)
 
     @strawberry.field(description="The partners of the alliance.")
     def partners(self, info: Info) -> list[Partner]:
@@ -222,8 +283,8 @@ class Mutation:
         caller = info.context.caller
         if caller.role != "customer" or not caller.customer_id:
             raise Forbidden("only customers can grant or withdraw their own consents")
-        if purpose not in KNOWN_PURPOSES:
-            raise BadRequest(f"unknown purpose; use one of {', '.join(KNOWN_PURPOSES)}")
+        if purpose not in PURPOSES:
+            raise BadRequest(f"unknown purpose; use one of {', '.join(PURPOSES)}")
         row = await info.context.master.set_consent(caller.customer_id, purpose, granted,
                                                     f"self-service:{caller.subject}:{info.context.request_id}")
         return Consent.of(row)

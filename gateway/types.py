@@ -13,7 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import models
-from resolvers.joint import PRODUCT_TYPES
+from resolvers.joint import MASTER_OWNER, PRODUCT_TYPES
 from resolvers.types import ContractRef
 from resolvers.types import Money as MoneyValue
 
@@ -111,6 +111,8 @@ def _snake(name: str) -> str:
 class Contract:
     ref: strawberry.Private[ContractRef]
     wanted: strawberry.Private[frozenset[str]]
+    # the customer's active consents: agreements may depend on them
+    consents: strawberry.Private[frozenset[str]]
 
     @strawberry.field(description="Contract ID, prefixed by the partner (BNK-, LIF-, PNC-, INV-).")
     def contract_id(self) -> strawberry.ID:
@@ -128,17 +130,25 @@ class Contract:
         return ProductType[self.ref.product_type]
 
     @strawberry.field(description="Contract status as recorded in the customer master.")
-    def status(self) -> str | None:
-        return self.ref.status
+    def status(self, info: Info) -> str | None:
+        return info.context.guard.reveal(info.path.as_list(), MASTER_OWNER, "Contract.status", self.ref.status,
+                                         self.consents)
 
     @strawberry.field(description="Start date of the contract.")
-    def start_date(self) -> date | None:
-        return self.ref.start_date
+    def start_date(self, info: Info) -> date | None:
+        return info.context.guard.reveal(info.path.as_list(), MASTER_OWNER, "Contract.startDate",
+                                         self.ref.start_date, self.consents)
 
     async def value(self, info: Info, name: str) -> Any:
-        """One partner-supplied value; the partner call is shared by every field of every contract."""
-        data = await info.context.partners.load(self.ref.partner_id, self.ref.contract_id, self.wanted)
-        return data.values.get(name)
+        """One partner-supplied value as the caller may see it. A hidden field is never fetched; the partner
+        call is shared by every visible field of every contract in the query."""
+        guard, owner, field = info.context.guard, self.ref.partner_id, f"{type(self).__name__}.{name}"
+        decision = guard.decide(owner, field, self.consents)
+        if decision.redacted:
+            guard.note(info.path.as_list(), owner, field, decision)
+            return None
+        data = await info.context.partners.load(owner, self.ref.contract_id, self.wanted)
+        return guard.reveal(info.path.as_list(), owner, field, data.values.get(name), self.consents)
 
     async def money(self, info: Info, name: str) -> Money | None:
         return Money.of(await self.value(info, name))

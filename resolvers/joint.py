@@ -40,3 +40,21 @@ def object_of(kind: str) -> str | None:
     if kind.startswith("[") and kind[1:-1] in OBJECTS:
         return kind[1:-1]
     return None
+
+# What the customer master ("rm") supplies, as agreements name it.
+MASTER_FIELDS: dict[str, str] = {
+    "Customer.id": "id", "Customer.givenName": "string", "Customer.familyName": "string",
+    "Customer.birthDate": "date", "Customer.email": "string", "Customer.phone": "string",
+    "Customer.address": "object", "Customer.segment": "string", "Customer.consultant": "object",
+    "Customer.consents": "[Consent]", "Contract.status": "string", "Contract.startDate": "date",
+}
+MASTER_OWNER = "rm"
+
+
+def catalogue(products_by_partner: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
+    """Owner -> {`Type.field` -> kind}: every field each data owner supplies, for the policy engine."""
+    result = {MASTER_OWNER: dict(MASTER_FIELDS)}
+    for partner, products in products_by_partner.items():
+        types = sorted({TYPE_OF_PRODUCT[p] for p in products})
+        result[partner] = {f"{t}.{name}": kind for t in types for name, kind in CONTRACT_TYPES[t].items()}
+    return result

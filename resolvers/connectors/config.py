@@ -102,9 +102,11 @@ class PartnersConfig:
 _ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
 
-def _expand(value: str, where: str) -> str:
+def _expand(value: str, where: str, allow_missing: bool = False) -> str:
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name not in os.environ and allow_missing:
+            return ""
         if name not in os.environ:
             raise ConfigError(f"{where}: environment variable {name} is not set")
         return os.environ[name]
@@ -112,7 +114,8 @@ def _expand(value: str, where: str) -> str:
     return _ENV.sub(sub, value)
 
 
-def parse(raw: Any, source: str = "<memory>") -> PartnersConfig:
+def parse(raw: Any, source: str = "<memory>", *, allow_missing_env: bool = False) -> PartnersConfig:
+    """Validate and build; `allow_missing_env` is for tools (policy check) that never call a partner."""
     try:
         jsonschema.validate(raw, SCHEMA)
     except jsonschema.ValidationError as exc:
@@ -129,7 +132,7 @@ def parse(raw: Any, source: str = "<memory>") -> PartnersConfig:
         _check_fields(where, entry["products"], fields)
         partners[entry["id"]] = ConnectorConfig(
             id=entry["id"], name=entry["name"], protocol=entry["protocol"],
-            base_url=entry["base_url"].rstrip("/"), credential=_expand(entry["credential"], where),
+            base_url=entry["base_url"].rstrip("/"), credential=_expand(entry["credential"], where, allow_missing_env),
             contract_prefix=entry["contract_prefix"], id_field=entry["id_field"],
             product_field=entry["product_field"], products=dict(entry["products"]), fields=fields,
             timeout_s=entry.get("timeout_ms", 2000) / 1000, max_batch_size=entry.get("max_batch_size", 50),
@@ -144,7 +147,8 @@ def parse(raw: Any, source: str = "<memory>") -> PartnersConfig:
     return PartnersConfig(partners, deadline_s=raw.get("deadline_ms", 5000) / 1000, source=source)
 
 
-def load(path: Path, overrides: dict[str, dict[str, Any]] | None = None) -> PartnersConfig:
+def load(path: Path, overrides: dict[str, dict[str, Any]] | None = None, *,
+         allow_missing_env: bool = False) -> PartnersConfig:
     """Read `path`; `overrides` (partner id -> keys) replaces values such as base_url at run time."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -152,7 +156,7 @@ def load(path: Path, overrides: dict[str, dict[str, Any]] | None = None) -> Part
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     for entry in (raw or {}).get("partners", []) if isinstance(raw, dict) else []:
         entry.update((overrides or {}).get(entry.get("id"), {}))
-    return parse(raw, str(path))
+    return parse(raw, str(path), allow_missing_env=allow_missing_env)
 
 
 def _field_map(spec: str | dict[str, Any]) -> FieldMap:

@@ -1,0 +1,71 @@
+"""Where a field is hidden: the per-request guard every governed value passes through on its way out.
+
+It decides (once per owner, field and consent set), applies the treatment, and writes down every field
+the caller asked for and did not get in full, so the response can say why (`extensions.redactions`).
+Only paths, field names, owners, treatments and rule IDs are recorded, never a value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from privacy.policy import DEFAULT_DENY, Decision, PolicySet
+from privacy.pseudonyms import PseudonymKeys
+from privacy.treatments import REDACT, apply
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    path: tuple[str | int, ...]
+    field: str
+    owner: str
+    treatment: str
+    rule: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": list(self.path), "field": self.field, "owner": self.owner, "treatment": self.treatment,
+                "rule": self.rule}
+
+
+@dataclass(slots=True)
+class Guard:
+    policy: PolicySet
+    keys: PseudonymKeys | None
+    consumer: str
+    role: str
+    purpose: str
+    redactions: list[Redaction] = field(default_factory=list)
+    _cache: dict[tuple[str, str, frozenset[str]], Decision] = field(default_factory=dict)
+
+    def decide(self, owner: str, name: str, consents: frozenset[str]) -> Decision:
+        key = (owner, name, consents)
+        decision = self._cache.get(key)
+        if decision is None:
+            if owner in self.policy.catalogue:
+                decision = self.policy.decide(owner, name, self.consumer, self.role, self.purpose, consents)
+            else:  # a data owner nobody wrote an agreement for: default deny, never an error
+                decision = Decision(REDACT, f"{owner}/{DEFAULT_DENY}")
+            self._cache[key] = decision
+        return decision
+
+    def visible(self, owner: str, names: Iterable[str], consents: frozenset[str]) -> frozenset[str]:
+        """The subset of `names` shown in any form: only these are worth asking a partner for."""
+        return frozenset(n for n in names if not self.decide(owner, n, consents).redacted)
+
+    def note(self, path: Sequence[str | int], owner: str, name: str, decision: Decision) -> None:
+        self.redactions.append(Redaction(tuple(path), name, owner, str(decision.treatment), decision.rule))
+
+    def reveal(self, path: Sequence[str | int], owner: str, name: str, value: Any, consents: frozenset[str]) -> Any:
+        """The value as this caller may see it. Anything short of `allow` is reported at `path`."""
+        decision = self.decide(owner, name, consents)
+        if decision.treatment.kind == "allow":
+            return value
+        self.note(path, owner, name, decision)
+        if decision.redacted:
+            return None
+        key = self.keys.get(owner) if self.keys is not None else None
+        return apply(decision.treatment, value, self.policy.kind(owner, name), key=key)
+
+    def as_extension(self) -> list[dict[str, Any]]:
+        return [r.as_dict() for r in self.redactions]

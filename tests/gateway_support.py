@@ -1,0 +1,158 @@
+"""A real alliance on loopback for gateway tests: a seeded SQLite master, the four partner simulators and
+gateways built on demand (each test may tune the connector configuration)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+
+from fixtures.alliance import Alliance, generate
+from fixtures.partners.runner import RunningPartners, start_partners
+from fixtures.seed import seed_master
+from gateway.app import GatewaySettings, create_app
+from gateway.tokens import ensure_demo_keys, mint
+from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
+from resolvers.connectors.config import parse
+
+CUSTOMERS, SEED = 60, 11
+TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return self.body.get("errors") or []
+
+    def codes(self) -> list[str]:
+        return [e.get("extensions", {}).get("code") for e in self.errors]
+
+
+@dataclass
+class Gateway:
+    url: str
+    keys_dir: Path
+    http: aiohttp.ClientSession
+
+    def token(self, role: str, purposes: list[str], **ids: str) -> str:
+        return mint(self.keys_dir, role=role, purposes=purposes, **ids)
+
+    async def post(self, query: str, *, token: str | None, purpose: str | None,
+                   variables: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Reply:
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        if purpose is not None:
+            sent["X-Purpose"] = purpose
+        async with self.http.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+                                  headers=sent) as response:
+            body = await response.json(content_type=None)
+            return Reply(response.status, body, dict(response.headers))
+
+    async def as_role(self, query: str, role: str, purpose: str, variables: dict[str, Any] | None = None,
+                      **ids: str) -> Reply:
+        return await self.post(query, token=self.token(role, [purpose], **ids), purpose=purpose,
+                               variables=variables)
+
+
+@dataclass
+class World:
+    alliance: Alliance
+    partners: RunningPartners
+    db_url: str
+    keys_dir: Path
+    http: aiohttp.ClientSession
+    pseudonym_keys: Path
+
+    def config(self, **per_partner: dict[str, Any]) -> dict[str, Any]:
+        raw = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
+        for entry in raw["partners"]:
+            running = self.partners.partners[entry["id"]]
+            entry.update(base_url=running.url, credential=running.credential)
+            entry.update(per_partner.get(entry["id"], {}))
+        return raw
+
+    async def stats(self, partner: str) -> dict[str, Any]:
+        async with self.http.get(f"{self.partners.partners[partner].url}/_stats") as response:
+            return await response.json()
+
+    async def calls(self) -> dict[str, int]:
+        return {pid: (await self.stats(pid))["batch_calls"] for pid in self.partners.partners}
+
+    async def reset(self) -> None:
+        for running in self.partners.partners.values():
+            auth = {"Authorization": f"Bearer {running.admin_credential}"}
+            async with self.http.post(f"{running.url}/_faults", json={"mode": "none", "latency_ms": 0,
+                                                                       "jitter_ms": 0, "error_rate": 0.0},
+                                      headers=auth) as response:
+                assert response.status == 200, await response.text()
+            async with self.http.post(f"{running.url}/_stats/reset", headers=auth) as response:
+                assert response.status == 200, await response.text()
+
+    async def fault(self, partner: str, **faults: Any) -> None:
+        running = self.partners.partners[partner]
+        async with self.http.post(f"{running.url}/_faults", json=faults,
+                                  headers={"Authorization": f"Bearer {running.admin_credential}"}) as response:
+            assert response.status == 200, await response.text()
+
+
+@pytest.fixture(scope="session")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    base = tmp_path_factory.mktemp("world")
+    db_url = f"sqlite+aiosqlite:///{base / 'master.db'}"
+    await seed_master(db_url, customers=CUSTOMERS, seed=SEED)
+    alliance = generate(CUSTOMERS, SEED)
+    partners = await start_partners(alliance)
+    keys_dir = base / "keys"
+    ensure_demo_keys(keys_dir)
+    pseudonym_keys = ensure_pseudonym_keys(base / "pseudonym-keys", ["rm", "bank", "life", "property", "invest"])
+    async with aiohttp.ClientSession() as http:
+        yield World(alliance, partners, db_url, keys_dir, http, pseudonym_keys)
+    await partners.stop()
+
+
+@pytest.fixture
+async def make_gateway(world: World) -> AsyncIterator[Callable[..., Any]]:
+    """Start a gateway against `world`; keyword arguments tune a partner's connector entry."""
+    runners: list[web.AppRunner] = []
+    await world.reset()
+
+    async def start(raw_config: dict[str, Any] | None = None, settings_overrides: dict[str, Any] | None = None,
+                    **per_partner: dict[str, Any]) -> Gateway:
+        settings_overrides = settings_overrides or {}
+        raw = copy.deepcopy(raw_config) if raw_config is not None else world.config(**per_partner)
+        settings = GatewaySettings(db_url=world.db_url, jwks_path=world.keys_dir / "jwks.json",
+                                   partners=parse(raw), keys_dir=world.pseudonym_keys, **settings_overrides)
+        runner = web.AppRunner(create_app(settings), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        return Gateway(f"http://127.0.0.1:{port}", world.keys_dir, world.http)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+    await world.reset()
+
+
+@pytest.fixture
+async def gateway(make_gateway: Callable[..., Any]) -> Gateway:
+    return await make_gateway()
