@@ -21,7 +21,7 @@ from strawberry.types import ExecutionResult
 from gateway.context import RequestContext
 from gateway.cursors import Cursors
 from gateway.errors import VcvError
-from gateway.identity import Verifier
+from gateway.identity import Caller, Verifier
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
 from privacy.guard import Guard
@@ -35,6 +35,9 @@ from resolvers.master import Master, MasterLoaders
 log = logging.getLogger("vcv.gateway")
 
 STATE = web.AppKey("state", object)
+REQUEST_ID = web.RequestKey("request_id", str)
+CALLER = web.RequestKey("caller", Caller)
+CONTEXT = web.RequestKey("context", RequestContext)
 POLICY = web.AppKey("policy", object)
 SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
@@ -81,22 +84,24 @@ class View(GraphQLView):  # type: ignore[type-arg]
     async def get_context(self, request: web.Request, response: web.StreamResponse) -> RequestContext:
         state: _State = request.app[STATE]  # type: ignore[assignment]
         rules: _Policy = request.app[POLICY]  # type: ignore[assignment]
-        caller = request["caller"]
+        caller = request.get(CALLER)
+        if caller is None:  # the GraphiQL page: nothing is executed without a verified caller
+            return None  # type: ignore[return-value]
         deadline = time.monotonic() + request.app[SETTINGS].partners.deadline_s
-        call = CallContext(request_id=request["request_id"], purpose=caller.purpose, deadline=deadline)
+        call = CallContext(request_id=request[REQUEST_ID], purpose=caller.purpose, deadline=deadline)
         context = RequestContext(
-            caller=caller, request_id=request["request_id"], master=state.master,
+            caller=caller, request_id=request[REQUEST_ID], master=state.master,
             master_loaders=MasterLoaders(state.master), partners=PartnerLoaders(state.connectors, call),
             partner_configs=request.app[SETTINGS].partners.partners,
             guard=Guard(rules.policy, rules.keys, consumer=caller.consumer, role=caller.role, purpose=caller.purpose),
             cursors=rules.cursors,
         )
-        request["context"] = context
+        request[CONTEXT] = context
         return context
 
     async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         payload = await super().process_result(request, result)
-        context: RequestContext | None = request.get("context")
+        context: RequestContext | None = request.get(CONTEXT)
         if context is not None and payload.get("data") is not None:
             payload["extensions"] = {**(payload.get("extensions") or {}),
                                      "redactions": context.guard.as_extension()}
@@ -112,12 +117,12 @@ class View(GraphQLView):  # type: ignore[type-arg]
 @web.middleware
 async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
     supplied = request.headers.get("X-Request-ID", "")
-    request["request_id"] = supplied if 0 < len(supplied) <= 128 and supplied.isprintable() else str(uuid.uuid4())
+    request[REQUEST_ID] = supplied if 0 < len(supplied) <= 128 and supplied.isprintable() else str(uuid.uuid4())
     try:
         response = await handler(request)
     except web.HTTPRequestEntityTooLarge:
-        return _error_response(VcvError("request body too large", code="BAD_REQUEST"), request["request_id"], 413)
-    response.headers["X-Request-ID"] = request["request_id"]
+        return _error_response(VcvError("request body too large", code="BAD_REQUEST"), request[REQUEST_ID], 413)
+    response.headers["X-Request-ID"] = request[REQUEST_ID]
     return response
 
 
@@ -128,9 +133,9 @@ async def _authenticate(request: web.Request, handler: Any) -> web.StreamRespons
         return await handler(request)
     verifier: Verifier = request.app[VERIFIER]
     try:
-        request["caller"] = verifier.verify(request.headers.get("Authorization"), request.headers.get("X-Purpose"))
+        request[CALLER] = verifier.verify(request.headers.get("Authorization"), request.headers.get("X-Purpose"))
     except VcvError as error:
-        return _error_response(error, request["request_id"])
+        return _error_response(error, request[REQUEST_ID])
     return await handler(request)
 
 

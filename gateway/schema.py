@@ -306,9 +306,9 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
     return Schema(
         query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot],
         extensions=[
-            QueryDepthLimiter(max_depth=max_depth), MaxAliasesLimiter(max_alias_count=max_aliases),
-            MaxTokensLimiter(max_token_count=max_tokens),
-            MaskErrors(should_mask_error=lambda e: not is_safe(e), error_message="Internal error."),
+            lambda: QueryDepthLimiter(max_depth=max_depth), lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: MaskErrors(should_mask_error=lambda e: not is_safe(e), error_message="Internal error."),
         ],
     )
 

@@ -55,3 +55,7 @@ async def pg_schema_url() -> AsyncIterator[str]:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await conn.close()
+
+
+# The alliance on loopback (master, partner simulators, gateways) shared by the gateway tests.
+from tests.gateway_support import gateway, make_gateway, world  # noqa: E402, F401

@@ -1,0 +1,66 @@
+"""The command line as a newcomer uses it: `vcv demo`, `vcv token`, `vcv schema`, each a real process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from gateway.identity import Verifier
+
+VCV = [sys.executable, "-m", "gateway.cli"]
+
+
+def test_schema_prints_the_sdl_with_the_public_names() -> None:
+    out = subprocess.run([*VCV, "schema"], capture_output=True, text=True, check=True).stdout
+    for name in ("type Query", "customer(id: ID!): Customer", "customers(", "me: Customer", "partners: [Partner!]!",
+                 "interface Contract", "type BankAccount implements Contract", "type Depot implements Contract",
+                 "portfolio: PortfolioSummary", "setConsent(purpose: String!, granted: Boolean!): Consent!"):
+        assert name in out, name
+    assert '"""' in out  # descriptions are there for partner developers
+
+
+def test_token_command_mints_verifiable_tokens(tmp_path: Path) -> None:
+    out = subprocess.run([*VCV, "token", "--data-dir", str(tmp_path), "--role", "partner", "--partner-id", "life",
+                          "--purposes", "service,lead_management", "--ttl", "120"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    caller = Verifier.from_file(tmp_path / "jwks.json").verify(f"Bearer {out}", "lead_management")
+    assert (caller.role, caller.partner_id, caller.purposes) == ("partner", "life", ("service", "lead_management"))
+    missing = subprocess.run([*VCV, "token", "--data-dir", str(tmp_path), "--role", "customer",
+                              "--purposes", "self_service"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "--customer-id" in missing.stderr
+
+
+async def test_demo_runs_answers_and_stops_cleanly(tmp_path: Path) -> None:
+    process = subprocess.Popen([*VCV, "demo", "--data-dir", str(tmp_path), "--port", "0", "--customers", "40"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info_path = tmp_path / "demo.json"
+        deadline = time.monotonic() + 60
+        while not info_path.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert info_path.exists(), process.communicate(timeout=5)
+        time.sleep(0.2)
+        info = json.loads(info_path.read_text())
+        assert set(info["partners"]) == {"bank", "life", "property", "invest"}
+        assert info_path.stat().st_mode & 0o077 == 0  # credentials inside: owner only
+        query = '{ customer(id: "C-000001") { givenName contracts { contractId ... on Depot { riskProfile } } } }'
+        async with aiohttp.ClientSession() as http, http.post(
+            info["graphql_url"], json={"query": query},
+            headers={"Authorization": f"Bearer {info['tokens']['consultant']}", "X-Purpose": "advisory"},
+        ) as response:
+            body = await response.json()
+        assert "errors" not in body, body
+        assert len(body["data"]["customer"]["contracts"]) == 20
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    for needle in ("GraphiQL:", "consultant (X-Purpose: advisory)", "compliance (X-Purpose: audit)", "curl"):
+        assert needle in out, needle

@@ -1,0 +1,118 @@
+"""A fifth partner offering existing product types joins by configuration alone: a connector entry, its
+agreement file and the master's contract references, no code. Its server here speaks its own vocabulary on loopback."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import insert
+
+from fixtures.seed import seed_master
+from gateway.app import GatewaySettings, create_app
+from gateway.policy import DEMO_AGREEMENTS
+from gateway.tokens import mint
+from resolvers import models
+from resolvers.connectors.config import parse
+from resolvers.database import create_engine
+from tests.gateway_support import World
+
+COOP = {
+    "CPB-0001": {"konto": "CPB-0001", "art": "TAGESGELD", "iban_nr": "DE02500105170137075030",
+                 "saldo": {"amount": "1234.56", "currency": "EUR"}, "zins": 2.25, "geheim": "not mapped"},
+    "CPB-0002": {"konto": "CPB-0002", "art": "DARLEHEN", "restschuld": {"amount": "9000.00", "currency": "EUR"},
+                 "zins": 4.1, "ende": "2031-06-30"},
+}
+
+
+# Its data-sharing agreement: without one, default deny would hide every field it supplies.
+COOP_AGREEMENT = """
+owner: coop
+version: 1
+description: Cooperative Bank data-sharing agreement
+rules:
+  - id: service-desk
+    consumers: [service_agent]
+    purposes: [service]
+    fields: {"BankAccount.*": allow, "Loan.*": allow}
+"""
+
+
+async def _coop_server() -> tuple[web.AppRunner, str, list[dict]]:
+    seen: list[dict] = []
+
+    async def batch(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer coop-secret":
+            return web.json_response({"error": "unauthorized"}, status=401)
+        body = await request.json()
+        seen.append(body)
+        found = [COOP[i] for i in body["ids"] if i in COOP]
+        return web.json_response({"contracts": found, "not_found": [i for i in body["ids"] if i not in COOP]})
+
+    app = web.Application()
+    app.router.add_post("/api/lookup", batch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+
+
+async def test_fifth_partner_by_configuration_alone(world: World, tmp_path: Path) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'master.db'}"
+    await seed_master(db_url, customers=20, seed=5)
+    engine = create_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(insert(models.Partner).values(id="coop", name="Cooperative Bank", contract_prefix="CPB"))
+        await conn.execute(insert(models.ContractRef), [
+            {"contract_id": "CPB-0001", "customer_id": "C-000002", "partner_id": "coop",
+             "product_type": "SAVINGS", "status": "active", "start_date": date(2020, 1, 1)},
+            {"contract_id": "CPB-0002", "customer_id": "C-000002", "partner_id": "coop",
+             "product_type": "LOAN", "status": "active", "start_date": date(2021, 1, 1)},
+        ])
+    await engine.dispose()
+
+    runner, url, seen = await _coop_server()
+    raw = world.config()
+    raw["partners"].append({
+        "id": "coop", "name": "Cooperative Bank", "protocol": "rest", "base_url": url, "credential": "coop-secret",
+        "contract_prefix": "CPB", "batch_path": "/api/lookup", "id_field": "konto", "product_field": "art",
+        "products": {"TAGESGELD": "SAVINGS", "DARLEHEN": "LOAN"},
+        "fields": {"iban": "iban_nr", "balance": "saldo", "interestRate": "zins", "outstanding": "restschuld",
+                   "maturityDate": "ende"},
+    })
+    agreements = tmp_path / "agreements"
+    shutil.copytree(DEMO_AGREEMENTS, agreements)
+    (agreements / "coop.yaml").write_text(COOP_AGREEMENT, encoding="utf-8")
+    gateway = web.AppRunner(create_app(GatewaySettings(
+        db_url=db_url, jwks_path=world.keys_dir / "jwks.json", partners=parse(raw), agreements_dir=agreements,
+        keys_dir=world.pseudonym_keys)))
+    await gateway.setup()
+    await web.TCPSite(gateway, "127.0.0.1", 0).start()
+    try:
+        token = mint(world.keys_dir, role="service_agent", purposes=["service"])
+        query = """{ partners { id name productTypes }
+          customer(id: "C-000002") { contracts(partner: "coop") { contractId productType partner { name }
+            ... on BankAccount { iban balance { amount currency } interestRate }
+            ... on Loan { outstanding { amount } maturityDate } } } }"""
+        async with aiohttp.ClientSession() as http, http.post(
+            f"http://127.0.0.1:{gateway.addresses[0][1]}/graphql", json={"query": query},
+            headers={"Authorization": f"Bearer {token}", "X-Purpose": "service"},
+        ) as response:
+            body = await response.json()
+    finally:
+        await gateway.cleanup()
+        await runner.cleanup()
+
+    assert "errors" not in body, body
+    assert {"id": "coop", "name": "Cooperative Bank", "productTypes": ["SAVINGS", "LOAN"]} in body["data"]["partners"]
+    contracts = {c["contractId"]: c for c in body["data"]["customer"]["contracts"]}
+    assert contracts["CPB-0001"] == {
+        "contractId": "CPB-0001", "productType": "SAVINGS", "partner": {"name": "Cooperative Bank"},
+        "iban": "DE02500105170137075030", "balance": {"amount": "1234.56", "currency": "EUR"}, "interestRate": 2.25}
+    assert contracts["CPB-0002"]["outstanding"] == {"amount": "9000.00"}
+    assert contracts["CPB-0002"]["maturityDate"] == "2031-06-30"
+    assert len(seen) == 1 and sorted(seen[0]["ids"]) == ["CPB-0001", "CPB-0002"]
+    assert "geheim" not in str(body)
