@@ -1,0 +1,175 @@
+"""An attacker's view of the schema: no query shape gets a value the agreements hide (SPEC §6 invariants).
+Each way in has its own test. Real gateway, real partner servers, the demo agreements."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from decimal import Decimal
+
+import pytest
+
+from fixtures.alliance import partner_record
+from tests.gateway_support import Gateway, World
+
+SHOWCASE = "C-000001"  # has an active lead_management consent in the seed
+
+
+def _bank_accounts(world: World, customer: str = SHOWCASE):  # type: ignore[no-untyped-def]
+    return [r for r in world.alliance.contracts if r.customer_id == customer and r.partner_id == "bank"
+            and r.product_type in ("CURRENT_ACCOUNT", "SAVINGS")]
+
+
+async def test_aliases_get_the_same_treatment(gateway: Gateway, world: World) -> None:
+    query = """query($id: ID!) { customer(id: $id) { contracts(partner: "bank") {
+        ... on BankAccount { a: iban b: iban balance { amount } c: balance { amount } } } } }"""
+    reply = await gateway.as_role(query, "partner", "service", {"id": SHOWCASE}, partner_id="life")
+    assert reply.errors == []
+    contracts = reply.data["customer"]["contracts"]
+    ibans = {partner_record(world.alliance, r)["iban"] for r in _bank_accounts(world)}
+    for contract in (c for c in contracts if "a" in c):
+        assert contract["a"] == contract["b"] and contract["a"].startswith("****") and contract["a"] not in ibans
+        assert contract["balance"] is None and contract["c"] is None
+    paths = {tuple(r["path"][-1:]) for r in reply.body["extensions"]["redactions"]}
+    assert {("a",), ("b",), ("balance",), ("c",)} <= paths  # reported under the alias the caller used
+
+
+async def test_fragments_on_the_interface_do_not_reach_hidden_fields(gateway: Gateway, world: World) -> None:
+    query = """query($id: ID!) { customer(id: $id) { contracts {
+        ...Health ... on Contract { ... on LifePolicy { hc: healthClass } } } } }
+        fragment Health on LifePolicy { healthClass premium { amount } }"""
+    consultant = world.alliance.customer(SHOWCASE).consultant_id
+    reply = await gateway.as_role(query, "consultant", "advisory", {"id": SHOWCASE}, consultant_id=consultant)
+    assert reply.errors == []
+    life = [c for c in reply.data["customer"]["contracts"] if "healthClass" in c]
+    assert life and all(c["healthClass"] is None and c["hc"] is None for c in life)
+    assert all(c["premium"] is not None for c in life)
+    # the life insurer was asked for the premium only: the hidden field never left its system
+    assert (await world.stats("life"))["recent"][-1]["fields"] == ["premium"]
+
+
+async def test_variables_and_directives_change_nothing(gateway: Gateway, world: World) -> None:
+    query = """query($id: ID!, $show: Boolean!) { customer(id: $id) { contracts {
+        ... on LifePolicy @include(if: $show) { healthClass } ... on LifePolicy @skip(if: false) { x: healthClass }
+    } } }"""
+    consultant = world.alliance.customer(SHOWCASE).consultant_id
+    reply = await gateway.as_role(query, "consultant", "advisory", {"id": SHOWCASE, "show": True},
+                                  consultant_id=consultant)
+    values = [v for c in reply.data["customer"]["contracts"] for k, v in c.items() if k in ("healthClass", "x")]
+    assert values and all(v is None for v in values)
+    assert await world.calls() == {"bank": 0, "life": 0, "property": 0, "invest": 0}
+
+
+async def test_portfolio_totals_leave_out_what_is_hidden(gateway: Gateway, world: World) -> None:
+    query = """query($id: ID!) { customer(id: $id) { portfolio {
+        assets { amount currency } liabilities { amount } complete missingContracts } } }"""
+    reply = await gateway.as_role(query, "partner", "lead_management", {"id": SHOWCASE}, partner_id="life")
+    assert reply.errors == []
+    portfolio = reply.data["customer"]["portfolio"]
+    refs = [r for r in world.alliance.contracts if r.customer_id == SHOWCASE]
+    # The life insurer sees its own surrender values in full; bank balances and depot values only rounded,
+    # so those are left out rather than summed, and the total says it is incomplete.
+    surrender = sum((Decimal(partner_record(world.alliance, r)["surrender_value"]["amount"]) for r in refs
+                     if r.partner_id == "life" and "surrender_value" in partner_record(world.alliance, r)), Decimal())
+    assert portfolio["assets"] == [{"amount": str(surrender), "currency": "EUR"}]
+    assert portfolio["liabilities"] == [] and portfolio["complete"] is False
+    hidden = {r.contract_id for r in refs if r.partner_id in ("bank", "invest")}
+    assert hidden <= set(portfolio["missingContracts"])
+    reported = {(r["field"], r["treatment"]) for r in reply.body["extensions"]["redactions"]}
+    assert ("Depot.marketValue", "generalize step 1000") in reported
+
+
+async def test_list_order_does_not_depend_on_hidden_values(gateway: Gateway, world: World) -> None:
+    query = """query($id: ID!) { customer(id: $id) { contracts { contractId ... on BankAccount { balance { amount } }
+        ... on Depot { marketValue { amount } } } } }"""
+    hidden = await gateway.as_role(query, "partner", "service", {"id": SHOWCASE}, partner_id="life")
+    shown = await gateway.as_role(query, "customer", "self_service", {"id": SHOWCASE}, customer_id=SHOWCASE)
+    order = [c["contractId"] for c in hidden.data["customer"]["contracts"]]
+    assert order == [c["contractId"] for c in shown.data["customer"]["contracts"]] == sorted(order)
+
+
+async def test_error_messages_carry_no_values(make_gateway, world: World) -> None:
+    gateway = await make_gateway()
+    await world.fault("bank", mode="wrong_types")
+    query = 'query($id: ID!) { customer(id: $id) { contracts { ... on BankAccount { iban balance { amount } } } } }'
+    reply = await gateway.as_role(query, "customer", "self_service", {"id": SHOWCASE}, customer_id=SHOWCASE)
+    text = json.dumps(reply.errors)
+    assert {e["extensions"]["code"] for e in reply.errors} == {"PARTNER_BAD_RESPONSE"}
+    for ref in _bank_accounts(world):
+        record = partner_record(world.alliance, ref)
+        assert record["iban"] not in text and record["balance"]["amount"] not in text
+    missing = await gateway.as_role('{ customer(id: "C-000002") { id } }', "customer", "self_service",
+                                    customer_id=SHOWCASE)
+    assert world.alliance.customer("C-000002").family_name not in json.dumps(missing.body)
+
+
+async def test_hidden_partner_is_not_called_even_when_down(make_gateway, world: World) -> None:
+    gateway = await make_gateway()
+    await world.fault("invest", mode="timeout")
+    query = 'query($id: ID!) { customer(id: $id) { contracts { ... on Depot { marketValue { amount } } } } }'
+    # For service, the life insurer may see nothing of the brokerage's data: no call, so no timeout, no error
+    # and no timing difference that could tell the caller anything about the depots.
+    reply = await gateway.as_role(query, "partner", "service", {"id": SHOWCASE}, partner_id="life")
+    assert reply.errors == []
+    assert (await world.stats("invest"))["requests"] == 0
+
+
+async def test_unknown_partner_fields_reach_neither_response_nor_logs(make_gateway, world: World,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    gateway = await make_gateway()
+    for partner in ("bank", "life", "property", "invest"):
+        await world.fault(partner, mode="extra_fields")
+    query = """query($id: ID!) { customer(id: $id) { contracts { contractId ... on BankAccount { iban }
+        ... on LifePolicy { premium { amount } } ... on PropertyPolicy { kind } ... on Depot { riskProfile } } } }"""
+    with caplog.at_level(logging.DEBUG):
+        reply = await gateway.as_role(query, "customer", "self_service", {"id": SHOWCASE}, customer_id=SHOWCASE)
+    assert reply.errors == []
+    for secret in ("DE-TAX-99887766", "VIP, call first", "internal_risk_score", "tax_id"):
+        assert secret not in json.dumps(reply.body)
+        assert all(secret not in record.getMessage() for record in caplog.records)
+
+
+async def test_cursors_do_not_reveal_customer_ids(gateway: Gateway) -> None:
+    reply = await gateway.as_role("{ customers(first: 2) { edges { cursor node { id } } } }", "partner", "service",
+                                  partner_id="life")
+    for edge in reply.data["customers"]["edges"]:
+        cursor = edge["cursor"]
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        assert b"C-0" not in decoded and edge["node"]["id"].startswith("PSN-")
+
+
+async def test_search_is_no_oracle_for_hidden_names(gateway: Gateway, world: World) -> None:
+    name = world.alliance.customer(SHOWCASE).family_name
+    reply = await gateway.as_role('query($s: String) { customers(search: $s) { edges { node { id } } } }', "partner",
+                                  "service", {"s": name}, partner_id="life")
+    assert reply.codes() == ["FORBIDDEN"] and reply.data is None
+
+
+async def test_a_hidden_id_hides_the_customer_like_a_missing_one(gateway: Gateway, world: World) -> None:
+    # C-000002 gave no lead_management consent, so partners may not even see who they are for sales.
+    assert not any(c.customer_id == "C-000002" and c.purpose == "lead_management" for c in world.alliance.consents)
+    holder = next(r.partner_id for r in world.alliance.contracts if r.customer_id == "C-000002")
+    one = 'query($id: ID!) { customer(id: $id) { id } }'
+    hidden = await gateway.as_role(one, "partner", "lead_management", {"id": "C-000002"}, partner_id=holder)
+    missing = await gateway.as_role(one, "partner", "lead_management", {"id": "C-999999"}, partner_id=holder)
+    assert hidden.codes() == missing.codes() == ["CUSTOMER_NOT_FOUND"]
+
+
+async def test_withdrawn_consent_takes_effect_on_the_next_request(gateway: Gateway, world: World) -> None:
+    customer = gateway.token("customer", ["self_service"], customer_id=SHOWCASE)
+    set_consent = "mutation($g: Boolean!) { setConsent(purpose: \"lead_management\", granted: $g) { active } }"
+    query = """query($id: ID!) { customer(id: $id) { contracts(partner: "invest") {
+        ... on Depot { marketValue { amount } } } } }"""
+    before = await gateway.as_role(query, "partner", "lead_management", {"id": SHOWCASE}, partner_id="life")
+    assert all(c["marketValue"] is not None for c in before.data["customer"]["contracts"])
+    try:
+        withdrawn = await gateway.post(set_consent, token=customer, purpose="self_service", variables={"g": False})
+        assert withdrawn.data == {"setConsent": {"active": False}}
+        after = await gateway.as_role(query, "partner", "lead_management", {"id": SHOWCASE}, partner_id="life")
+        assert after.data == {"customer": None} and after.codes() == ["CUSTOMER_NOT_FOUND"]
+    finally:
+        granted = await gateway.post(set_consent, token=customer, purpose="self_service", variables={"g": True})
+        assert granted.data == {"setConsent": {"active": True}}
+    again = await gateway.as_role(query, "partner", "lead_management", {"id": SHOWCASE}, partner_id="life")
+    assert again.data == before.data
