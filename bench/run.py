@@ -30,6 +30,7 @@ import yaml
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
 from gateway.tokens import ensure_demo_keys, mint
+from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
 SHOWCASE = "C-000001"
@@ -137,9 +138,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         entry.update(base_url=partners.partners[entry["id"]].url, credential=partners.partners[entry["id"]].credential)
     (work / "partners.yaml").write_text(yaml.safe_dump(raw))
     jwks = ensure_demo_keys(work)
+    keys_dir = ensure_pseudonym_keys(work / "pseudonym-keys", ["rm", *names])
+    gateway_log = (work / "gateway.log").open("w")
     gateway_proc = subprocess.Popen([*vcv, "serve", "--db", db_url, "--jwks", str(jwks), "--partners",
-                                     str(work / "partners.yaml"), "--port", str(gateway_port)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     str(work / "partners.yaml"), "--keys-dir", str(keys_dir),
+                                     "--port", str(gateway_port)],
+                                    stdout=gateway_log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{gateway_port}/graphql"
     consultant = alliance.customer(SHOWCASE).consultant_id
     token = mint(work, role="consultant", consultant_id=consultant, purposes=["advisory"])
@@ -147,7 +151,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     body = {"query": QUERY, "variables": {"id": SHOWCASE}}
     results: dict[str, Any] = {}
     async with aiohttp.ClientSession() as http:
-        await _wait_ready(http, url.replace("/graphql", "/healthz"))
+        try:
+            await _wait_ready(http, url.replace("/graphql", "/healthz"))
+        except RuntimeError:
+            raise RuntimeError(f"gateway did not start:\n{(work / 'gateway.log').read_text()}") from None
 
         async def one() -> float:
             started = time.perf_counter()
