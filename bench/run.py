@@ -140,7 +140,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     jwks = ensure_demo_keys(work)
     keys_dir = ensure_pseudonym_keys(work / "pseudonym-keys", ["rm", *names])
     gateway_log = (work / "gateway.log").open("w")
-    gateway_proc = subprocess.Popen([*vcv, "serve", "--db", db_url, "--jwks", str(jwks), "--partners",
+    profiled = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "gateway.cli"] if args.profile else vcv
+    gateway_proc = subprocess.Popen([*profiled, "serve", "--db", db_url, "--jwks", str(jwks), "--partners",
                                      str(work / "partners.yaml"), "--keys-dir", str(keys_dir),
                                      "--port", str(gateway_port)],
                                     stdout=gateway_log, stderr=subprocess.STDOUT)
@@ -213,6 +214,7 @@ def cli() -> None:
     parser.add_argument("--throughput-seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats written to FILE")
     args = parser.parse_args()
     for key, value in asyncio.run(main(args)).items():
         print(f"{key:32} {value}")

@@ -43,7 +43,7 @@ SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
 # Messages of strawberry's query-limit rules, mapped onto our public code.
 _TOO_COMPLEX = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than",
-                "Source contains more than")
+                "Source contains more than", "Maximum introspection depth exceeded")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,15 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext, Info
 
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden, is_safe
@@ -303,12 +311,20 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000) -> strawberry.Schema:
+    # The limiters build their validation rule classes in __init__; built once here, the rules are the same
+    # objects on every request, so the validation cache can hit (front ends send the same few query texts).
+    # Both caches are bounded LRUs: a client sending endless distinct queries only evicts, never grows memory.
+    # The depth limiter skips introspection fields; `fields { type { fields ...` bombs are stopped by
+    # graphql-core's MaxIntrospectionDepthRule, which is among its specified rules.
+    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
     return Schema(
         query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot],
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_depth), lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: ParserCache(maxsize=256),
+            lambda: AddValidationRules(rules),
+            lambda: ValidationCache(maxsize=256),
             lambda: MaskErrors(should_mask_error=lambda e: not is_safe(e), error_message="Internal error."),
         ],
     )
-

@@ -26,6 +26,14 @@ CUSTOMERS, SEED = 60, 11
 TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
 
 
+# The showcase customer: 20 contracts across all four partners and an active lead_management consent.
+SHOWCASE = "C-000001"
+
+
+def consultant_of(world: World, customer_id: str) -> str:
+    return world.alliance.customer(customer_id).consultant_id
+
+
 @dataclass
 class Reply:
     status: int
@@ -137,8 +145,9 @@ async def make_gateway(world: World) -> AsyncIterator[Callable[..., Any]]:
                     **per_partner: dict[str, Any]) -> Gateway:
         settings_overrides = settings_overrides or {}
         raw = copy.deepcopy(raw_config) if raw_config is not None else world.config(**per_partner)
-        settings = GatewaySettings(db_url=world.db_url, jwks_path=world.keys_dir / "jwks.json",
-                                   partners=parse(raw), keys_dir=world.pseudonym_keys, **settings_overrides)
+        fields: dict[str, Any] = {"db_url": world.db_url, "jwks_path": world.keys_dir / "jwks.json",
+                                  "partners": parse(raw), "keys_dir": world.pseudonym_keys}
+        settings = GatewaySettings(**{**fields, **settings_overrides})
         runner = web.AppRunner(create_app(settings), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

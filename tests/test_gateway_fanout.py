@@ -6,9 +6,8 @@ import time
 from decimal import Decimal
 
 from fixtures.alliance import partner_record
-from tests.gateway_support import Gateway, World
+from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
 
-SHOWCASE = "C-000001"
 FULL = """
 query Full($id: ID!) {
   customer(id: $id) {
@@ -26,10 +25,6 @@ query Full($id: ID!) {
     }
   }
 }"""
-
-
-def consultant_of(world: World, customer_id: str) -> str:
-    return world.alliance.customer(customer_id).consultant_id
 
 
 async def full_view(gateway: Gateway, world: World, customer_id: str = SHOWCASE):

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from tests.gateway_support import Gateway, World
+from tests.gateway_support import SHOWCASE, Gateway, World
 
-SHOWCASE = "C-000001"
 QUERY = """query($id: ID!) { customer(id: $id) { contracts { contractId
     ... on BankAccount { iban } ... on Loan { outstanding { amount } }
     ... on LifePolicy { premium { amount } } ... on PropertyPolicy { insuredObject premium { amount } }

@@ -11,9 +11,7 @@ from decimal import Decimal
 import pytest
 
 from fixtures.alliance import partner_record
-from tests.gateway_support import Gateway, World
-
-SHOWCASE = "C-000001"  # has an active lead_management consent in the seed
+from tests.gateway_support import SHOWCASE, Gateway, World
 
 
 def _bank_accounts(world: World, customer: str = SHOWCASE):  # type: ignore[no-untyped-def]

@@ -19,9 +19,8 @@ from resolvers.connectors.config import parse
 from resolvers.connectors.mapping import to_joint
 from resolvers.joint import CONTRACT_TYPES, MASTER_FIELDS, TYPE_OF_PRODUCT
 from resolvers.types import Money
-from tests.gateway_support import Gateway, World
+from tests.gateway_support import SHOWCASE, Gateway, World
 
-SHOWCASE = "C-000001"
 CONSUMERS = [("consultant", "consultant"), ("customer", "customer"), ("service_agent", "service_agent"),
              ("compliance", "compliance"), ("bank", "partner"), ("life", "partner"), ("property", "partner"),
              ("invest", "partner")]
