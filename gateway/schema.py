@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -138,8 +138,13 @@ class Customer:
     @strawberry.field(description="The customer's contracts at all partners, optionally filtered. Values are "
                                   "fetched live: one batched call per partner, partners in parallel, and only "
                                   "the fields the caller may see are asked for.")
-    async def contracts(self, info: Info, partner: strawberry.ID | None = None,
-                        product_type: ProductType | None = None) -> list[Contract]:  # type: ignore[valid-type]
+    async def contracts(
+        self, info: Info,
+        partner: Annotated[strawberry.ID | None, strawberry.argument(
+            description="Only contracts at this partner, e.g. `bank`.")] = None,
+        product_type: Annotated[ProductType | None, strawberry.argument(  # type: ignore[valid-type]
+            description="Only contracts of this product type.")] = None,
+    ) -> list[Contract]:
         refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
         selected, guard = wanted_by_type(info), info.context.guard
         out: list[Contract] = []
@@ -235,7 +240,8 @@ SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_n
 class Query:
     @strawberry.field(description="One customer, if the caller may see them. A customer you may not see is "
                                   "reported exactly like one that does not exist.")
-    async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+    async def customer(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(
+                           description="Customer ID from the customer master, e.g. C-000001.")]) -> Customer | None:
         _no_customer_data(info)
         row = await info.context.master.customer(info.context.visibility, str(id))
         shown = None if row is None else await shown_customer(info, row)
@@ -245,8 +251,15 @@ class Query:
 
     @strawberry.field(description="Customers the caller may see, searched by name or ID (only in the fields "
                                   "the caller may see in full), cursor-paginated in ID order.")
-    async def customers(self, info: Info, search: str | None = None, first: int | None = 20,
-                        after: str | None = None) -> CustomerConnection:
+    async def customers(
+        self, info: Info,
+        search: Annotated[str | None, strawberry.argument(
+            description="Case-insensitive part of a given name, family name or customer ID.")] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size, 0 to 100.")] = 20,
+        after: Annotated[str | None, strawberry.argument(
+            description="`pageInfo.endCursor` of the previous page (opaque; pass it with the same "
+                        "search).")] = None,
+    ) -> CustomerConnection:
         _no_customer_data(info)
         first = 20 if first is None else first
         if not 0 <= first <= 100:
@@ -287,7 +300,11 @@ class Query:
 class Mutation:
     @strawberry.mutation(description="Grant or withdraw the caller's consent for a purpose (role customer). "
                                      "A withdrawal takes effect on the very next request.")
-    async def set_consent(self, info: Info, purpose: str, granted: bool) -> Consent:
+    async def set_consent(
+        self, info: Info,
+        purpose: Annotated[str, strawberry.argument(description="The purpose, e.g. `lead_management`.")],
+        granted: Annotated[bool, strawberry.argument(description="true to grant, false to withdraw.")],
+    ) -> Consent:
         caller = info.context.caller
         if caller.role != "customer" or not caller.customer_id:
             raise Forbidden("only customers can grant or withdraw their own consents")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -17,8 +17,23 @@ from resolvers.joint import MASTER_OWNER, PRODUCT_TYPES
 from resolvers.types import ContractRef
 from resolvers.types import Money as MoneyValue
 
+_PRODUCT_DESCRIPTIONS = {
+    "CURRENT_ACCOUNT": "Current (checking) account: a BankAccount.",
+    "SAVINGS": "Savings account: a BankAccount.",
+    "LOAN": "Consumer or business loan: a Loan.",
+    "MORTGAGE": "Loan secured on property: a Loan.",
+    "LIFE": "Life insurance: a LifePolicy.",
+    "DISABILITY": "Disability insurance: a LifePolicy.",
+    "ANNUITY": "Annuity (pension) insurance: a LifePolicy.",
+    "CAR": "Motor insurance: a PropertyPolicy.",
+    "HOUSEHOLD": "Home contents insurance: a PropertyPolicy.",
+    "LIABILITY": "Personal liability insurance: a PropertyPolicy.",
+    "DEPOT": "Securities account at the brokerage: a Depot.",
+}
+
 ProductType = strawberry.enum(
-    Enum("ProductType", {p: p for p in PRODUCT_TYPES}),  # type: ignore[misc]
+    Enum("ProductType",  # type: ignore[misc]
+         {p: strawberry.enum_value(p, description=_PRODUCT_DESCRIPTIONS[p]) for p in PRODUCT_TYPES}),
     description="The kind of product a contract is; decides its GraphQL type.",
 )
 
@@ -173,7 +188,10 @@ class BankAccount(Contract):
         return await self.value(info, "interestRate")
 
     @strawberry.field(description="The most recent bookings, newest first.")
-    async def recent_transactions(self, info: Info, first: int | None = 5) -> list[Transaction] | None:
+    async def recent_transactions(
+        self, info: Info,
+        first: Annotated[int | None, strawberry.argument(description="How many bookings, at most.")] = 5,
+    ) -> list[Transaction] | None:
         rows = await self.value(info, "recentTransactions")
         ordered = None if rows is None else sorted(rows, key=lambda r: r["bookingDate"] or date.min, reverse=True)
         limit = 5 if first is None else max(0, first)

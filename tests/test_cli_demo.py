@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import graphql
 
 from gateway.identity import Verifier
 
@@ -18,11 +19,24 @@ VCV = [sys.executable, "-m", "gateway.cli"]
 
 def test_schema_prints_the_sdl_with_the_public_names() -> None:
     out = subprocess.run([*VCV, "schema"], capture_output=True, text=True, check=True).stdout
-    for name in ("type Query", "customer(id: ID!): Customer", "customers(", "me: Customer", "partners: [Partner!]!",
-                 "interface Contract", "type BankAccount implements Contract", "type Depot implements Contract",
-                 "portfolio: PortfolioSummary", "setConsent(purpose: String!, granted: Boolean!): Consent!"):
-        assert name in out, name
-    assert '"""' in out  # descriptions are there for partner developers
+    sdl = graphql.build_schema(out)  # what a partner developer's tooling does with it
+
+    def signature(type_name: str, field: str) -> str:
+        f = sdl.type_map[type_name].fields[field]  # type: ignore[union-attr]
+        args = ", ".join(f"{name}: {arg.type}" for name, arg in f.args.items())
+        return f"{field}({args}): {f.type}" if args else f"{field}: {f.type}"
+
+    assert signature("Query", "customer") == "customer(id: ID!): Customer"
+    assert signature("Query", "customers") == ("customers(search: String, first: Int, after: String): "
+                                               "CustomerConnection!")
+    assert signature("Query", "me") == "me: Customer"
+    assert signature("Query", "partners") == "partners: [Partner!]!"
+    assert signature("Customer", "portfolio") == "portfolio: PortfolioSummary"
+    assert signature("Mutation", "setConsent") == "setConsent(purpose: String!, granted: Boolean!): Consent!"
+    assert isinstance(sdl.type_map["Contract"], graphql.GraphQLInterfaceType)
+    for concrete in ("BankAccount", "Loan", "LifePolicy", "PropertyPolicy", "Depot"):
+        assert [i.name for i in sdl.type_map[concrete].interfaces] == ["Contract"]  # type: ignore[union-attr]
+    assert sdl.type_map["Query"].fields["customer"].description  # type: ignore[union-attr]
 
 
 def test_token_command_mints_verifiable_tokens(tmp_path: Path) -> None:
@@ -64,3 +78,24 @@ async def test_demo_runs_answers_and_stops_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in err
     for needle in ("GraphiQL:", "consultant (X-Purpose: advisory)", "compliance (X-Purpose: audit)", "curl"):
         assert needle in out, needle
+
+
+def test_every_type_field_argument_and_enum_value_is_described() -> None:
+    # Partner developers learn the schema from GraphiQL and `vcv schema`: nothing may be left unexplained.
+    from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
+
+    from gateway.schema import build_schema
+
+    missing = []
+    for name, kind in build_schema()._schema.type_map.items():
+        if name.startswith("__") or name in ("String", "Int", "Float", "Boolean", "ID"):
+            continue
+        missing += [name] if not kind.description else []
+        if isinstance(kind, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+            for field_name, field in kind.fields.items():
+                missing += [f"{name}.{field_name}"] if not field.description else []
+                for arg_name, arg in getattr(field, "args", {}).items():
+                    missing += [f"{name}.{field_name}({arg_name})"] if not arg.description else []
+        if isinstance(kind, GraphQLEnumType):
+            missing += [f"{name}.{value}" for value, v in kind.values.items() if not v.description]
+    assert missing == []
