@@ -1,4 +1,4 @@
-"""The aiohttp application: `/graphql` (GraphiQL in a browser), `/healthz`, `/readyz`.
+"""The aiohttp application: `/graphql` (GraphiQL in a browser), `/healthz`, `/readyz`, `/metrics`.
 
 A request's way through: request ID -> caller verified (401 before any GraphQL work) -> per-request
 context with fresh loaders -> strawberry executes -> errors that are not ours are masked."""
@@ -22,6 +22,8 @@ from gateway.context import RequestContext
 from gateway.cursors import Cursors
 from gateway.errors import VcvError
 from gateway.identity import Caller, Verifier
+from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
+from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metrics_endpoint
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
 from privacy.guard import Guard
@@ -103,14 +105,17 @@ class View(GraphQLView):  # type: ignore[type-arg]
         payload = await super().process_result(request, result)
         context: RequestContext | None = request.get(CONTEXT)
         if context is not None and payload.get("data") is not None:
-            payload["extensions"] = {**(payload.get("extensions") or {}),
-                                     "redactions": context.guard.as_extension()}
+            redactions = context.guard.as_extension()
+            payload["extensions"] = {**(payload.get("extensions") or {}), "redactions": redactions}
+            for redaction in redactions:
+                REDACTIONS.labels(redaction["owner"], redaction["treatment"].split()[0]).inc()
         for error in payload.get("errors") or []:
             if any(m in error.get("message", "") for m in _TOO_COMPLEX):
                 error.setdefault("extensions", {})["code"] = "QUERY_TOO_COMPLEX"
             elif "extensions" not in error or "code" not in error["extensions"]:
                 error.setdefault("extensions", {})["code"] = (
                     "INTERNAL" if error.get("message") == "Internal error." else "GRAPHQL_VALIDATION_FAILED")
+            ERRORS.labels(error["extensions"]["code"]).inc()
         return payload
 
 
@@ -118,12 +123,33 @@ class View(GraphQLView):  # type: ignore[type-arg]
 async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
     supplied = request.headers.get("X-Request-ID", "")
     request[REQUEST_ID] = supplied if 0 < len(supplied) <= 128 and supplied.isprintable() else str(uuid.uuid4())
+    reset = LOG_REQUEST_ID.set(request[REQUEST_ID])
+    started = time.perf_counter()
     try:
-        response = await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        return _error_response(VcvError("request body too large", code="BAD_REQUEST"), request[REQUEST_ID], 413)
-    response.headers["X-Request-ID"] = request[REQUEST_ID]
-    return response
+        try:
+            response = await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            response = _error_response(VcvError("request body too large", code="BAD_REQUEST"), request[REQUEST_ID],
+                                       413)
+        response.headers["X-Request-ID"] = request[REQUEST_ID]
+        _log_request(request, response.status, time.perf_counter() - started)
+        return response
+    finally:
+        LOG_REQUEST_ID.reset(reset)
+
+
+def _log_request(request: web.Request, status: int, seconds: float) -> None:
+    # One line per request: who asked (role, purpose), not what for (no query text, no variables, no values).
+    if request.path != "/graphql":
+        return
+    REQUESTS.labels(str(status)).inc()
+    REQUEST_SECONDS.observe(seconds)
+    caller = request.get(CALLER)
+    log.info("%s %s %d %.1f ms role=%s purpose=%s", request.method, request.path, status, seconds * 1000,
+             caller.role if caller else "-", caller.purpose if caller else "-",
+             extra={"method": request.method, "path": request.path, "status": status,
+                    "duration_ms": round(seconds * 1000, 1), "role": caller.role if caller else None,
+                    "purpose": caller.purpose if caller else None})
 
 
 @web.middleware
@@ -165,6 +191,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
 
     async def lifecycle(app: web.Application) -> Any:
         engine = create_engine(settings.db_url)

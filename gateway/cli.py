@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from gateway.logs import LogFormat, configure_logging
+
 DEFAULT_DATA_DIR = Path(".vcv")
 _ROOT = Path(__file__).resolve().parent.parent
 DEMO_AGREEMENTS = _ROOT / "fixtures" / "agreements"
@@ -15,8 +17,13 @@ DEMO_PARTNERS = _ROOT / "fixtures" / "partners.yaml"
 
 
 @click.group()
-def main() -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="VCV_LOG_FORMAT", help="json: one object per line with the request ID, for log shippers")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              default="INFO", show_default=True, envvar="VCV_LOG_LEVEL")
+def main(log_format: LogFormat, log_level: str) -> None:
     """Virtual Customer View: a federated, privacy-correct GraphQL view of each customer."""
+    configure_logging(log_format, log_level)
 
 
 @main.command()

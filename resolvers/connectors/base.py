@@ -17,6 +17,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from resolvers.connectors.breaker import CircuitBreaker
 from resolvers.connectors.config import ConnectorConfig
 from resolvers.connectors.mapping import BadRecord, partner_fields, to_joint
+from resolvers.connectors.metrics import PARTNER_CALLS, PARTNER_CONTRACTS, PARTNER_SECONDS
 from resolvers.errors import PartnerError
 from resolvers.types import ContractValues
 
@@ -88,8 +89,11 @@ class Connector:
 
     async def _guarded(self, ids: list[str], joint_fields: set[str], ctx: CallContext) -> Reply:
         if not self.breaker.allow():
+            PARTNER_CALLS.labels(self.config.id, "PARTNER_CIRCUIT_OPEN").inc()
             raise PartnerError("PARTNER_CIRCUIT_OPEN", self.config.id)
         wanted = partner_fields(self.config, joint_fields)
+        PARTNER_CONTRACTS.labels(self.config.id).inc(len(ids))
+        started = time.perf_counter()
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(_retryable), stop=stop_after_attempt(1 + self._retries),
@@ -98,6 +102,8 @@ class Connector:
                 with attempt:
                     reply = await self._timed(ids, wanted, joint_fields, ctx)
         except PartnerError as error:
+            PARTNER_CALLS.labels(self.config.id, error.code).inc()
+            PARTNER_SECONDS.labels(self.config.id).observe(time.perf_counter() - started)
             if error.code != "PARTNER_BAD_RESPONSE":
                 self.breaker.failure()
             else:
@@ -105,6 +111,8 @@ class Connector:
             log.warning("partner %s failed: %s %s (request %s)", self.config.id, error.code, error.detail,
                         ctx.request_id)
             raise
+        PARTNER_CALLS.labels(self.config.id, "ok").inc()
+        PARTNER_SECONDS.labels(self.config.id).observe(time.perf_counter() - started)
         self.breaker.success()
         return reply
 
