@@ -123,7 +123,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     vcv = [sys.executable, "-m", "gateway.cli"]
     partner_proc = subprocess.Popen([*vcv, "partners", "run", "--customers", str(args.customers), "--seed", "42",
                                      "--base-port", str(base_port), "--credentials", str(work / "credentials.json")],
-                                    stdout=subprocess.DEVNULL)
+                                    stdout=subprocess.DEVNULL, stderr=(work / "partners.log").open("w"))
     names = ("bank", "life", "property", "invest")
     partners = SimpleNamespace(partners={n: SimpleNamespace(url=f"http://127.0.0.1:{base_port + i}")
                                          for i, n in enumerate(names)})

@@ -43,7 +43,7 @@ from privacy.vocabulary import PURPOSES
 from resolvers import models
 from resolvers.errors import PartnerError
 from resolvers.joint import MASTER_OWNER, TYPE_OF_PRODUCT
-from resolvers.types import ContractRef
+from resolvers.types import ContractRef, ContractValues
 from resolvers.types import Money as MoneyValue
 
 log = logging.getLogger("vcv.graphql")
@@ -146,8 +146,8 @@ class Customer:
             description="Only contracts of this product type.")] = None,
     ) -> list[Contract]:
         refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
-        selected, guard = wanted_by_type(info), info.context.guard
-        out: list[Contract] = []
+        selected, guard, partners = wanted_by_type(info), info.context.guard, info.context.partners
+        chosen: list[tuple[ContractRef, frozenset[str]]] = []
         for ref in refs:
             if partner is not None and ref.partner_id != partner:
                 continue
@@ -156,10 +156,21 @@ class Customer:
             type_name = TYPE_OF_PRODUCT[ref.product_type]
             visible = guard.visible(ref.partner_id, (f"{type_name}.{f}" for f in selected[type_name]),
                                     self.consents_active)
-            wanted = frozenset(name.split(".", 1)[1] for name in visible)
-            out.append(CONTRACT_CLASSES[type_name](  # type: ignore[call-arg]
-                ref=ref, wanted=wanted, consents=self.consents_active))
-        return out
+            chosen.append((ref, frozenset(name.split(".", 1)[1] for name in visible)))
+
+        async def fetch(ref: ContractRef, wanted: frozenset[str]) -> ContractValues | PartnerError | None:
+            if not wanted:
+                return None  # nothing visible was asked for: this contract costs its partner nothing
+            try:
+                return await partners.load(ref.partner_id, ref.contract_id, wanted)
+            except PartnerError as error:
+                return error
+
+        # All loads start in the same tick, so the loaders send one batch per partner, partners in parallel.
+        fetched = await asyncio.gather(*(fetch(ref, wanted) for ref, wanted in chosen))
+        return [CONTRACT_CLASSES[TYPE_OF_PRODUCT[ref.product_type]](  # type: ignore[call-arg]
+                    ref=ref, wanted=wanted, consents=self.consents_active, fetched=answer)
+                for (ref, wanted), answer in zip(chosen, fetched, strict=True)]
 
     @strawberry.field(description="Assets and liabilities across partners, per currency, computed only from "
                                   "values the caller may see in full; `complete` says whether anything is "

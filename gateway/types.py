@@ -13,8 +13,9 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import models
+from resolvers.errors import PartnerError
 from resolvers.joint import MASTER_OWNER, PRODUCT_TYPES
-from resolvers.types import ContractRef
+from resolvers.types import ContractRef, ContractValues
 from resolvers.types import Money as MoneyValue
 
 _PRODUCT_DESCRIPTIONS = {
@@ -128,6 +129,9 @@ class Contract:
     wanted: strawberry.Private[frozenset[str]]
     # the customer's active consents: agreements may depend on them
     consents: strawberry.Private[frozenset[str]]
+    # The partner's answer for the visible fields of `wanted`, fetched by Customer.contracts for all contracts
+    # at once, so that the field resolvers below only apply the agreement and never wait.
+    fetched: strawberry.Private[ContractValues | PartnerError | None] = None
 
     @strawberry.field(description="Contract ID, prefixed by the partner (BNK-, LIF-, PNC-, INV-).")
     def contract_id(self) -> strawberry.ID:
@@ -154,45 +158,47 @@ class Contract:
         return info.context.guard.reveal(info.path.as_list(), MASTER_OWNER, "Contract.startDate",
                                          self.ref.start_date, self.consents)
 
-    async def value(self, info: Info, name: str) -> Any:
-        """One partner-supplied value as the caller may see it. A hidden field is never fetched; the partner
-        call is shared by every visible field of every contract in the query."""
+    def value(self, info: Info, name: str) -> Any:
+        """One partner-supplied value as the caller may see it. A hidden field was never fetched; a failed
+        partner call fails each of its visible fields, with the partner's code, at that field's path."""
         guard, owner, field = info.context.guard, self.ref.partner_id, f"{type(self).__name__}.{name}"
         decision = guard.decide(owner, field, self.consents)
         if decision.redacted:
             guard.note(info.path.as_list(), owner, field, decision)
             return None
-        data = await info.context.partners.load(owner, self.ref.contract_id, self.wanted)
-        return guard.reveal(info.path.as_list(), owner, field, data.values.get(name), self.consents)
+        if isinstance(self.fetched, PartnerError):
+            raise PartnerError(self.fetched.code, self.fetched.partner, self.fetched.detail)
+        raw = self.fetched.values.get(name) if self.fetched is not None else None
+        return guard.reveal(info.path.as_list(), owner, field, raw, self.consents)
 
-    async def money(self, info: Info, name: str) -> Money | None:
-        return Money.of(await self.value(info, name))
+    def money(self, info: Info, name: str) -> Money | None:
+        return Money.of(self.value(info, name))
 
 
 @strawberry.type(description="A current or savings account at the bank.")
 class BankAccount(Contract):
     @strawberry.field(description="IBAN of the account.")
-    async def iban(self, info: Info) -> str | None:
-        return await self.value(info, "iban")
+    def iban(self, info: Info) -> str | None:
+        return self.value(info, "iban")
 
     @strawberry.field(description="Current balance.")
-    async def balance(self, info: Info) -> Money | None:
-        return await self.money(info, "balance")
+    def balance(self, info: Info) -> Money | None:
+        return self.money(info, "balance")
 
     @strawberry.field(description="Agreed overdraft limit.")
-    async def overdraft_limit(self, info: Info) -> Money | None:
-        return await self.money(info, "overdraftLimit")
+    def overdraft_limit(self, info: Info) -> Money | None:
+        return self.money(info, "overdraftLimit")
 
     @strawberry.field(description="Interest rate in percent per year.")
-    async def interest_rate(self, info: Info) -> float | None:
-        return await self.value(info, "interestRate")
+    def interest_rate(self, info: Info) -> float | None:
+        return self.value(info, "interestRate")
 
     @strawberry.field(description="The most recent bookings, newest first.")
-    async def recent_transactions(
+    def recent_transactions(
         self, info: Info,
         first: Annotated[int | None, strawberry.argument(description="How many bookings, at most.")] = 5,
     ) -> list[Transaction] | None:
-        rows = await self.value(info, "recentTransactions")
+        rows = self.value(info, "recentTransactions")
         ordered = None if rows is None else sorted(rows, key=lambda r: r["bookingDate"] or date.min, reverse=True)
         limit = 5 if first is None else max(0, first)
         return _money_rows(Transaction, ordered[:limit] if ordered is not None else None)
@@ -201,85 +207,85 @@ class BankAccount(Contract):
 @strawberry.type(description="A consumer loan or mortgage at the bank.")
 class Loan(Contract):
     @strawberry.field(description="Amount originally lent.")
-    async def principal(self, info: Info) -> Money | None:
-        return await self.money(info, "principal")
+    def principal(self, info: Info) -> Money | None:
+        return self.money(info, "principal")
 
     @strawberry.field(description="Amount still owed.")
-    async def outstanding(self, info: Info) -> Money | None:
-        return await self.money(info, "outstanding")
+    def outstanding(self, info: Info) -> Money | None:
+        return self.money(info, "outstanding")
 
     @strawberry.field(description="Interest rate in percent per year.")
-    async def interest_rate(self, info: Info) -> float | None:
-        return await self.value(info, "interestRate")
+    def interest_rate(self, info: Info) -> float | None:
+        return self.value(info, "interestRate")
 
     @strawberry.field(description="Date of the last instalment.")
-    async def maturity_date(self, info: Info) -> date | None:
-        return await self.value(info, "maturityDate")
+    def maturity_date(self, info: Info) -> date | None:
+        return self.value(info, "maturityDate")
 
 
 @strawberry.type(description="A life, disability or annuity policy at the life insurer.")
 class LifePolicy(Contract):
     @strawberry.field(description="Sum insured.")
-    async def sum_insured(self, info: Info) -> Money | None:
-        return await self.money(info, "sumInsured")
+    def sum_insured(self, info: Info) -> Money | None:
+        return self.money(info, "sumInsured")
 
     @strawberry.field(description="Premium per payment period.")
-    async def premium(self, info: Info) -> Money | None:
-        return await self.money(info, "premium")
+    def premium(self, info: Info) -> Money | None:
+        return self.money(info, "premium")
 
     @strawberry.field(description="monthly, quarterly or yearly.")
-    async def payment_frequency(self, info: Info) -> str | None:
-        return await self.value(info, "paymentFrequency")
+    def payment_frequency(self, info: Info) -> str | None:
+        return self.value(info, "paymentFrequency")
 
     @strawberry.field(description="Named beneficiaries.")
-    async def beneficiaries(self, info: Info) -> list[str] | None:
-        return await self.value(info, "beneficiaries")
+    def beneficiaries(self, info: Info) -> list[str] | None:
+        return self.value(info, "beneficiaries")
 
     @strawberry.field(description="Current surrender value; null for disability cover.")
-    async def surrender_value(self, info: Info) -> Money | None:
-        return await self.money(info, "surrenderValue")
+    def surrender_value(self, info: Info) -> Money | None:
+        return self.money(info, "surrenderValue")
 
     @strawberry.field(description="Underwriting health class (special category data).")
-    async def health_class(self, info: Info) -> str | None:
-        return await self.value(info, "healthClass")
+    def health_class(self, info: Info) -> str | None:
+        return self.value(info, "healthClass")
 
 
 @strawberry.type(description="A car, household or liability policy at the property & casualty insurer.")
 class PropertyPolicy(Contract):
     @strawberry.field(description="car, household or liability.")
-    async def kind(self, info: Info) -> str | None:
-        return await self.value(info, "kind")
+    def kind(self, info: Info) -> str | None:
+        return self.value(info, "kind")
 
     @strawberry.field(description="Yearly premium.")
-    async def premium(self, info: Info) -> Money | None:
-        return await self.money(info, "premium")
+    def premium(self, info: Info) -> Money | None:
+        return self.money(info, "premium")
 
     @strawberry.field(description="Deductible per claim.")
-    async def deductible(self, info: Info) -> Money | None:
-        return await self.money(info, "deductible")
+    def deductible(self, info: Info) -> Money | None:
+        return self.money(info, "deductible")
 
     @strawberry.field(description="What is insured, e.g. a car or a flat.")
-    async def insured_object(self, info: Info) -> str | None:
-        return await self.value(info, "insuredObject")
+    def insured_object(self, info: Info) -> str | None:
+        return self.value(info, "insuredObject")
 
     @strawberry.field(description="Claims made under the policy.")
-    async def claims(self, info: Info) -> list[Claim] | None:
-        return _money_rows(Claim, await self.value(info, "claims"))
+    def claims(self, info: Info) -> list[Claim] | None:
+        return _money_rows(Claim, self.value(info, "claims"))
 
 
 @strawberry.type(description="A securities depot at the brokerage.")
 class Depot(Contract):
     @strawberry.field(description="Market value of all positions.")
-    async def market_value(self, info: Info) -> Money | None:
-        return await self.money(info, "marketValue")
+    def market_value(self, info: Info) -> Money | None:
+        return self.money(info, "marketValue")
 
     @strawberry.field(description="The customer's risk profile on record.")
-    async def risk_profile(self, info: Info) -> str | None:
-        return await self.value(info, "riskProfile")
+    def risk_profile(self, info: Info) -> str | None:
+        return self.value(info, "riskProfile")
 
     @strawberry.field(description="Securities held.")
-    async def positions(self, info: Info) -> list[Position] | None:
-        return _money_rows(Position, await self.value(info, "positions"))
+    def positions(self, info: Info) -> list[Position] | None:
+        return _money_rows(Position, self.value(info, "positions"))
 
 
 CONTRACT_CLASSES: dict[str, type[Contract]] = {
