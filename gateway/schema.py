@@ -39,10 +39,11 @@ from gateway.types import (
     ProductType,
     PropertyPolicy,
 )
+from privacy.guard import Guard
 from privacy.vocabulary import PURPOSES
 from resolvers import models
 from resolvers.errors import PartnerError
-from resolvers.joint import MASTER_OWNER, TYPE_OF_PRODUCT
+from resolvers.joint import CONTRACT_ID, MASTER_OWNER, TYPE_OF_PRODUCT
 from resolvers.types import ContractRef, ContractValues
 from resolvers.types import Money as MoneyValue
 
@@ -57,8 +58,9 @@ class PortfolioSummary:
     assets: list[Money] = strawberry.field(description="Sum of balances, depot values and surrender values, "
                                                        "one entry per currency.")
     liabilities: list[Money] = strawberry.field(description="Sum of outstanding loan amounts per currency.")
-    complete: bool = strawberry.field(description="False when some contract's value could not be counted "
-                                                  "(partner unavailable or value not visible to you).")
+    complete: bool = strawberry.field(description="False when the value of a contract listed to you could not "
+                                                  "be counted (partner unavailable or value not visible to you "
+                                                  "in full).")
     missing_contracts: list[strawberry.ID] = strawberry.field(
         description="Contracts whose value is not in the totals.")
 
@@ -135,6 +137,12 @@ class Customer:
             return None
         return [Consent.of(r) for r in await info.context.master_loaders.consents.load(self.row.id)]
 
+    def _listed(self, guard: Guard, ref: ContractRef) -> bool:
+        """Whether the caller may learn that this contract exists. An unlisted contract leaves no trace: no
+        entry, no redaction report, no place in the portfolio, as a customer one may not see."""
+        field = f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}"
+        return not guard.decide(ref.partner_id, field, self.consents_active).redacted
+
     @strawberry.field(description="The customer's contracts at all partners, optionally filtered. Values are "
                                   "fetched live: one batched call per partner, partners in parallel, and only "
                                   "the fields the caller may see are asked for.")
@@ -152,6 +160,8 @@ class Customer:
             if partner is not None and ref.partner_id != partner:
                 continue
             if product_type is not None and ref.product_type != product_type.value:
+                continue
+            if not self._listed(guard, ref):
                 continue
             type_name = TYPE_OF_PRODUCT[ref.product_type]
             visible = guard.visible(ref.partner_id, (f"{type_name}.{f}" for f in selected[type_name]),
@@ -198,10 +208,13 @@ class Customer:
         assets: dict[str, Decimal] = defaultdict(Decimal)
         liabilities: dict[str, Decimal] = defaultdict(Decimal)
         missing: list[strawberry.ID] = []
-        counted = [r for r in refs if TYPE_OF_PRODUCT[r.product_type] in fields]
+        counted = [r for r in refs if TYPE_OF_PRODUCT[r.product_type] in fields and self._listed(guard, r)]
         for ref, value, ok in await asyncio.gather(*(one(r) for r in counted)):
             if not ok:
-                missing.append(strawberry.ID(ref.contract_id))
+                shown_id = guard.reveal([*path, "missingContracts"], ref.partner_id,
+                                        f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,
+                                        self.consents_active)
+                missing.append(strawberry.ID(shown_id))
             elif value is not None:
                 side = assets if TYPE_OF_PRODUCT[ref.product_type] in ASSET_FIELDS else liabilities
                 side[value.currency] += value.amount

@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from resolvers import models
 from resolvers.errors import PartnerError
-from resolvers.joint import MASTER_OWNER, PRODUCT_TYPES
+from resolvers.joint import CONTRACT_ID, MASTER_OWNER, PRODUCT_TYPES
 from resolvers.types import ContractRef, ContractValues
 from resolvers.types import Money as MoneyValue
 
@@ -133,9 +133,12 @@ class Contract:
     # at once, so that the field resolvers below only apply the agreement and never wait.
     fetched: strawberry.Private[ContractValues | PartnerError | None] = None
 
-    @strawberry.field(description="Contract ID, prefixed by the partner (BNK-, LIF-, PNC-, INV-).")
-    def contract_id(self) -> strawberry.ID:
-        return strawberry.ID(self.ref.contract_id)
+    @strawberry.field(description="Contract ID, prefixed by the partner (BNK-, LIF-, PNC-, INV-); a pseudonym "
+                                  "where the partner's agreement says so.")
+    def contract_id(self, info: Info) -> strawberry.ID:
+        return strawberry.ID(info.context.guard.reveal(info.path.as_list(), self.ref.partner_id,
+                                                       f"{type(self).__name__}.{CONTRACT_ID}", self.ref.contract_id,
+                                                       self.consents))
 
     @strawberry.field(description="The partner that holds this contract.")
     def partner(self, info: Info) -> Partner:

@@ -51,10 +51,16 @@ MASTER_FIELDS: dict[str, str] = {
 MASTER_OWNER = "rm"
 
 
+# `<Type>.contractId` is governed by the partner holding the contract: that the customer has a contract with
+# it at all is the partner's to share. A consumer it is redacted for does not see the contract listed.
+CONTRACT_ID = "contractId"
+
+
 def catalogue(products_by_partner: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
     """Owner -> {`Type.field` -> kind}: every field each data owner supplies, for the policy engine."""
     result = {MASTER_OWNER: dict(MASTER_FIELDS)}
     for partner, products in products_by_partner.items():
         types = sorted({TYPE_OF_PRODUCT[p] for p in products})
-        result[partner] = {f"{t}.{name}": kind for t in types for name, kind in CONTRACT_TYPES[t].items()}
+        result[partner] = {f"{t}.{name}": kind for t in types
+                           for name, kind in {CONTRACT_ID: "id", **CONTRACT_TYPES[t]}.items()}
     return result

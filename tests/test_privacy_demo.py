@@ -18,25 +18,19 @@ from privacy.policy import Decision, PolicySet
 from privacy.pseudonyms import PseudonymKeys, ensure_demo_keys
 from privacy.treatments import ALLOW, PSEUDONYMIZE, REDACT, Treatment, apply
 from privacy.vocabulary import PURPOSES, ROLES
-from resolvers.joint import CONTRACT_TYPES
+from resolvers.connectors.config import load
+from resolvers.joint import catalogue
 
 AGREEMENTS = Path(__file__).resolve().parent.parent / "fixtures" / "agreements"
-PARTNER_TYPES = {"bank": ("BankAccount", "Loan"), "life": ("LifePolicy",), "property": ("PropertyPolicy",),
-                 "invest": ("Depot",)}
-MASTER_FIELDS = {"Customer.id": "id", "Customer.givenName": "string", "Customer.familyName": "string",
-                 "Customer.birthDate": "date", "Customer.email": "string", "Customer.phone": "string",
-                 "Customer.address": "object", "Customer.segment": "string", "Customer.consultant": "object",
-                 "Customer.consents": "[Consent]", "Contract.status": "string", "Contract.startDate": "date"}
-PARTNERS = tuple(PARTNER_TYPES)
+DEMO_PARTNERS = load(Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml", allow_missing_env=True)
+PARTNERS = tuple(DEMO_PARTNERS.partners)
 NONE: frozenset[str] = frozenset()
 LEADS = frozenset({"lead_management"})
 CONSENT_SETS = (NONE, LEADS)
 
 
 def demo_catalogue() -> dict[str, dict[str, str]]:
-    catalogue = {owner: {f"{t}.{f}": kind for t in types for f, kind in CONTRACT_TYPES[t].items()}
-                 for owner, types in PARTNER_TYPES.items()}
-    return {**catalogue, "rm": dict(MASTER_FIELDS)}
+    return catalogue({pid: c.product_types for pid, c in DEMO_PARTNERS.partners.items()})
 
 
 @pytest.fixture(scope="module")
@@ -183,13 +177,17 @@ def test_explain_table_lists_every_field_with_its_rule_aligned(policy: PolicySet
     header = lines[2]
     assert header.split() == ["field", "treatment", "rule", "defined", "at"]
     rows = [line for line in lines[4:] if line]
-    assert len(rows) == 13  # 9 bank fields, 4 of which the lead-management consent changes
+    # 11 bank fields (9 values and the two contract types' IDs), 6 of which the lead-management consent changes
+    assert len(rows) == 17
     rule_column = header.index("rule")
     assert all(line[rule_column - 2:rule_column] == "  " for line in rows)
     assert "BankAccount.iban                mask last4 (with consent lead_management)" in table
     assert any(line.startswith("BankAccount.balance") and "generalize step 1000 (with consent lead_management)"
                in line and "bank/partners-leads" in line and "bank.yaml:" in line for line in rows)
     assert any(line.startswith("BankAccount.balance") and "redact" in line and "bank/default-deny" in line
+               for line in rows)
+    # Without the consent the life insurer does not even learn that the customer has a loan at the bank.
+    assert any(line.startswith("Loan.contractId") and "redact" in line and "bank/default-deny" in line
                for line in rows)
 
 
@@ -226,7 +224,8 @@ def test_records_of_processing_as_markdown(policy: PolicySet) -> None:
     assert "health (LifePolicy.healthClass)" in text
     assert "- **Consent required:** lead_management for bank, life, property (invest/partners-leads)" in text
     assert "| invest/partners-leads | bank, life, property | lead_management | lead_management | " \
-           "financial: Depot.marketValue (generalize step 1000)<br>investment profile: Depot.riskProfile (allow) |" \
+           "financial: Depot.marketValue (generalize step 1000)<br>investment profile: Depot.riskProfile (allow)" \
+           "<br>contract: Depot.contractId (allow) |" \
            in text
     assert "- property/no-claims-for-sales: PropertyPolicy.claims withheld from consultant, customer, partner, " \
            "service_agent, compliance for lead_management" in text

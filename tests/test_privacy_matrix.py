@@ -121,10 +121,15 @@ async def test_explain_matches_what_the_gateway_returns(gateway: Gateway, world:
         row = explained["rm"][f"Customer.{name}"]
         assert (got[name] is None) == (row.treatment.kind == "redact" or (name == "address" and not customer.address))
 
-    by_id = {r.contract_id: r for r in world.alliance.contracts if r.customer_id == SHOWCASE}
-    for index, contract in enumerate(got["contracts"]):
-        ref = by_id[contract["contractId"]]
+    # A contract is listed exactly when its partner lets this consumer know it exists (`<Type>.contractId`).
+    refs = sorted((r for r in world.alliance.contracts if r.customer_id == SHOWCASE), key=lambda r: r.contract_id)
+    listed = [r for r in refs
+              if explained[r.partner_id][f"{TYPE_OF_PRODUCT[r.product_type]}.contractId"].treatment.kind != "redact"]
+    assert len(got["contracts"]) == len(listed), (consumer, purpose)
+    for index, (contract, ref) in enumerate(zip(got["contracts"], listed, strict=True)):
         base = ("customer", "contracts", index)
+        check(ref.partner_id, f"{TYPE_OF_PRODUCT[ref.product_type]}.contractId", "id", ref.contract_id,
+              contract["contractId"], (*base, "contractId"))
         check("rm", "Contract.status", "string", ref.status, contract["status"], (*base, "status"))
         check("rm", "Contract.startDate", "date", ref.start_date, contract["startDate"], (*base, "startDate"))
         type_name = TYPE_OF_PRODUCT[ref.product_type]
