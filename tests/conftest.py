@@ -3,10 +3,13 @@ except under CI (CI=true), where an unreachable server is a failure: the product
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -33,29 +36,57 @@ def require_postgres() -> str:
     pytest.skip(message)
 
 
+async def _create_schema(base: str, schema: str, *, drop: bool = False) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE' if drop else f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+
+
+def _schema_url(base: str, schema: str) -> str:
+    # Read by resolvers.database.create_engine: every pooled connection gets this search_path.
+    return f"{base}{'&' if '?' in base else '?'}vcv_schema={schema}"
+
+
 @pytest.fixture
 async def pg_schema_url() -> AsyncIterator[str]:
     """A PostgreSQL URL whose connections use a fresh, private schema, dropped afterwards, so tests can run
     migrations from empty without touching each other or anything else in the `test` database."""
-    import asyncpg
-
     base = require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = base.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-    finally:
-        await conn.close()
-    sep = "&" if "?" in base else "?"
-    # Read by resolvers.database.create_engine: every pooled connection gets this search_path.
-    yield f"{base}{sep}vcv_schema={schema}"
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    await _create_schema(base, schema)
+    yield _schema_url(base, schema)
+    await _create_schema(base, schema, drop=True)
+
+
+def _in_own_loop(coroutine: Coroutine[Any, Any, None]) -> None:
+    # A sync session fixture may not touch the test session's event loop; this work gets a loop of its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture(scope="session")
+def pg_master_url() -> Iterator[str]:
+    """The gateway tests' alliance seeded into PostgreSQL (same customers and seed as the SQLite master), so
+    gateway test modules can run against both masters."""
+    from fixtures.seed import seed_master
+    from tests.gateway_support import CUSTOMERS, SEED
+
+    base = require_postgres()
+    schema = f"w_{uuid.uuid4().hex[:12]}"
+    url = _schema_url(base, schema)
+
+    async def create() -> None:
+        await _create_schema(base, schema)
+        await seed_master(url, customers=CUSTOMERS, seed=SEED)
+
+    _in_own_loop(create())
+    yield url
+    _in_own_loop(_create_schema(base, schema, drop=True))
 
 
 # The alliance on loopback (master, partner simulators, gateways) shared by the gateway tests.
-from tests.gateway_support import gateway, make_gateway, world  # noqa: E402, F401
+from tests.gateway_support import gateway, gateway_on_each_master, make_gateway, world  # noqa: E402, F401

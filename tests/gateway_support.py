@@ -165,3 +165,12 @@ async def make_gateway(world: World) -> AsyncIterator[Callable[..., Any]]:
 @pytest.fixture
 async def gateway(make_gateway: Callable[..., Any]) -> Gateway:
     return await make_gateway()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def gateway_on_each_master(request: pytest.FixtureRequest, make_gateway: Callable[..., Any]) -> Gateway:
+    """The same gateway against the embedded SQLite master and against PostgreSQL, the production path. A test
+    module runs on both by overriding `gateway` with this fixture."""
+    if request.param == "sqlite":
+        return await make_gateway()
+    return await make_gateway(settings_overrides={"db_url": request.getfixturevalue("pg_master_url")})

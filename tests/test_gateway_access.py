@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.gateway_support import Gateway, World
+
+
+@pytest.fixture
+def gateway(gateway_on_each_master: Gateway) -> Gateway:
+    """Every test here runs against the SQLite master and against PostgreSQL."""
+    return gateway_on_each_master
 
 ONE = "query($id: ID!) { customer(id: $id) { id familyName } }"
 LIST = "query($after: String, $search: String) { customers(first: 10, after: $after, search: $search) { " \

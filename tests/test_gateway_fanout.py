@@ -5,8 +5,16 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+import pytest
+
 from fixtures.alliance import partner_record
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
+
+
+@pytest.fixture
+def gateway(gateway_on_each_master: Gateway) -> Gateway:
+    """Every test here runs against the SQLite master and against PostgreSQL."""
+    return gateway_on_each_master
 
 FULL = """
 query Full($id: ID!) {

@@ -14,6 +14,12 @@ from fixtures.alliance import partner_record
 from tests.gateway_support import SHOWCASE, Gateway, World
 
 
+@pytest.fixture
+def gateway(gateway_on_each_master: Gateway) -> Gateway:
+    """Every test here runs against the SQLite master and against PostgreSQL."""
+    return gateway_on_each_master
+
+
 def _bank_accounts(world: World, customer: str = SHOWCASE):  # type: ignore[no-untyped-def]
     return [r for r in world.alliance.contracts if r.customer_id == customer and r.partner_id == "bank"
             and r.product_type in ("CURRENT_ACCOUNT", "SAVINGS")]
