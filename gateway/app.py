@@ -19,6 +19,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from gateway.context import RequestContext
+from gateway.cost import DEFAULT_MAX_COST
 from gateway.cursors import Cursors
 from gateway.errors import VcvError
 from gateway.identity import Caller, Verifier
@@ -57,6 +58,7 @@ class GatewaySettings:
     # pseudonym keys: VCV_PSEUDONYM_KEY_<OWNER> in the environment, else <keys_dir>/<owner>.key
     keys_dir: Path | None = None
     max_body_bytes: int = 256 * 1024
+    max_query_cost: int = DEFAULT_MAX_COST
     graphiql: bool = True
 
 
@@ -186,7 +188,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
     policy = load_policy(settings.agreements_dir, settings.partners)
     app[POLICY] = _Policy(policy, load_keys(policy, settings.keys_dir), Cursors())
-    schema = build_schema()
+    schema = build_schema(max_cost=settings.max_query_cost)
     view = View(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", _healthz)

@@ -22,6 +22,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext, Info
 
+from gateway.cost import DEFAULT_MAX_COST, QueryCostLimit
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden, is_safe
 from gateway.selection import wanted_by_type
 from gateway.types import (
@@ -351,7 +352,8 @@ class Schema(strawberry.Schema):
                 log.error("unexpected error", exc_info=error.original_error)
 
 
-def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000) -> strawberry.Schema:
+def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000,
+                 max_cost: int = DEFAULT_MAX_COST) -> strawberry.Schema:
     # The limiters build their validation rule classes in __init__; built once here, the rules are the same
     # objects on every request, so the validation cache can hit (front ends send the same few query texts).
     # Both caches are bounded LRUs: a client sending endless distinct queries only evicts, never grows memory.
@@ -366,6 +368,7 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
             lambda: ParserCache(maxsize=256),
             lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=256),
+            lambda: QueryCostLimit(max_cost),
             lambda: MaskErrors(should_mask_error=lambda e: not is_safe(e), error_message="Internal error."),
         ],
     )

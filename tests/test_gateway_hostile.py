@@ -102,3 +102,34 @@ async def test_an_unreachable_master_is_masked_and_not_ready(make_gateway, world
     assert json.loads(body) == {"status": "unavailable", "master": "down"}
     async with world.http.get(f"{gateway.url}/healthz") as response:
         assert response.status == 200  # alive, just not ready: the orchestrator should wait, not restart
+
+
+FULL_CONTRACTS = """contracts { contractId status startDate partner { name }
+    ... on BankAccount { iban balance { amount } recentTransactions(first: 20) { amount { amount } reference } }
+    ... on Loan { outstanding { amount } } ... on LifePolicy { sumInsured { amount } beneficiaries }
+    ... on PropertyPolicy { claims { claimId amount { amount } } }
+    ... on Depot { positions { isin value { amount } } } }"""  # costs 2,762 per customer
+
+
+async def test_a_query_that_would_fan_out_too_far_is_refused_before_any_partner_call(gateway: Gateway,
+                                                                                       world: World) -> None:
+    wide = f"query($n: Int) {{ customers(first: $n) {{ edges {{ node {{ id {FULL_CONTRACTS} }} }} }} }}"
+    before = await world.calls()
+    reply = await gateway.as_role(wide, "service_agent", "service", {"n": 100})
+    assert reply.status == 200 and reply.data is None
+    assert reply.codes() == ["QUERY_TOO_COMPLEX"]
+    assert "query cost" in reply.errors[0]["message"] and "exceeds the maximum of 25000" in reply.errors[0]["message"]
+    assert await world.calls() == before
+    # The same shape for a page of two customers is an ordinary request.
+    narrow = await gateway.as_role(wide, "service_agent", "service", {"n": 2})
+    assert narrow.errors == [] and len(narrow.data["customers"]["edges"]) == 2
+    # Aliases cannot split the cost: ten such one-customer views in one request are refused as well.
+    one = f"customer(id: $id) {{ {FULL_CONTRACTS} }}"
+    ten = "query($id: ID!) { " + " ".join(f"c{i}: {one}" for i in range(10)) + " }"
+    aliased = await gateway.as_role(ten, "consultant", "advisory", {"id": SHOWCASE},
+                                    consultant_id=consultant_of(world, SHOWCASE))
+    assert aliased.codes() == ["QUERY_TOO_COMPLEX"]
+    three = "query($id: ID!) { " + " ".join(f"c{i}: {one}" for i in range(3)) + " }"
+    fine = await gateway.as_role(three, "consultant", "advisory", {"id": SHOWCASE},
+                                 consultant_id=consultant_of(world, SHOWCASE))
+    assert fine.errors == [] and len(fine.data["c2"]["contracts"]) == 20
