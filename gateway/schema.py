@@ -41,6 +41,7 @@ from gateway.types import (
     PropertyPolicy,
 )
 from privacy.guard import Guard
+from privacy.treatments import PSEUDONYM_PREFIX
 from privacy.vocabulary import PURPOSES
 from resolvers import models
 from resolvers.errors import PartnerError
@@ -266,12 +267,20 @@ class Query:
     @strawberry.field(description="One customer, if the caller may see them. A customer you may not see is "
                                   "reported exactly like one that does not exist.")
     async def customer(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(
-                           description="Customer ID from the customer master, e.g. C-000001.")]) -> Customer | None:
+                           description="The customer's ID as you see it: C-000001, or the pseudonym "
+                                       "(PSN-…) where the agreement shows you pseudonyms.")]) -> Customer | None:
         _no_customer_data(info)
-        row = await info.context.master.customer(info.context.visibility, str(id))
+        given, master, visibility = str(id), info.context.master, info.context.visibility
+        real_id = given
+        if given.startswith(PSEUDONYM_PREFIX):
+            # A keyed HMAC cannot be inverted: find it among the customers this caller may see at all.
+            candidates = await master.customer_ids(visibility)
+            real_id = next((c for c in candidates if info.context.guard.pseudonym(MASTER_OWNER, c) == given), "")
+        row = await master.customer(visibility, real_id) if real_id else None
         shown = None if row is None else await shown_customer(info, row)
-        if shown is None:
-            raise CustomerNotFound(str(id))
+        if shown is None or not info.context.guard.known_as(MASTER_OWNER, "Customer.id", row.id, given,
+                                                             shown.consents_active):
+            raise CustomerNotFound(given)
         return shown
 
     @strawberry.field(description="Customers the caller may see, searched by name or ID (only in the fields "

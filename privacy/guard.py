@@ -12,7 +12,7 @@ from typing import Any
 
 from privacy.policy import DEFAULT_DENY, Decision, PolicySet
 from privacy.pseudonyms import PseudonymKeys
-from privacy.treatments import REDACT, apply
+from privacy.treatments import REDACT, apply, pseudonym
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,22 @@ class Guard:
             return None
         key = self.keys.get(owner) if self.keys is not None else None
         return apply(decision.treatment, value, self.policy.kind(owner, name), key=key)
+
+    def pseudonym(self, owner: str, value: str) -> str | None:
+        key = self.keys.get(owner) if self.keys is not None else None
+        return pseudonym(value, key) if key is not None else None
+
+    def known_as(self, owner: str, name: str, value: str, given: str, consents: frozenset[str]) -> bool:
+        """Whether `given` is how this caller knows `value`: the value itself where it is shown in full, its
+        pseudonym where it is pseudonymised, nothing else. A caller who sees pseudonyms therefore cannot look
+        a record up by its real ID (guessing IDs would link them to pseudonyms), and a caller who sees real
+        IDs cannot look one up by pseudonym (that would re-identify pseudonymised data)."""
+        decision = self.decide(owner, name, consents)
+        if decision.treatment.kind == "allow":
+            return given == value
+        if decision.treatment.kind == "pseudonymize":
+            return given == self.pseudonym(owner, value)
+        return False
 
     def as_extension(self) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.redactions]

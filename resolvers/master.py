@@ -58,6 +58,11 @@ class Master:
             query = select(models.Customer).where(models.Customer.id == customer_id, visible(v))
             return (await s.execute(query)).scalar_one_or_none()
 
+    async def customer_ids(self, v: Visibility) -> list[str]:
+        """Every customer ID the caller may see (to resolve a pseudonym, which cannot be inverted)."""
+        async with self._sessions() as s:
+            return list((await s.execute(select(models.Customer.id).where(visible(v)))).scalars())
+
     async def customers(self, v: Visibility, search: str | None, first: int, after_id: str | None,
                         search_in: tuple[str, ...] = ("id", "given_name", "family_name"),
                         ) -> tuple[list[models.Customer], bool]:

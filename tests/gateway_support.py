@@ -19,7 +19,9 @@ from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
 from gateway.tokens import ensure_demo_keys, mint
+from privacy.pseudonyms import PseudonymKeys
 from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
+from privacy.treatments import pseudonym
 from resolvers.connectors.config import parse
 
 CUSTOMERS, SEED = 60, 11
@@ -87,6 +89,11 @@ class World:
     keys_dir: Path
     http: aiohttp.ClientSession
     pseudonym_keys: Path
+
+    def pseudonym(self, customer_id: str) -> str:
+        """How callers who see the master's IDs only as pseudonyms (partners) know this customer."""
+        key = PseudonymKeys.load(["rm"], directory=self.pseudonym_keys).key_for("rm")
+        return pseudonym(customer_id, key)
 
     def config(self, **per_partner: dict[str, Any]) -> dict[str, Any]:
         raw = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
