@@ -259,6 +259,14 @@ async def shown_customer(info: Info, row: models.Customer) -> Customer | None:
     return Customer(row=row, consents_active=consents)  # type: ignore[call-arg]
 
 
+def _sees_pseudonyms(guard: Guard) -> bool:
+    """Whether the master's agreement shows this caller customer IDs other than in full (with or without the
+    customer's consents): then nothing it is given may follow the order of the real IDs."""
+    everything = frozenset(PURPOSES)
+    return any(guard.decide(MASTER_OWNER, "Customer.id", consents).treatment.kind != "allow"
+               for consents in (frozenset(), everything))
+
+
 SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
 
 
@@ -308,11 +316,23 @@ class Query:
                           if guard.decide(MASTER_OWNER, field, frozenset()).treatment.kind == "allow")
         if search and not search_in:
             raise Forbidden("your agreement does not let you search customers by name or ID")
-        rows, more = await info.context.master.customers(info.context.visibility, search, first, after_id,
-                                                         search_in)
-        shown = [(r, await shown_customer(info, r)) for r in rows]
-        edges = [CustomerEdge(cursor=cursors.encode(r.id), node=c) for r, c in shown if c is not None]
-        end = cursors.encode(rows[-1].id) if rows else None
+        master, visibility = info.context.master, info.context.visibility
+        if _sees_pseudonyms(guard):
+            # Listed in pseudonym order: the order of real IDs (assigned one after another) would tell the
+            # caller who joined when, and would pair pseudonyms with guessable IDs.
+            ids = await master.customer_ids(visibility, search, search_in)
+            named = sorted((p, i) for i in ids if (p := guard.pseudonym(MASTER_OWNER, i)) is not None)
+            later = [(p, i) for p, i in named if after_id is None or p > after_id]
+            page, more = later[:first], len(later) > first
+            found = {r.id: r for r in await master.customers_by_ids(visibility, [i for _, i in page])}
+            keyed = [(p, found[i]) for p, i in page if i in found]
+        else:
+            rows, more = await master.customers(visibility, search, first, after_id, search_in)
+            keyed = [(r.id, r) for r in rows]
+        keys = [k for k, _ in keyed]
+        shown = [(k, await shown_customer(info, r)) for k, r in keyed]
+        edges = [CustomerEdge(cursor=cursors.encode(k), node=c) for k, c in shown if c is not None]
+        end = cursors.encode(keys[-1]) if keys else None
         return CustomerConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
 
     @strawberry.field(description="The caller's own customer record (role customer).")

@@ -6,8 +6,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
@@ -49,6 +50,15 @@ def _ref(row: models.ContractRef) -> ContractRef:
                        row.start_date)
 
 
+def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]) -> Select[Any]:
+    if not search:
+        return query
+    c = models.Customer
+    pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    columns = [getattr(c, name) for name in search_in]
+    return query.where(or_(false(), *(func.lower(col).like(pattern, escape="\\") for col in columns)))
+
+
 class Master:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -58,10 +68,20 @@ class Master:
             query = select(models.Customer).where(models.Customer.id == customer_id, visible(v))
             return (await s.execute(query)).scalar_one_or_none()
 
-    async def customer_ids(self, v: Visibility) -> list[str]:
-        """Every customer ID the caller may see (to resolve a pseudonym, which cannot be inverted)."""
+    async def customer_ids(self, v: Visibility, search: str | None = None,
+                           search_in: tuple[str, ...] = ()) -> list[str]:
+        """Every customer ID the caller may see, optionally matching `search`: for work that has to look at
+        all of them (resolving or ordering by pseudonyms, which cannot be inverted or computed in SQL)."""
+        c = models.Customer
+        query = _matching(select(c.id).where(visible(v)), search, search_in)
         async with self._sessions() as s:
-            return list((await s.execute(select(models.Customer.id).where(visible(v)))).scalars())
+            return list((await s.execute(query)).scalars())
+
+    async def customers_by_ids(self, v: Visibility, ids: Sequence[str]) -> list[models.Customer]:
+        """The visible customers among `ids`."""
+        async with self._sessions() as s:
+            query = select(models.Customer).where(models.Customer.id.in_(ids), visible(v))
+            return list((await s.execute(query)).scalars())
 
     async def customers(self, v: Visibility, search: str | None, first: int, after_id: str | None,
                         search_in: tuple[str, ...] = ("id", "given_name", "family_name"),
@@ -72,10 +92,7 @@ class Master:
         query = select(c).where(visible(v)).order_by(c.id).limit(max(0, min(first, MAX_PAGE)) + 1)
         if after_id:
             query = query.where(c.id > after_id)
-        if search:
-            pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            columns = [getattr(c, name) for name in search_in]
-            query = query.where(or_(false(), *(func.lower(col).like(pattern, escape="\\") for col in columns)))
+        query = _matching(query, search, search_in)
         async with self._sessions() as s:
             rows = list((await s.execute(query)).scalars())
         limit = max(0, min(first, MAX_PAGE))
