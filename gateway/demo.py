@@ -117,11 +117,17 @@ def banner(demo: Demo) -> str:
                 "service_agent": "service", "compliance": "audit"}
     for role, token in info["tokens"].items():
         lines.append(f"  {role} (X-Purpose: {purposes[role]}):\n    {token}")
+    token_of = f"python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[\"tokens\"][\"consultant\"])' " \
+               f"{demo.data_dir / 'demo.json'}"
     lines += [
+        "",
+        "The partner token is the bank's: partners see customers only as pseudonyms, so list them with",
+        "  { customers(first: 5) { edges { node { id contracts { contractId } } } } }",
+        "and open one with customer(id: \"PSN-…\").",
         "",
         "First query:",
         f"  curl -s {info['graphql_url']} -H 'Content-Type: application/json' \\",
-        f"    -H \"Authorization: Bearer $(jq -r .tokens.consultant {demo.data_dir / 'demo.json'})\" \\",
+        f"    -H \"Authorization: Bearer $({token_of})\" \\",
         "    -H 'X-Purpose: advisory' \\",
         f"    -d '{{\"query\": \"{{ customer(id: \\\"{info['showcase_customer']}\\\") {{ givenName familyName "
         "contracts { contractId productType partner { name } } } }\"}'",
