@@ -292,7 +292,8 @@ class Query:
         return shown
 
     @strawberry.field(description="Customers the caller may see, searched by name or ID (only in the fields "
-                                  "the caller may see in full), cursor-paginated in ID order.")
+                                  "the caller may see in full), cursor-paginated in ID order, or in pseudonym "
+                                  "order for callers shown pseudonyms.")
     async def customers(
         self, info: Info,
         search: Annotated[str | None, strawberry.argument(
