@@ -64,11 +64,11 @@ class Guard:
         self.note(path, owner, name, decision)
         if decision.redacted:
             return None
-        key = self.keys.get(owner) if self.keys is not None else None
+        key = self.keys.for_consumer(owner, self.consumer) if self.keys is not None else None
         return apply(decision.treatment, value, self.policy.kind(owner, name), key=key)
 
     def pseudonym(self, owner: str, value: str) -> str | None:
-        key = self.keys.get(owner) if self.keys is not None else None
+        key = self.keys.for_consumer(owner, self.consumer) if self.keys is not None else None
         return pseudonym(value, key) if key is not None else None
 
     def known_as(self, owner: str, name: str, value: str, given: str, consents: frozenset[str]) -> bool:

@@ -4,10 +4,16 @@ A key comes from the environment (`VCV_PSEUDONYM_KEY_<OWNER>`, hex) or from `<di
 (hex, one line); the environment wins so production can inject secrets without files. Without the key a
 consumer cannot recompute or invert a pseudonym; with a different owner's key the same ID gives an
 unrelated pseudonym, so two owners' pseudonyms cannot be joined.
+
+Pseudonyms are keyed per consumer as well: each consumer (a partner, or a role) gets a key derived from the
+owner's, so the bank and the life insurer see different pseudonyms for the same customer and cannot join
+their data on them, while each one's pseudonyms stay stable from one request to the next.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -76,6 +82,13 @@ class PseudonymKeys:
         """The key, or None for an owner that pseudonymises nothing; treatments.apply refuses a
         pseudonymize without a key, so passing this along can never produce an unkeyed pseudonym."""
         return self._keys.get(owner)
+
+    def for_consumer(self, owner: str, consumer: str) -> bytes | None:
+        """The owner's key narrowed to one consumer (HMAC-SHA256 key derivation); None like `get`."""
+        key = self._keys.get(owner)
+        if key is None:
+            return None
+        return hmac.new(key, b"vcv/pseudonym/consumer/" + consumer.encode("utf-8"), hashlib.sha256).digest()
 
     def __contains__(self, owner: object) -> bool:
         return owner in self._keys

@@ -90,9 +90,10 @@ class World:
     http: aiohttp.ClientSession
     pseudonym_keys: Path
 
-    def pseudonym(self, customer_id: str) -> str:
-        """How callers who see the master's IDs only as pseudonyms (partners) know this customer."""
-        key = PseudonymKeys.load(["rm"], directory=self.pseudonym_keys).key_for("rm")
+    def pseudonym(self, customer_id: str, consumer: str) -> str:
+        """How a consumer shown the master's IDs only as pseudonyms (a partner) knows this customer."""
+        key = PseudonymKeys.load(["rm"], directory=self.pseudonym_keys).for_consumer("rm", consumer)
+        assert key is not None
         return pseudonym(customer_id, key)
 
     def config(self, **per_partner: dict[str, Any]) -> dict[str, Any]:

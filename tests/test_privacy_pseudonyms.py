@@ -73,3 +73,13 @@ def test_distinct_customers_get_distinct_pseudonyms() -> None:
     key = bytes(range(32))
     pseudonyms = {apply(PSEUDONYMIZE, f"C-{n:06d}", "id", key=key) for n in range(1, 5001)}
     assert len(pseudonyms) == 5000
+
+
+@settings(max_examples=50)
+@given(customer_id=customer_ids)
+def test_each_consumer_gets_its_own_stable_pseudonyms(customer_id: str) -> None:
+    keys = PseudonymKeys({"rm": bytes.fromhex("44" * 32)})
+    bank, life = (apply(PSEUDONYMIZE, customer_id, "id", key=keys.for_consumer("rm", c)) for c in ("bank", "life"))
+    assert FORMAT.match(bank) and FORMAT.match(life) and bank != life
+    assert bank == apply(PSEUDONYMIZE, customer_id, "id", key=keys.for_consumer("rm", "bank"))
+    assert keys.for_consumer("invest", "bank") is None  # an owner without a key pseudonymises nothing
