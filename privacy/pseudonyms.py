@@ -40,6 +40,7 @@ class PseudonymKeys:
             if len(key) < MIN_KEY_BYTES:
                 raise PseudonymKeyError(f"the pseudonym key of {owner} is shorter than {MIN_KEY_BYTES} bytes")
         self._keys = dict(keys)
+        self._derived: dict[tuple[str, str], bytes] = {}  # bounded by owners x consumers (partners and roles)
 
     @classmethod
     def load(cls, owners: Iterable[str], *, directory: Path | None = None,
@@ -88,7 +89,11 @@ class PseudonymKeys:
         key = self._keys.get(owner)
         if key is None:
             return None
-        return hmac.new(key, b"vcv/pseudonym/consumer/" + consumer.encode("utf-8"), hashlib.sha256).digest()
+        derived = self._derived.get((owner, consumer))
+        if derived is None:
+            derived = hmac.new(key, b"vcv/pseudonym/consumer/" + consumer.encode("utf-8"), hashlib.sha256).digest()
+            self._derived[owner, consumer] = derived
+        return derived
 
     def __contains__(self, owner: object) -> bool:
         return owner in self._keys
