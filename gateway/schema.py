@@ -283,7 +283,7 @@ class Query:
         if given.startswith(PSEUDONYM_PREFIX):
             # A keyed HMAC cannot be inverted: find it among the customers this caller may see at all.
             candidates = await master.customer_ids(visibility)
-            real_id = next((c for c in candidates if info.context.guard.pseudonym(MASTER_OWNER, c) == given), "")
+            real_id = next((c for c in candidates if given in info.context.guard.pseudonyms(MASTER_OWNER, c)), "")
         row = await master.customer(visibility, real_id) if real_id else None
         shown = None if row is None else await shown_customer(info, row)
         if shown is None or not info.context.guard.known_as(MASTER_OWNER, "Customer.id", row.id, given,
@@ -322,7 +322,8 @@ class Query:
             # Listed in pseudonym order: the order of real IDs (assigned one after another) would tell the
             # caller who joined when, and would pair pseudonyms with guessable IDs.
             ids = await master.customer_ids(visibility, search, search_in)
-            named = sorted((p, i) for i in ids if (p := guard.pseudonym(MASTER_OWNER, i)) is not None)
+            # Any keyed pseudonym makes an order that says nothing about the real IDs; cursors carry it sealed.
+            named = sorted((ps[0], i) for i in ids if (ps := guard.pseudonyms(MASTER_OWNER, i)))
             later = [(p, i) for p, i in named if after_id is None or p > after_id]
             page, more = later[:first], len(later) > first
             found = {r.id: r for r in await master.customers_by_ids(visibility, [i for _, i in page])}

@@ -30,8 +30,9 @@ from privacy.yaml_source import Document, SourceError, key_node, line_of, node_a
 if TYPE_CHECKING:
     from privacy.policy import PolicySet
 
-TREATMENT_SYNTAX = ("allow, redact, pseudonymize, {mask: last4|email|initials|full}, "
-                    "{generalize: {step: <number>}} or {generalize: {to: month|year}}")
+TREATMENT_SYNTAX = ("allow, redact, pseudonymize, {pseudonymize: {per: consumer}}, "
+                    "{mask: last4|email|initials|full}, {generalize: {step: <number>}} "
+                    "or {generalize: {to: month|year}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,8 @@ def parse_treatment(value: str | Mapping[str, Any]) -> Treatment:
         return Treatment(value)
     if "mask" in value:
         return Treatment("mask", value["mask"])
+    if "pseudonymize" in value:
+        return Treatment("pseudonymize", value["pseudonymize"]["per"])
     spec = value["generalize"]
     if "to" in spec:
         return Treatment("generalize", spec["to"])

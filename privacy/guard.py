@@ -12,7 +12,7 @@ from typing import Any
 
 from privacy.policy import DEFAULT_DENY, Decision, PolicySet
 from privacy.pseudonyms import PseudonymKeys
-from privacy.treatments import REDACT, apply, pseudonym
+from privacy.treatments import PER_CONSUMER, REDACT, apply, pseudonym
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +64,22 @@ class Guard:
         self.note(path, owner, name, decision)
         if decision.redacted:
             return None
-        key = self.keys.for_consumer(owner, self.consumer) if self.keys is not None else None
-        return apply(decision.treatment, value, self.policy.kind(owner, name), key=key)
+        return apply(decision.treatment, value, self.policy.kind(owner, name), key=self._key(owner, decision))
 
-    def pseudonym(self, owner: str, value: str) -> str | None:
-        key = self.keys.for_consumer(owner, self.consumer) if self.keys is not None else None
-        return pseudonym(value, key) if key is not None else None
+    def _key(self, owner: str, decision: Decision) -> bytes | None:
+        if self.keys is None:
+            return None
+        if decision.treatment.param == PER_CONSUMER:
+            return self.keys.for_consumer(owner, self.consumer)
+        return self.keys.get(owner)
+
+    def pseudonyms(self, owner: str, value: str) -> tuple[str, ...]:
+        """Every pseudonym this caller could be shown for `value` (per agreement and per consumer), for
+        finding a record by pseudonym; `known_as` then checks which one the caller is actually shown."""
+        if self.keys is None or self.keys.get(owner) is None:
+            return ()
+        keys = (self.keys.get(owner), self.keys.for_consumer(owner, self.consumer))
+        return tuple(pseudonym(value, key) for key in keys if key is not None)
 
     def known_as(self, owner: str, name: str, value: str, given: str, consents: frozenset[str]) -> bool:
         """Whether `given` is how this caller knows `value`: the value itself where it is shown in full, its
@@ -80,7 +90,8 @@ class Guard:
         if decision.treatment.kind == "allow":
             return given == value
         if decision.treatment.kind == "pseudonymize":
-            return given == self.pseudonym(owner, value)
+            key = self._key(owner, decision)
+            return key is not None and given == pseudonym(value, key)
         return False
 
     def as_extension(self) -> list[dict[str, Any]]:

@@ -5,9 +5,9 @@ A key comes from the environment (`VCV_PSEUDONYM_KEY_<OWNER>`, hex) or from `<di
 consumer cannot recompute or invert a pseudonym; with a different owner's key the same ID gives an
 unrelated pseudonym, so two owners' pseudonyms cannot be joined.
 
-Pseudonyms are keyed per consumer as well: each consumer (a partner, or a role) gets a key derived from the
-owner's, so the bank and the life insurer see different pseudonyms for the same customer and cannot join
-their data on them, while each one's pseudonyms stay stable from one request to the next.
+A rule written `{pseudonymize: {per: consumer}}` narrows the key to each consumer (a partner, or a role):
+the bank and the life insurer then see different pseudonyms for the same customer and cannot join their
+data on them, while each one's pseudonyms stay stable from one request to the next.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ MASK_VARIANTS = ("email", "last4", "initials", "full")
 # Date generalisation units, least to most restrictive.
 DATE_UNITS = ("month", "year")
 
+# `pseudonymize` is stable per agreement; `{pseudonymize: {per: consumer}}` narrows the key to each consumer,
+# so two consumers under the same agreement see different pseudonyms and cannot join their data on them.
+PER_CONSUMER = "consumer"
+
 FULL_MASK = "***"
 PSEUDONYM_PREFIX = "PSN-"
 _PSEUDONYM_BYTES = 10  # 80 bits: 16 base32 characters without padding, collision-free at alliance scale
@@ -58,6 +62,9 @@ class Treatment:
                     raise ValueError("a generalisation step must be a positive number")
             elif self.param not in DATE_UNITS:
                 raise ValueError(f"generalize needs a positive step or a date unit ({', '.join(DATE_UNITS)})")
+        elif self.kind == "pseudonymize":
+            if self.param not in (None, PER_CONSUMER):
+                raise ValueError(f"pseudonymize is per agreement, or per {PER_CONSUMER}")
         elif self.param is not None:
             raise ValueError(f"{self.kind} takes no parameter")
 
@@ -66,6 +73,8 @@ class Treatment:
             return f"mask {self.param}"
         if self.kind == "generalize":
             return f"generalize step {self.param}" if isinstance(self.param, Decimal) else f"generalize to {self.param}"
+        if self.kind == "pseudonymize" and self.param == PER_CONSUMER:
+            return f"pseudonymize per {PER_CONSUMER}"
         return self.kind
 
     @property
@@ -80,6 +89,8 @@ class Treatment:
             if isinstance(self.param, Decimal):
                 return (rank, 0, self.param)
             return (rank, 1, DATE_UNITS.index(str(self.param)))
+        if self.kind == "pseudonymize":
+            return (rank, 0, 1 if self.param == PER_CONSUMER else 0)  # per consumer also unlinks consumers
         return (rank, 0, 0)
 
     def at_least_as_restrictive_as(self, other: Treatment) -> bool:

@@ -136,6 +136,9 @@ def test_unknown_owner_consumer_purpose_and_consent_each_name_their_line(tmp_pat
               "      BankAccount.iban: allow\n      iban: allow\n",
      ":9: 'iban' is not a field name; write Type.field (e.g. BankAccount.iban) or Type.*"),
     ("owner: bank\nrules: []\n", ":1: the agreement is missing 'version'"),
+    (HEADER + "  - id: a\n    consumers: [bank]\n    purposes: [service]\n    fields:\n"
+              "      BankAccount.iban: {pseudonymize: {per: partner}}\n",
+     ":8: rules[0].fields.BankAccount.iban.pseudonymize.per: 'consumer' was expected"),
 ])
 def test_format_violations_are_reported_at_their_line(tmp_path: Path, text: str, expected: str) -> None:
     path = write(tmp_path, "bank.yaml", text)
@@ -247,3 +250,23 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
 
     Draft202012Validator.check_schema(schema())
     assert schema()["required"] == ["owner", "version", "rules"]
+
+
+def test_pseudonyms_can_be_narrowed_to_each_consumer(tmp_path: Path) -> None:
+    write(tmp_path, "rm.yaml", """
+        owner: rm
+        version: 1
+        rules:
+          - id: partners
+            consumers: [partner]
+            purposes: [service]
+            fields: {Customer.id: {pseudonymize: {per: consumer}}}
+          - id: partners-wide
+            consumers: [partner]
+            purposes: [service]
+            fields: {Customer.id: pseudonymize}
+    """)
+    decision = load(tmp_path).decide("rm", "Customer.id", "bank", "partner", "service", frozenset())
+    # Both rules match; narrowing to the consumer is the more restrictive of the two, whatever the order.
+    assert decision.treatment == Treatment("pseudonymize", "consumer")
+    assert str(decision.treatment) == "pseudonymize per consumer" and decision.rule == "rm/partners"
