@@ -41,7 +41,13 @@ def query_cost(document: DocumentNode, operation_name: str | None = None,
     chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
     if not chosen:
         return 0  # execution reports the unknown operation
-    return _selection_cost(chosen[0].selection_set, fragments, dict(variables or {}), frozenset())
+    given = dict(variables or {})
+    for definition in chosen[0].variable_definitions or ():
+        # `query($n: Int = 100)` sent without variables runs with 100, so it must be costed with 100.
+        name = definition.variable.name.value
+        if name not in given and definition.default_value is not None:
+            given[name] = value_from_ast_untyped(definition.default_value)
+    return _selection_cost(chosen[0].selection_set, fragments, given, frozenset())
 
 
 def _selection_cost(selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode],

@@ -26,6 +26,8 @@ def test_first_counts_whether_literal_or_variable_and_is_capped() -> None:
     assert cost(shape.format(n="$n"), n=50) == literal
     assert cost(shape.format(n="$n"), n=10**9) == cost(shape.format(n=100))
     assert cost(shape.format(n="$n")) == cost(shape.format(n=20))  # the documented default page size
+    defaulted = shape.replace("$n: Int", "$n: Int = 100")
+    assert cost(defaulted.format(n="$n")) == cost(shape.format(n=100))  # a variable's default counts too
 
 
 def test_fragments_cost_what_they_select_and_contract_types_exclude_each_other() -> None:
