@@ -31,6 +31,7 @@ from privacy.guard import Guard
 from privacy.policy import PolicySet
 from privacy.pseudonyms import PseudonymKeys
 from resolvers.connectors import CallContext, PartnersConfig, build_connectors
+from resolvers.connectors.metrics import CIRCUIT_STATES, PARTNER_CIRCUIT
 from resolvers.database import create_engine, session_factory
 from resolvers.loaders import PartnerLoaders
 from resolvers.master import Master, MasterLoaders
@@ -171,14 +172,29 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _circuits(state: _State) -> dict[str, str]:
+    circuits = {pid: connector.breaker.state for pid, connector in state.connectors.items()}
+    for pid, circuit in circuits.items():
+        PARTNER_CIRCUIT.labels(pid).set(CIRCUIT_STATES[circuit])
+    return circuits
+
+
 async def _readyz(request: web.Request) -> web.Response:
+    # Ready means the master answers. A partner with an open circuit does not make the gateway unready:
+    # its fields come back as PARTNER_CIRCUIT_OPEN errors and every other partner's data still flows.
     state: _State = request.app[STATE]  # type: ignore[assignment]
+    circuits = _circuits(state)
     try:
         await state.master.partners()
     except Exception:
         log.exception("readiness check failed")
-        return web.json_response({"status": "unavailable", "master": "down"}, status=503)
-    return web.json_response({"status": "ready"})
+        return web.json_response({"status": "unavailable", "master": "down", "partners": circuits}, status=503)
+    return web.json_response({"status": "ready", "partners": circuits})
+
+
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    _circuits(request.app[STATE])  # type: ignore[arg-type]
+    return await metrics_endpoint(request)
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
@@ -193,7 +209,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/metrics", _metrics)
 
     async def lifecycle(app: web.Application) -> Any:
         engine = create_engine(settings.db_url)

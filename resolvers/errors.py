@@ -14,12 +14,17 @@ _MESSAGES = {
 
 
 class PartnerError(Exception):
-    def __init__(self, code: str, partner: str, detail: str = "") -> None:
+    def __init__(self, code: str, partner: str, detail: str = "", *, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
         assert code in PARTNER_CODES, code
         self.code = code
         self.partner = partner
         # `detail` is for operators' logs only; it never reaches the response.
         self.detail = detail
+        # Whether a second try could succeed (connection lost, 502/503/504, 429), and after how long the
+        # partner asked us to wait (Retry-After, seconds).
+        self.retryable = retryable
+        self.retry_after = retry_after
         self.message = _MESSAGES[code].format(p=partner)
         self.extensions = {"code": code, "partner": partner}
         super().__init__(self.message)

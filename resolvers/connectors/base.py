@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, stop_after_attempt
 
-from resolvers.connectors.breaker import CircuitBreaker
+from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
 from resolvers.connectors.config import ConnectorConfig
 from resolvers.connectors.mapping import BadRecord, partner_fields, to_joint
 from resolvers.connectors.metrics import PARTNER_CALLS, PARTNER_CONTRACTS, PARTNER_SECONDS
+from resolvers.connectors.retry import RetryBudget, RetrySettings, backoff, should_retry
 from resolvers.errors import PartnerError
 from resolvers.types import ContractValues
 
@@ -40,20 +41,25 @@ class Reply:
 Outcome = ContractValues | PartnerError
 
 
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, PartnerError) and exc.code == "PARTNER_UNAVAILABLE"
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds; the HTTP-date form is rare from APIs and treated as absent."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 class Connector:
     """Base class; subclasses implement `_call` for one batch."""
 
     def __init__(self, config: ConnectorConfig, session: aiohttp.ClientSession,
-                 breaker: CircuitBreaker | None = None, retries: int = 1) -> None:
+                 breaker: CircuitBreaker | None = None) -> None:
         self.config = config
         self._session = session
-        self.breaker = breaker or CircuitBreaker()
+        self.breaker = breaker or CircuitBreaker(BreakerSettings(config.breaker_failures, config.breaker_cooldown_s))
         self._limit = asyncio.Semaphore(config.max_concurrency)
-        self._retries = retries
+        self._retry = RetrySettings(attempts=1 + config.retries, budget_ratio=config.retry_budget)
+        self.retry_budget = RetryBudget(self._retry)
 
     async def fetch(self, ids: Sequence[str], joint_fields: set[str], ctx: CallContext) -> dict[str, Outcome]:
         """Values for `ids` (deduplicated), one call per `max_batch_size` chunk, chunks in parallel."""
@@ -94,10 +100,11 @@ class Connector:
         wanted = partner_fields(self.config, joint_fields)
         PARTNER_CONTRACTS.labels(self.config.id).inc(len(ids))
         started = time.perf_counter()
+        self.retry_budget.record_try()
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_retryable), stop=stop_after_attempt(1 + self._retries),
-                wait=wait_exponential(multiplier=0.02, max=0.2), reraise=True,
+                retry=should_retry(self.retry_budget, ctx.deadline), stop=stop_after_attempt(self._retry.attempts),
+                wait=backoff, reraise=True,
             ):
                 with attempt:
                     reply = await self._timed(ids, wanted, joint_fields, ctx)
@@ -133,6 +140,8 @@ class Connector:
             raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, "not JSON") from None
         except ValueError as exc:  # JSON decode errors
             raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, f"undecodable body: {exc}") from None
+        except aiohttp.ClientConnectionError as exc:  # refused, reset, dropped: worth a second try
+            raise PartnerError("PARTNER_UNAVAILABLE", self.config.id, type(exc).__name__, retryable=True) from None
         except aiohttp.ClientError as exc:
             raise PartnerError("PARTNER_UNAVAILABLE", self.config.id, type(exc).__name__) from None
 
@@ -140,7 +149,11 @@ class Connector:
                     headers: dict[str, str]) -> Reply:
         raise NotImplementedError
 
-    def _status_error(self, status: int) -> PartnerError:
-        if status >= 500 or status in (401, 403, 429):
+    def _status_error(self, response: aiohttp.ClientResponse) -> PartnerError:
+        status = response.status
+        if status in (429, 502, 503, 504):
+            return PartnerError("PARTNER_UNAVAILABLE", self.config.id, f"HTTP {status}", retryable=True,
+                                retry_after=_retry_after(response.headers.get("Retry-After")))
+        if status >= 500 or status in (401, 403):  # a bug or a wrong credential: trying again changes nothing
             return PartnerError("PARTNER_UNAVAILABLE", self.config.id, f"HTTP {status}")
         return PartnerError("PARTNER_BAD_RESPONSE", self.config.id, f"HTTP {status}")

@@ -43,6 +43,10 @@ SCHEMA: dict[str, Any] = {
                 "timeout_ms": {"type": "integer", "minimum": 1},
                 "max_batch_size": {"type": "integer", "minimum": 1},
                 "max_concurrency": {"type": "integer", "minimum": 1},
+                "retries": {"type": "integer", "minimum": 0, "maximum": 5},
+                "retry_budget": {"type": "number", "minimum": 0, "maximum": 1},
+                "breaker_failures": {"type": "integer", "minimum": 1},
+                "breaker_cooldown_ms": {"type": "integer", "minimum": 1},
                 "contract_prefix": {"type": "string", "pattern": "^[A-Z0-9]{2,8}$"},
                 "batch_path": {"type": "string"},
                 "field_selection": {"type": "boolean"},
@@ -83,6 +87,10 @@ class ConnectorConfig:
     timeout_s: float = 2.0
     max_batch_size: int = 50
     max_concurrency: int = 8
+    retries: int = 1  # extra tries of a batch read on a retryable failure
+    retry_budget: float = 0.2  # retries add at most this fraction of the partner's calls (plus a small reserve)
+    breaker_failures: int = 5  # consecutive failures that open the circuit
+    breaker_cooldown_s: float = 10.0  # how long it stays open before one trial call
     batch_path: str = "/v1/contracts/batch"
     field_selection: bool = True
     graphql_typename: str = ""
@@ -136,7 +144,9 @@ def parse(raw: Any, source: str = "<memory>", *, allow_missing_env: bool = False
             contract_prefix=entry["contract_prefix"], id_field=entry["id_field"],
             product_field=entry["product_field"], products=dict(entry["products"]), fields=fields,
             timeout_s=entry.get("timeout_ms", 2000) / 1000, max_batch_size=entry.get("max_batch_size", 50),
-            max_concurrency=entry.get("max_concurrency", 8),
+            max_concurrency=entry.get("max_concurrency", 8), retries=entry.get("retries", 1),
+            retry_budget=entry.get("retry_budget", 0.2), breaker_failures=entry.get("breaker_failures", 5),
+            breaker_cooldown_s=entry.get("breaker_cooldown_ms", 10_000) / 1000,
             batch_path=entry.get("batch_path", "/v1/contracts/batch"),
             field_selection=entry.get("field_selection", True),
             graphql_typename=entry.get("graphql_typename", ""),

@@ -35,7 +35,7 @@ class GraphQLConnector(Connector):
                                       json={"query": query, "variables": {"representations": representations},
                                             "operationName": "Lookup"}) as response:
             if response.status != 200:
-                raise self._status_error(response.status)
+                raise self._status_error(response)
             payload = await response.json(content_type=None)
         data = payload.get("data") if isinstance(payload, dict) else None
         entities = data.get("_entities") if isinstance(data, dict) else None

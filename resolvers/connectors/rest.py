@@ -18,7 +18,7 @@ class RestConnector(Connector):
         async with self._session.post(self.config.base_url + self.config.batch_path, json=body,
                                       headers=headers) as response:
             if response.status != 200:
-                raise self._status_error(response.status)
+                raise self._status_error(response)
             payload = await response.json(content_type=None)
         if not isinstance(payload, dict) or not isinstance(payload.get("contracts"), list):
             raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, "no 'contracts' list")
