@@ -134,11 +134,31 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
         except web.HTTPRequestEntityTooLarge:
             response = _error_response(VcvError("request body too large", code="BAD_REQUEST"), request[REQUEST_ID],
                                        413)
+        if request.path == "/graphql" and response.status >= 400 and response.content_type == "text/plain":
+            response = _plain_to_graphql_error(response, request[REQUEST_ID])
         response.headers["X-Request-ID"] = request[REQUEST_ID]
         _log_request(request, response.status, time.perf_counter() - started)
         return response
     finally:
         LOG_REQUEST_ID.reset(reset)
+
+
+# strawberry answers malformed HTTP requests in plain text; callers get the same JSON error shape as for
+# everything else, with a status that says what to change.
+_HTTP_REFUSALS = {
+    "Unsupported content type": (415, "send the operation as application/json (or GET with ?query=)"),
+    "mutations are not allowed when using GET": (405, "mutations must be sent with POST"),
+    "Batching is not enabled": (400, "send one operation per request; batched operations are not accepted"),
+}
+
+
+def _plain_to_graphql_error(response: web.StreamResponse, request_id: str) -> web.Response:
+    text = (response.text if isinstance(response, web.Response) else None) or "bad request"
+    status, message = _HTTP_REFUSALS.get(text, (response.status, text))
+    refused = _error_response(VcvError(message, code="BAD_REQUEST"), request_id, status)
+    if status == 405:
+        refused.headers["Allow"] = "POST"
+    return refused
 
 
 def _log_request(request: web.Request, status: int, seconds: float) -> None:

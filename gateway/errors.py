@@ -58,6 +58,7 @@ class BadRequest(VcvError):
 
 
 def is_safe(error: GraphQLError) -> bool:
-    """True for errors the caller may read verbatim: ours, and GraphQL's own parse/validation errors."""
+    """True for errors the caller may read verbatim: ours, and GraphQL's own parse, validation and input
+    coercion errors (`Variable '$id' got invalid value …`), which describe only what the caller sent."""
     original = error.original_error
-    return original is None or isinstance(original, VcvError | PartnerError)
+    return original is None or isinstance(original, VcvError | PartnerError | GraphQLError)

@@ -4,6 +4,7 @@ partner is called for a rejected query, and nothing internal (SQL, URLs, hosts, 
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 from graphql import parse, validate
@@ -134,3 +135,50 @@ async def test_a_query_that_would_fan_out_too_far_is_refused_before_any_partner_
     fine = await gateway.as_role(three, "consultant", "advisory", {"id": SHOWCASE},
                                  consultant_id=consultant_of(world, SHOWCASE))
     assert fine.errors == [] and len(fine.data["c2"]["contracts"]) == 20
+
+
+async def test_malformed_http_requests_get_json_errors_that_say_what_to_change(gateway: Gateway) -> None:
+    token = gateway.token("consultant", ["advisory"], consultant_id="K-001")
+    auth = {"Authorization": f"Bearer {token}", "X-Purpose": "advisory"}
+    url = f"{gateway.url}/graphql"
+
+    async def refused(method: str, expected: int, **kwargs: Any) -> str:
+        async with gateway.http.request(method, url, headers={**auth, **kwargs.pop("headers", {})},
+                                        **kwargs) as response:
+            assert response.status == expected, await response.text()
+            body = await response.json()
+            assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+            if expected == 405:
+                assert response.headers["Allow"] == "POST"
+            return body["errors"][0]["message"]
+
+    one = {"query": "{ partners { id } }"}
+    assert "one operation per request" in await refused("POST", 400, json=[one, one])
+    assert "application/json" in await refused("POST", 415, data=json.dumps(one),
+                                               headers={"Content-Type": "text/plain"})
+    mutation = 'mutation { setConsent(purpose: "advisory", granted: true) { active } }'
+    assert "POST" in await refused("GET", 405, params={"query": mutation})
+    assert "No GraphQL query" in await refused("POST", 400, json={"variables": {}})
+
+
+async def test_variables_of_the_wrong_type_are_named_not_masked(gateway: Gateway) -> None:
+    reply = await gateway.as_role("query($id: ID!) { customer(id: $id) { id } }", "consultant", "advisory",
+                                  {"id": [1, 2]}, consultant_id="K-001")
+    assert reply.status == 200 and reply.data is None
+    assert reply.codes() == ["GRAPHQL_VALIDATION_FAILED"]
+    assert reply.errors[0]["message"] == "Variable '$id' has invalid value: ID cannot represent value: [1, 2]"
+
+
+async def test_a_partner_at_a_closed_port_is_reported_without_its_address(make_gateway, world: World) -> None:
+    with socket.socket() as probe:  # a port that was just free and is now closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gateway = await make_gateway(invest={"base_url": f"http://127.0.0.1:{port}"})
+    reply = await gateway.as_role('query($id: ID!) { customer(id: $id) { contracts(partner: "invest") { '
+                                  '... on Depot { riskProfile } } } }', "consultant", "advisory", {"id": SHOWCASE},
+                                  consultant_id=consultant_of(world, SHOWCASE))
+    assert reply.status == 200 and reply.codes() and set(reply.codes()) == {"PARTNER_UNAVAILABLE"}
+    assert all(e["extensions"]["partner"] == "invest" for e in reply.errors)
+    text = json.dumps(reply.body)
+    for secret in ("127.0.0.1", str(port), "http", "Connect", "Errno", "Traceback", "refused"):
+        assert secret not in text, secret
