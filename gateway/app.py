@@ -6,6 +6,7 @@ context with fresh loaders -> strawberry executes -> errors that are not ours ar
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from cross_web import HTTPException
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
@@ -25,6 +27,7 @@ from gateway.errors import VcvError
 from gateway.identity import Caller, Verifier
 from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metrics_endpoint
+from gateway.operations import OperationRefused, TrustedOperations
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
 from privacy.guard import Guard
@@ -60,6 +63,9 @@ class GatewaySettings:
     keys_dir: Path | None = None
     max_body_bytes: int = 256 * 1024
     max_query_cost: int = DEFAULT_MAX_COST
+    introspection: bool = True
+    # Production: run only these registered operations (None: any operation within the limits).
+    trusted_operations: TrustedOperations | None = None
     graphiql: bool = True
 
 
@@ -86,6 +92,19 @@ def _error_response(error: VcvError, request_id: str, status: int | None = None)
 
 
 class View(GraphQLView):  # type: ignore[type-arg]
+    def __init__(self, *, trusted: TrustedOperations | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._trusted = trusted
+
+    async def parse_http_body(self, request: Any) -> Any:
+        data = await super().parse_http_body(request)
+        if self._trusted is None or isinstance(data, list):  # lists are refused as batches already
+            return data
+        try:
+            return self._trusted.resolve(data)
+        except OperationRefused as refused:
+            raise HTTPException(400, f"{refused.code}: {refused}") from None
+
     async def get_context(self, request: web.Request, response: web.StreamResponse) -> RequestContext:
         state: _State = request.app[STATE]  # type: ignore[assignment]
         rules: _Policy = request.app[POLICY]  # type: ignore[assignment]
@@ -155,7 +174,9 @@ _HTTP_REFUSALS = {
 def _plain_to_graphql_error(response: web.StreamResponse, request_id: str) -> web.Response:
     text = (response.text if isinstance(response, web.Response) else None) or "bad request"
     status, message = _HTTP_REFUSALS.get(text, (response.status, text))
-    refused = _error_response(VcvError(message, code="BAD_REQUEST"), request_id, status)
+    coded = re.fullmatch(r"([A-Z_]+): (.+)", message, flags=re.DOTALL)  # "PERSISTED_QUERY_NOT_FOUND: …"
+    code, message = (coded.group(1), coded.group(2)) if coded else ("BAD_REQUEST", message)
+    refused = _error_response(VcvError(message, code=code), request_id, status)
     if status == 405:
         refused.headers["Allow"] = "POST"
     return refused
@@ -224,8 +245,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
     policy = load_policy(settings.agreements_dir, settings.partners)
     app[POLICY] = _Policy(policy, load_keys(policy, settings.keys_dir), Cursors())
-    schema = build_schema(max_cost=settings.max_query_cost)
-    view = View(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
+    schema = build_schema(max_cost=settings.max_query_cost, introspection=settings.introspection)
+    view = View(schema=schema, graphql_ide="graphiql" if settings.graphiql else None,
+                trusted=settings.trusted_operations)
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)

@@ -137,25 +137,46 @@ def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
               default=DEMO_AGREEMENTS, show_default=True, envvar="VCV_AGREEMENTS")
 @click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path), envvar="VCV_KEYS_DIR",
               help="pseudonym keys <owner>.key (VCV_PSEUDONYM_KEY_<OWNER> in the environment wins)")
+@click.option("--operations", "operations_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              envvar="VCV_OPERATIONS", help="run only the operations registered in this JSON file (production)")
+@click.option("--introspection/--no-introspection", default=True, show_default=True, envvar="VCV_INTROSPECTION")
+@click.option("--graphiql/--no-graphiql", default=True, show_default=True, envvar="VCV_GRAPHIQL")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
-def serve(db_url: str, jwks: Path, partners_file: Path, agreements_dir: Path, keys_dir: Path | None, host: str,
-          port: int) -> None:
+def serve(db_url: str, jwks: Path, partners_file: Path, agreements_dir: Path, keys_dir: Path | None,
+          operations_file: Path | None, introspection: bool, graphiql: bool, host: str, port: int) -> None:
     """Run the gateway alone against an existing master and partner systems."""
     from aiohttp import web
 
     from gateway.app import GatewaySettings, create_app
+    from gateway.operations import TrustedOperations
     from privacy.agreements import AgreementError
     from privacy.pseudonyms import PseudonymKeyError
-    from resolvers.connectors.config import ConfigError, load
+    from resolvers.connectors.config import load
 
     try:
+        trusted = TrustedOperations.load(operations_file) if operations_file else None
         settings = GatewaySettings(db_url=db_url, jwks_path=jwks, partners=load(partners_file),
-                                   agreements_dir=agreements_dir, keys_dir=keys_dir)
+                                   agreements_dir=agreements_dir, keys_dir=keys_dir, introspection=introspection,
+                                   graphiql=graphiql, trusted_operations=trusted)
         app = create_app(settings)
-    except (ConfigError, AgreementError, PseudonymKeyError) as exc:
+    except (ValueError, AgreementError, PseudonymKeyError) as exc:  # ConfigError is a ValueError
         raise click.ClickException(f"not starting: {exc}") from None
     web.run_app(app, host=host, port=port)
+
+
+@main.command()
+@click.argument("operations_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def operations(operations_file: Path) -> None:
+    """List the registered operations of a trusted-operations file with the hash clients send."""
+    from gateway.operations import TrustedOperations
+
+    try:
+        trusted = TrustedOperations.load(operations_file)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for digest, name in sorted(trusted.names.items(), key=lambda item: item[1]):
+        click.echo(f"{digest}  {name}")
 
 
 @main.group()

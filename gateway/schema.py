@@ -6,7 +6,7 @@ import logging
 from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -187,7 +187,7 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000,
-                 max_cost: int = DEFAULT_MAX_COST) -> strawberry.Schema:
+                 max_cost: int = DEFAULT_MAX_COST, introspection: bool = True) -> strawberry.Schema:
     # The limiters build their validation rule classes in __init__; built once here, the rules are the same
     # objects on every request, so the validation cache can hit (front ends send the same few query texts).
     # Both caches are bounded LRUs: a client sending endless distinct queries only evicts, never grows memory.
@@ -195,6 +195,8 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
     # graphql-core's MaxIntrospectionDepthRule, which is among its specified rules.
     rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     return Schema(
         query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot],
         extensions=[
