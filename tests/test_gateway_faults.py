@@ -4,6 +4,7 @@ code and the partner; every other partner's data still arrives, with HTTP 200.""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -107,3 +108,41 @@ async def test_a_failed_read_is_retried_once(make_gateway, world: World) -> None
     reply = await _query(gateway, world)
     assert {e["extensions"]["code"] for e in reply.errors} == {"PARTNER_UNAVAILABLE"}
     assert (await world.stats("invest"))["requests"] == 2  # the first attempt and one retry, no more
+
+
+ALL = ("bank", "life", "property", "invest")
+MASTER_AND_PARTNERS = QUERY.replace("customer(id: $id) {", "customer(id: $id) { id familyName")
+
+
+@pytest.mark.parametrize(("mode", "code"), [
+    ("timeout", "PARTNER_TIMEOUT"), ("error", "PARTNER_UNAVAILABLE"), ("reset", "PARTNER_UNAVAILABLE"),
+    ("malformed", "PARTNER_BAD_RESPONSE"), ("wrong_types", "PARTNER_BAD_RESPONSE"),
+])
+async def test_every_partner_failing_at_once_still_answers_with_the_master_data(make_gateway, world: World,
+                                                                                mode: str, code: str) -> None:
+    raw = world.config(**{p: {"timeout_ms": 300, "retries": 0} for p in ALL})
+    raw["deadline_ms"] = 500
+    gateway = await make_gateway(raw)
+    for partner in ALL:
+        await world.fault(partner, mode=mode)
+    started = time.monotonic()
+    reply = await gateway.as_role(MASTER_AND_PARTNERS, "consultant", "advisory", {"id": SHOWCASE},
+                                  consultant_id=world.alliance.customer(SHOWCASE).consultant_id)
+    elapsed = time.monotonic() - started
+    assert reply.status == 200 and elapsed < 0.5 + 0.5  # bounded by the request deadline, not by the partners
+    customer = reply.data["customer"]
+    assert customer["id"] == SHOWCASE and customer["familyName"]  # the master's data is intact
+    assert len(customer["contracts"]) == 20
+    assert {e["extensions"]["code"] for e in reply.errors} == {code}
+    assert {e["extensions"]["partner"] for e in reply.errors} == set(ALL)
+
+
+async def test_jittery_partners_still_give_the_whole_view_in_one_call_each(make_gateway, world: World) -> None:
+    gateway = await make_gateway()
+    for partner in ALL:
+        await world.fault(partner, latency_ms=30, jitter_ms=40, seed=7)
+    reply = await _query(gateway, world)
+    assert reply.errors == []
+    assert all(any(c.get(f) is not None for f in PARTNER_FIELDS[c["contractId"][:3]])
+               for c in reply.data["customer"]["contracts"])
+    assert await world.calls() == dict.fromkeys(ALL, 1)
