@@ -151,8 +151,9 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
         try:
             response = await handler(request)
         except web.HTTPRequestEntityTooLarge:
-            response = _error_response(VcvError("request body too large", code="BAD_REQUEST"), request[REQUEST_ID],
-                                       413)
+            limit = request.app[SETTINGS].max_body_bytes
+            response = _error_response(VcvError(f"request body too large: at most {limit} bytes",
+                                                code="BAD_REQUEST"), request[REQUEST_ID], 413)
         if request.path == "/graphql" and response.status >= 400 and response.content_type == "text/plain":
             response = _plain_to_graphql_error(response, request[REQUEST_ID])
         response.headers["X-Request-ID"] = request[REQUEST_ID]

@@ -112,4 +112,4 @@ async def test_oversized_and_malformed_bodies_get_clear_errors(gateway: Gateway)
     huge = json.dumps({"query": "{ partners { id } }", "variables": {"x": "a" * 400_000}})
     async with gateway.http.post(f"{gateway.url}/graphql", data=huge, headers=auth) as response:
         assert response.status == 413
-        assert (await response.json())["errors"][0]["message"] == "request body too large"
+        assert (await response.json())["errors"][0]["message"] == "request body too large: at most 262144 bytes"
