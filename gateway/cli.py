@@ -180,6 +180,69 @@ def operations(operations_file: Path) -> None:
 
 
 @main.group()
+def audit() -> None:
+    """The tamper-evident audit log: verify it, keep a witness of its checkpoints, make signing keys."""
+
+
+@audit.command("verify")
+@click.option("--db", "db_url", required=True, envvar="VCV_AUDIT_DATABASE_URL")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the audit key's public half (hex); without it signatures are not checked")
+@click.option("--witness", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="checkpoints kept outside the database (vcv audit witness), to detect a cut tail")
+def audit_verify(db_url: str, public_key: Path | None, witness: Path | None) -> None:
+    """Exit 0 when the log is intact; otherwise name the first broken sequence number and exit 1."""
+    from privacy.audit.keys import load_public_key
+    from privacy.audit.verify import verify
+    from resolvers.database import create_engine
+
+    try:
+        key = load_public_key(public_key) if public_key else None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def run() -> object:
+        engine = create_engine(db_url)
+        try:
+            return await verify(engine, key, witness)
+        finally:
+            await engine.dispose()
+
+    verdict = asyncio.run(run())
+    if not verdict.intact:  # type: ignore[attr-defined]
+        raise click.ClickException(str(verdict))
+    click.echo(str(verdict))
+
+
+@audit.command("witness")
+@click.option("--db", "db_url", required=True, envvar="VCV_AUDIT_DATABASE_URL")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def audit_witness(db_url: str, out: Path) -> None:
+    """Append the log's new signed checkpoints to a witness file kept somewhere else."""
+    from privacy.audit.verify import export_witness
+    from resolvers.database import create_engine
+
+    async def run() -> int:
+        engine = create_engine(db_url)
+        try:
+            return await export_witness(engine, out)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"{asyncio.run(run())} new checkpoints written to {out}")
+
+
+@audit.command("keygen")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), required=True)
+def audit_keygen(directory: Path) -> None:
+    """Create audit-signing.key (owner-only) and audit-signing.pub unless they exist."""
+    from privacy.audit.keys import generate
+
+    private, public = generate(directory)
+    click.echo(f"signing key: {private}\npublic key:  {public}")
+
+
+@main.group()
 def policy() -> None:
     """Data-sharing agreements: check, explain, records of processing."""
 

@@ -1,0 +1,97 @@
+"""Proving the audit log complete and unaltered: every event chains to the one before, every checkpoint is
+signed by the audit key, and every checkpoint kept in a witness file outside the database is still there.
+
+The first sequence number where this fails is reported: that is where an event was edited, deleted,
+inserted or reordered, where a signature was forged, or (against the witness) where the tail was cut."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from privacy.audit.chain import GENESIS, checkpoint_valid, event_hash
+from privacy.audit.store import checkpoints, events
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    intact: bool
+    events: int
+    checkpoints: int
+    broken_at: int | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.intact:
+            return f"intact: {self.events} events, {self.checkpoints} signed checkpoints"
+        return f"broken at sequence number {self.broken_at}: {self.reason}"
+
+
+def verify_rows(rows: Iterable[Any], signed: Iterable[Any], public_key: Ed25519PublicKey | None,
+                witness: list[dict[str, Any]] | None = None) -> Verdict:
+    hashes: dict[int, str] = {}
+    previous, expected, count = GENESIS, 1, 0
+    for row in rows:
+        if row.seq != expected:
+            return Verdict(False, count, 0, expected, f"event {expected} is missing (next is {row.seq})")
+        if row.prev_hash != previous:
+            return Verdict(False, count, 0, row.seq, "does not chain to the event before it")
+        try:
+            body = json.loads(row.body)
+        except ValueError:
+            return Verdict(False, count, 0, row.seq, "the event's body is not JSON")
+        if event_hash(row.seq, previous, body) != row.hash:
+            return Verdict(False, count, 0, row.seq, "the event's content does not match its hash")
+        hashes[row.seq] = previous = row.hash
+        expected, count = expected + 1, count + 1
+    signed_count = 0
+    for checkpoint in signed:
+        if hashes.get(checkpoint.seq) != checkpoint.hash:
+            return Verdict(False, count, signed_count, checkpoint.seq, "a checkpoint signs a hash the log lacks")
+        if public_key is not None and not checkpoint_valid(public_key, checkpoint.seq, checkpoint.hash,
+                                                           checkpoint.signature):
+            return Verdict(False, count, signed_count, checkpoint.seq,
+                           "the checkpoint's signature is not the audit key's")
+        signed_count += 1
+    for kept in sorted(witness or [], key=lambda k: k["seq"]):
+        if kept["seq"] not in hashes:
+            return Verdict(False, count, signed_count, kept["seq"], "the log ends before a witnessed checkpoint "
+                           "(its tail was cut)")
+        if hashes[kept["seq"]] != kept["hash"]:
+            return Verdict(False, count, signed_count, kept["seq"], "the log differs from the witness")
+    return Verdict(True, count, signed_count)
+
+
+async def verify(engine: AsyncEngine, public_key: Ed25519PublicKey | None,
+                 witness: Path | None = None) -> Verdict:
+    async with engine.connect() as conn:
+        rows = list(await conn.execute(select(events).order_by(events.c.seq)))
+        signed = list(await conn.execute(select(checkpoints).order_by(checkpoints.c.seq)))
+    return verify_rows(rows, signed, public_key, read_witness(witness) if witness else None)
+
+
+def read_witness(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def witness_lines(signed: Iterable[Any]) -> Iterator[str]:
+    for checkpoint in signed:
+        yield json.dumps({"seq": checkpoint.seq, "hash": checkpoint.hash, "signature": checkpoint.signature})
+
+
+async def export_witness(engine: AsyncEngine, path: Path) -> int:
+    """Append the checkpoints not yet in the witness file; returns how many were added."""
+    known = {k["seq"] for k in read_witness(path)} if path.exists() else set()
+    async with engine.connect() as conn:
+        signed = [c for c in await conn.execute(select(checkpoints).order_by(checkpoints.c.seq)) if c.seq not in known]
+    with path.open("a", encoding="utf-8") as out:
+        for line in witness_lines(signed):
+            out.write(line + "\n")
+    return len(signed)
