@@ -30,6 +30,7 @@ import yaml
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
 from gateway.tokens import ensure_demo_keys, mint
+from privacy.audit.keys import generate as generate_audit_keys
 from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
@@ -139,10 +140,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     (work / "partners.yaml").write_text(yaml.safe_dump(raw))
     jwks = ensure_demo_keys(work)
     keys_dir = ensure_pseudonym_keys(work / "pseudonym-keys", ["rm", *names])
+    audit_key, _ = generate_audit_keys(work / "audit-keys")
     gateway_log = (work / "gateway.log").open("w")
     profiled = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "gateway.cli"] if args.profile else vcv
     gateway_proc = subprocess.Popen([*profiled, "serve", "--db", db_url, "--jwks", str(jwks), "--partners",
                                      str(work / "partners.yaml"), "--keys-dir", str(keys_dir),
+                                     "--audit-key", str(audit_key),
                                      "--port", str(gateway_port)],
                                     stdout=gateway_log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{gateway_port}/graphql"

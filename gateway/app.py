@@ -5,6 +5,7 @@ context with fresh loaders -> strawberry executes -> errors that are not ours ar
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -16,10 +17,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from cross_web import HTTPException
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
+from gateway.audit import operation_event, refusal_event
 from gateway.context import RequestContext
 from gateway.cost import DEFAULT_MAX_COST
 from gateway.cursors import Cursors
@@ -30,6 +33,7 @@ from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metri
 from gateway.operations import OperationRefused, TrustedOperations
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
+from privacy.audit.store import AuditLog, AuditSettings, AuditUnavailable
 from privacy.guard import Guard
 from privacy.policy import PolicySet
 from privacy.pseudonyms import PseudonymKeys
@@ -45,6 +49,9 @@ STATE = web.AppKey("state", object)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", Caller)
 CONTEXT = web.RequestKey("context", RequestContext)
+OPERATION = web.RequestKey("operation", tuple)
+AUDITED = web.RequestKey("audited", bool)
+AUDIT_FAILED = web.RequestKey("audit_failed", bool)
 POLICY = web.AppKey("policy", object)
 SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
@@ -67,6 +74,10 @@ class GatewaySettings:
     # Production: run only these registered operations (None: any operation within the limits).
     trusted_operations: TrustedOperations | None = None
     graphiql: bool = True
+    # The audit log: its own database if given (else the master's), and the key that signs its checkpoints.
+    audit_db_url: str | None = None
+    audit_signing_key: Ed25519PrivateKey | None = None
+    audit_checkpoint_every: int = 100
 
 
 @dataclass(slots=True)
@@ -74,6 +85,7 @@ class _State:
     master: Master
     session: aiohttp.ClientSession
     connectors: dict[str, Any]
+    audit: AuditLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +110,14 @@ class View(GraphQLView):  # type: ignore[type-arg]
 
     async def parse_http_body(self, request: Any) -> Any:
         data = await super().parse_http_body(request)
-        if self._trusted is None or isinstance(data, list):  # lists are refused as batches already
-            return data
-        try:
-            return self._trusted.resolve(data)
-        except OperationRefused as refused:
-            raise HTTPException(400, f"{refused.code}: {refused}") from None
+        if self._trusted is not None and not isinstance(data, list):  # lists are refused as batches already
+            try:
+                data = self._trusted.resolve(data)
+            except OperationRefused as refused:
+                raise HTTPException(400, f"{refused.code}: {refused}") from None
+        if not isinstance(data, list):
+            request.request[OPERATION] = (data.query, data.operation_name)  # for the audit event
+        return data
 
     async def get_context(self, request: web.Request, response: web.StreamResponse) -> RequestContext:
         state: _State = request.app[STATE]  # type: ignore[assignment]
@@ -124,7 +138,26 @@ class View(GraphQLView):  # type: ignore[type-arg]
         return context
 
     async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        payload = await super().process_result(request, result)
+        payload = self._shaped(request, await super().process_result(request, result))
+        context: RequestContext | None = request.get(CONTEXT)
+        if context is None:
+            return payload
+        query, operation_name = request.get(OPERATION, (None, None))
+        event = operation_event(request[REQUEST_ID], context, query, operation_name, dict(payload))
+        state: _State = request.app[STATE]  # type: ignore[assignment]
+        request[AUDITED] = True
+        try:
+            # Fail closed: nothing leaves before its access is durably in the log.
+            await state.audit.record(event)
+        except AuditUnavailable as exc:
+            log.error("audit store unavailable, withholding the response: %s", exc)
+            request[AUDIT_FAILED] = True
+            return {"data": None, "errors": [{"message": "the access could not be recorded in the audit log, so "
+                                                         "no data is released; try again later",
+                                              "extensions": {"code": "AUDIT_UNAVAILABLE"}}]}
+        return payload
+
+    def _shaped(self, request: web.Request, payload: GraphQLHTTPResponse) -> GraphQLHTTPResponse:
         context: RequestContext | None = request.get(CONTEXT)
         if context is not None and payload.get("data") is not None:
             redactions = context.guard.as_extension()
@@ -156,6 +189,11 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
                                                 code="BAD_REQUEST"), request[REQUEST_ID], 413)
         if request.path == "/graphql" and response.status >= 400 and response.content_type == "text/plain":
             response = _plain_to_graphql_error(response, request[REQUEST_ID])
+        is_ide_page = request.method == "GET" and "query" not in request.query
+        if request.path == "/graphql" and not request.get(AUDITED) and not is_ide_page:
+            await _audit_refusal(request, response)
+        if request.get(AUDIT_FAILED):
+            response.set_status(503)
         response.headers["X-Request-ID"] = request[REQUEST_ID]
         _log_request(request, response.status, time.perf_counter() - started)
         return response
@@ -181,6 +219,24 @@ def _plain_to_graphql_error(response: web.StreamResponse, request_id: str) -> we
     if status == 405:
         refused.headers["Allow"] = "POST"
     return refused
+
+
+async def _audit_refusal(request: web.Request, response: web.StreamResponse) -> None:
+    """A /graphql request refused before execution (token, purpose, malformed HTTP) is logged too. It carries
+    no data, so an unavailable store only costs the event, never a wrongly released answer."""
+    codes: list[str] = []
+    if isinstance(response, web.Response) and response.body is not None and response.content_type == "application/json":
+        try:
+            codes = [(e.get("extensions") or {}).get("code", "") for e in json.loads(response.text or "{}")["errors"]]
+        except (ValueError, KeyError, TypeError):
+            codes = []
+    state: _State | None = request.app.get(STATE)  # type: ignore[assignment]
+    if state is None:
+        return
+    try:
+        await state.audit.record(refusal_event(request[REQUEST_ID], request.get(CALLER), response.status, codes))
+    except AuditUnavailable as exc:
+        log.warning("audit store unavailable, refusal not recorded: %s", exc)
 
 
 def _log_request(request: web.Request, status: int, seconds: float) -> None:
@@ -256,11 +312,17 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
     async def lifecycle(app: web.Application) -> Any:
         engine = create_engine(settings.db_url)
+        # Its own engine: on SQLite, audit appends take the write lock first (see create_engine).
+        audit_engine = create_engine(settings.audit_db_url or settings.db_url, write_lock_first=True)
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=64))
-        app[STATE] = _State(Master(session_factory(engine)), session, build_connectors(settings.partners, session))
+        audit = AuditLog(audit_engine, settings.audit_signing_key,
+                         AuditSettings(checkpoint_every=settings.audit_checkpoint_every))
+        app[STATE] = _State(Master(session_factory(engine)), session, build_connectors(settings.partners, session),
+                            audit)
         yield
         await session.close()
         await engine.dispose()
+        await audit_engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)
     return app

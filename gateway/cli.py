@@ -139,18 +139,24 @@ def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
               help="pseudonym keys <owner>.key (VCV_PSEUDONYM_KEY_<OWNER> in the environment wins)")
 @click.option("--operations", "operations_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               envvar="VCV_OPERATIONS", help="run only the operations registered in this JSON file (production)")
+@click.option("--audit-db", "audit_db_url", envvar="VCV_AUDIT_DATABASE_URL",
+              help="the audit log's database (default: the master's)")
+@click.option("--audit-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="file with the audit signing key (hex); $VCV_AUDIT_SIGNING_KEY wins")
 @click.option("--introspection/--no-introspection", default=True, show_default=True, envvar="VCV_INTROSPECTION")
 @click.option("--graphiql/--no-graphiql", default=True, show_default=True, envvar="VCV_GRAPHIQL")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 def serve(db_url: str, jwks: Path, partners_file: Path, agreements_dir: Path, keys_dir: Path | None,
-          operations_file: Path | None, introspection: bool, graphiql: bool, host: str, port: int) -> None:
+          operations_file: Path | None, audit_db_url: str | None, audit_key: Path | None, introspection: bool,
+          graphiql: bool, host: str, port: int) -> None:
     """Run the gateway alone against an existing master and partner systems."""
     from aiohttp import web
 
     from gateway.app import GatewaySettings, create_app
     from gateway.operations import TrustedOperations
     from privacy.agreements import AgreementError
+    from privacy.audit.keys import load_signing_key
     from privacy.pseudonyms import PseudonymKeyError
     from resolvers.connectors.config import load
 
@@ -158,7 +164,8 @@ def serve(db_url: str, jwks: Path, partners_file: Path, agreements_dir: Path, ke
         trusted = TrustedOperations.load(operations_file) if operations_file else None
         settings = GatewaySettings(db_url=db_url, jwks_path=jwks, partners=load(partners_file),
                                    agreements_dir=agreements_dir, keys_dir=keys_dir, introspection=introspection,
-                                   graphiql=graphiql, trusted_operations=trusted)
+                                   graphiql=graphiql, trusted_operations=trusted, audit_db_url=audit_db_url,
+                                   audit_signing_key=load_signing_key(audit_key))
         app = create_app(settings)
     except (ValueError, AgreementError, PseudonymKeyError) as exc:  # ConfigError is a ValueError
         raise click.ClickException(f"not starting: {exc}") from None

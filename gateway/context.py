@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.cursors import Cursors
 from gateway.identity import Caller
@@ -22,6 +22,7 @@ class RequestContext:
     partner_configs: dict[str, ConnectorConfig]
     guard: Guard
     cursors: Cursors
+    touched: set[str] = field(default_factory=set)  # customers shown to the caller, for the audit event
 
     @property
     def visibility(self) -> Visibility:

@@ -68,6 +68,8 @@ class Customer:
         decision = guard.decide(MASTER_OWNER, f"Customer.{name}", self.consents_active)
         if decision.treatment.kind != "allow":
             guard.note(info.path.as_list(), MASTER_OWNER, f"Customer.{name}", decision)
+        else:
+            guard.shown.add((MASTER_OWNER, f"Customer.{name}"))
         return decision.redacted
 
     @strawberry.field(description="Customer ID, e.g. C-000001 (a pseudonym where the agreement says so).")

@@ -19,6 +19,8 @@ from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import is_seeded_url, seed_master
 from gateway.app import GatewaySettings, create_app
 from gateway.tokens import ensure_demo_keys, mint
+from privacy.audit.keys import generate as generate_audit_keys
+from privacy.audit.keys import load_signing_key
 from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
 from resolvers.connectors import config as connector_config
 
@@ -71,8 +73,11 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
     # Demo pseudonym keys live in the data directory, outside the database; production takes them from
     # the environment or a mounted key directory.
     keys_dir = ensure_pseudonym_keys(data_dir / "pseudonym-keys", ["rm", *partners_config.partners])
+    # The audit log shares the demo's SQLite file; its signing key, like the others, stays outside it.
+    audit_key, audit_public = generate_audit_keys(data_dir / "audit-keys")
     settings = GatewaySettings(db_url=db_url, jwks_path=ensure_demo_keys(data_dir), partners=partners_config,
-                               keys_dir=keys_dir)
+                               keys_dir=keys_dir, audit_signing_key=load_signing_key(audit_key),
+                               audit_checkpoint_every=10)
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -84,6 +89,8 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
         "gateway_url": gateway_url,
         "graphql_url": f"{gateway_url}/graphql",
         "database_url": db_url,
+        "audit": {"database_url": db_url, "public_key": str(audit_public),
+                  "verify": f"vcv audit verify --db {db_url} --public-key {audit_public}"},
         "jwks": str(settings.jwks_path),
         "partners_config": str(config_path),
         "partners": {pid: {"url": p.url, "credential": p.credential, "admin_credential": p.admin_credential}

@@ -92,6 +92,7 @@ class Query:
         if shown is None or not info.context.guard.known_as(MASTER_OWNER, "Customer.id", row.id, given,
                                                              shown.consents_active):
             raise CustomerNotFound(given)
+        info.context.touched.add(row.id)
         return shown
 
     @strawberry.field(description="Customers the caller may see, searched by name or ID (only in the fields "
@@ -137,6 +138,7 @@ class Query:
         keys = [k for k, _ in keyed]
         shown = [(k, await shown_customer(info, r)) for k, r in keyed]
         edges = [CustomerEdge(cursor=cursors.encode(k), node=c) for k, c in shown if c is not None]
+        info.context.touched.update(edge.node.row.id for edge in edges)
         end = cursors.encode(keys[-1]) if keys else None
         return CustomerConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
 
@@ -146,7 +148,10 @@ class Query:
         if caller.role != "customer" or not caller.customer_id:
             raise Forbidden("only a customer has a record of their own")
         row = await info.context.master.customer(info.context.visibility, caller.customer_id)
-        return None if row is None else await shown_customer(info, row)
+        shown = None if row is None else await shown_customer(info, row)
+        if shown is not None:
+            info.context.touched.add(shown.row.id)
+        return shown
 
     @strawberry.field(description="The partners of the alliance.")
     def partners(self, info: Info) -> list[Partner]:

@@ -36,6 +36,7 @@ class Guard:
     role: str
     purpose: str
     redactions: list[Redaction] = field(default_factory=list)
+    shown: set[tuple[str, str]] = field(default_factory=set)  # (owner, field) given in full, for the audit log
     _cache: dict[tuple[str, str, frozenset[str]], Decision] = field(default_factory=dict)
 
     def decide(self, owner: str, name: str, consents: frozenset[str]) -> Decision:
@@ -60,6 +61,7 @@ class Guard:
         """The value as this caller may see it. Anything short of `allow` is reported at `path`."""
         decision = self.decide(owner, name, consents)
         if decision.treatment.kind == "allow":
+            self.shown.add((owner, name))
             return value
         self.note(path, owner, name, decision)
         if decision.redacted:

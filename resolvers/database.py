@@ -67,11 +67,15 @@ def normalise_url(url: str | URL) -> tuple[URL, str | None]:
     return parsed.difference_update_query([SCHEMA_PARAM]), schema
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for the customer master; extra keyword arguments go to `create_async_engine`."""
+def create_engine(url: str, *, write_lock_first: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An async engine for the customer master; extra keyword arguments go to `create_async_engine`.
+
+    `write_lock_first`: on SQLite, every transaction starts with BEGIN IMMEDIATE, so a writer that reads
+    before it writes (the audit chain reads its last event) holds the file's write lock from the start and
+    several processes queue up instead of failing each other. PostgreSQL needs nothing of the kind."""
     parsed, schema = normalise_url(url)
     if parsed.drivername == "sqlite+aiosqlite":
-        return _sqlite_engine(parsed, **kwargs)
+        return _sqlite_engine(parsed, write_lock_first=write_lock_first, **kwargs)
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
     if schema is not None:
         # A startup parameter rather than a `SET` after connecting: it also holds for connections the pool
@@ -84,7 +88,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(parsed, connect_args=connect_args, **kwargs)
 
 
-def _sqlite_engine(parsed: URL, **kwargs: Any) -> AsyncEngine:
+def _sqlite_engine(parsed: URL, *, write_lock_first: bool = False, **kwargs: Any) -> AsyncEngine:
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         # SQLite creates the file but not its directory; `vcv seed --db sqlite:///data/master.db` should work.
@@ -102,6 +106,13 @@ def _sqlite_engine(parsed: URL, **kwargs: Any) -> AsyncEngine:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:
             cursor.close()
+        if write_lock_first:
+            dbapi_connection.isolation_level = None  # the driver's own BEGIN would be DEFERRED
+
+    if write_lock_first:
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -35,7 +35,7 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
 
 
 async def _log(url: str, keys: tuple[Path, Path], events: int, every: int = 10) -> None:
-    engine = create_engine(url)
+    engine = create_engine(url, write_lock_first=True)
     try:
         log = AuditLog(engine, load_signing_key(keys[0]), AuditSettings(checkpoint_every=every))
         await log.ensure_schema()
@@ -129,7 +129,7 @@ from resolvers.database import create_engine
 from pathlib import Path
 
 async def main(url, writer, count, key):
-    engine = create_engine(url)
+    engine = create_engine(url, write_lock_first=True)
     log = AuditLog(engine, load_signing_key(Path(key)), AuditSettings(checkpoint_every=25))
     await log.ensure_schema()
     for start in range(0, count, 7):  # waves of concurrent requests, as a busy gateway process sees them

@@ -88,7 +88,7 @@ async def test_syntax_and_unknown_fields_get_clear_messages(gateway: Gateway, wo
 
 async def test_an_unreachable_master_is_masked_and_not_ready(make_gateway, world: World) -> None:
     secret_url = "postgresql+asyncpg://vcv_admin:s3cret-pw@127.0.0.1:9/customer_master"
-    gateway = await make_gateway(settings_overrides={"db_url": secret_url})
+    gateway = await make_gateway(settings_overrides={"db_url": secret_url, "audit_db_url": world.db_url})
     reply = await gateway.as_role("query($id: ID!) { customer(id: $id) { id familyName } }", "consultant",
                                   "advisory", {"id": SHOWCASE}, consultant_id=consultant_of(world, SHOWCASE))
     assert reply.status == 200
@@ -181,4 +181,18 @@ async def test_a_partner_at_a_closed_port_is_reported_without_its_address(make_g
     assert all(e["extensions"]["partner"] == "invest" for e in reply.errors)
     text = json.dumps(reply.body)
     for secret in ("127.0.0.1", str(port), "http", "Connect", "Errno", "Traceback", "refused"):
+        assert secret not in text, secret
+
+
+async def test_without_a_writable_audit_log_no_data_leaves(make_gateway, world: World) -> None:
+    secret_url = "postgresql+asyncpg://auditor:s3cret-pw@127.0.0.1:9/audit_log"
+    gateway = await make_gateway(settings_overrides={"audit_db_url": secret_url})
+    reply = await gateway.as_role("query($id: ID!) { customer(id: $id) { id familyName contracts { contractId } } }",
+                                  "consultant", "advisory", {"id": SHOWCASE},
+                                  consultant_id=consultant_of(world, SHOWCASE))
+    assert reply.status == 503
+    assert reply.data is None and reply.codes() == ["AUDIT_UNAVAILABLE"]
+    text = json.dumps(reply.body)
+    assert world.alliance.customer(SHOWCASE).family_name not in text and "BNK-" not in text
+    for secret in ("s3cret", "auditor", "127.0.0.1", "audit_log", "asyncpg"):
         assert secret not in text, secret

@@ -14,6 +14,7 @@ import pytest
 from gateway.app import GatewaySettings, create_app
 from gateway.policy import DEMO_AGREEMENTS
 from privacy.agreements import AgreementError
+from privacy.audit.keys import generate as generate_audit_keys
 from resolvers.connectors.config import load
 from tests.gateway_support import World
 
@@ -90,6 +91,6 @@ def test_serve_command_exits_with_the_agreement_error(world: World, tmp_path: Pa
                         .replace("${VCV_PROPERTY_CREDENTIAL}", "x").replace("${VCV_INVEST_CREDENTIAL}", "x"))
     result = _vcv("serve", "--db", world.db_url, "--jwks", str(world.keys_dir / "jwks.json"), "--partners",
                   str(partners), "--agreements", str(agreements), "--keys-dir", str(world.pseudonym_keys),
-                  "--port", "0")
+                  "--audit-key", str(generate_audit_keys(tmp_path / "audit")[0]), "--port", "0")
     assert result.returncode == 1
     assert "not starting" in result.stderr and f"bank.yaml:{line}:" in result.stderr

@@ -58,6 +58,7 @@ class AuditLog:
         self.settings = settings or AuditSettings()
         self._pending: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._schema_ready = False
 
     async def ensure_schema(self) -> None:
         """Create the tables if missing; safe when several processes start at once."""
@@ -65,6 +66,7 @@ class AuditLog:
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(7461029)"))
             await conn.run_sync(metadata.create_all, checkfirst=True)
+        self._schema_ready = True
 
     async def record(self, body: dict[str, Any]) -> int:
         """Append one event and return its sequence number once it is durably committed."""
@@ -90,6 +92,8 @@ class AuditLog:
         """Chain and insert `bodies` in one transaction; returns their sequence numbers."""
         for attempt in range(self.settings.max_attempts):
             try:
+                if not self._schema_ready:  # lazily, so a gateway starts (and fails closed) with the store down
+                    await self.ensure_schema()
                 async with self._engine.begin() as conn:
                     return await self._append(conn, bodies)
             except (IntegrityError, OperationalError) as exc:

@@ -1,0 +1,79 @@
+"""Every GraphQL operation, allowed or refused, leaves exactly one audit event (SPEC §7), and the event says who,
+why, which customers, which partners with which outcome, which fields shown and withheld — never a value."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fixtures.alliance import partner_record
+from privacy.audit.store import AuditLog
+from privacy.audit.verify import verify
+from resolvers.database import create_engine
+from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
+
+QUERY = """query View($id: ID!) { customer(id: $id) { familyName contracts { contractId
+    ... on BankAccount { iban recentTransactions { reference } } ... on Depot { marketValue { amount } } } } }"""
+
+
+async def _events_for(world: World, request_id: str) -> list[dict[str, Any]]:
+    engine = create_engine(world.db_url)
+    try:
+        return [e["body"] for e in await AuditLog(engine, None).read() if e["body"]["request_id"] == request_id]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_query_leaves_one_event_with_who_why_what_and_no_values(gateway: Gateway, world: World) -> None:
+    request_id = f"audit-{uuid.uuid4()}"
+    token = gateway.token("consultant", ["advisory"], consultant_id=consultant_of(world, SHOWCASE))
+    reply = await gateway.post(QUERY, token=token, purpose="advisory", variables={"id": SHOWCASE},
+                               headers={"X-Request-ID": request_id})
+    assert reply.errors == []
+    [event] = await _events_for(world, request_id)
+    assert event["caller"]["role"] == "consultant" and event["caller"]["subject"].startswith("consultant:")
+    assert event["purpose"] == "advisory" and event["outcome"] == "allowed"
+    assert event["operation"]["name"] == "View" and len(event["operation"]["hash"]) == 64
+    assert event["customers"] == [SHOWCASE]
+    assert sorted(p["partner"] for p in event["partners"]) == ["bank", "invest"]
+    assert all(p["outcome"] == "ok" and p["latency_ms"] >= 0 for p in event["partners"])
+    assert "bank/BankAccount.iban" in event["fields"]["shown"] and "rm/Customer.familyName" in event["fields"]["shown"]
+    # The consultant does not see bookings (banking secrecy): withheld, with the rule, at the response path.
+    withheld = {(w["field"], w["rule"]) for w in event["fields"]["withheld"]}
+    assert ("BankAccount.recentTransactions", "bank/consultant-advisory") in withheld
+    text = json.dumps(event, ensure_ascii=False)
+    assert world.alliance.customer(SHOWCASE).family_name not in text
+    for ref in (c for c in world.alliance.contracts if c.customer_id == SHOWCASE and c.partner_id == "bank"):
+        iban = partner_record(world.alliance, ref).get("iban")
+        assert iban is None or iban not in text
+
+
+async def test_a_failing_partner_is_in_the_event(make_gateway, world: World) -> None:
+    gateway = await make_gateway(invest={"retries": 0})
+    await world.fault("invest", mode="error")
+    request_id = f"audit-{uuid.uuid4()}"
+    token = gateway.token("consultant", ["advisory"], consultant_id=consultant_of(world, SHOWCASE))
+    reply = await gateway.post(QUERY, token=token, purpose="advisory", variables={"id": SHOWCASE},
+                               headers={"X-Request-ID": request_id})
+    assert {e["extensions"]["code"] for e in reply.errors} == {"PARTNER_UNAVAILABLE"}
+    [event] = await _events_for(world, request_id)
+    outcomes = {p["partner"]: p["outcome"] for p in event["partners"]}
+    assert outcomes == {"bank": "ok", "invest": "PARTNER_UNAVAILABLE"}
+    assert event["outcome"] == "partial" and event["errors"] == ["PARTNER_UNAVAILABLE"]
+
+
+async def test_refused_requests_are_logged_too_and_the_chain_holds(gateway: Gateway, world: World) -> None:
+    request_id = f"audit-{uuid.uuid4()}"
+    reply = await gateway.post("{ partners { id } }", token=None, purpose="advisory",
+                               headers={"Authorization": "Bearer not.a.jwt", "X-Request-ID": request_id})
+    assert reply.status == 401
+    [event] = await _events_for(world, request_id)
+    assert event["outcome"] == "refused" and event["errors"] == ["UNAUTHENTICATED"] and event["http_status"] == 401
+    assert event["caller"] == {"subject": None, "role": None, "organisation": None}
+    engine = create_engine(world.db_url)
+    try:
+        verdict = await verify(engine, None)
+    finally:
+        await engine.dispose()
+    assert verdict.intact and verdict.events > 0, verdict
