@@ -132,7 +132,7 @@ class View(GraphQLView):  # type: ignore[type-arg]
             master_loaders=MasterLoaders(state.master), partners=PartnerLoaders(state.connectors, call),
             partner_configs=request.app[SETTINGS].partners.partners,
             guard=Guard(rules.policy, rules.keys, consumer=caller.consumer, role=caller.role, purpose=caller.purpose),
-            cursors=rules.cursors,
+            cursors=rules.cursors, audit=state.audit,
         )
         request[CONTEXT] = context
         return context

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from gateway.cursors import Cursors
 from gateway.identity import Caller
+from privacy.audit.store import AuditLog
 from privacy.guard import Guard
 from resolvers.connectors import ConnectorConfig
 from resolvers.loaders import PartnerLoaders
@@ -22,6 +23,7 @@ class RequestContext:
     partner_configs: dict[str, ConnectorConfig]
     guard: Guard
     cursors: Cursors
+    audit: AuditLog | None = None  # for reading the log (auditEvents, accessLog); writing is the app's
     touched: set[str] = field(default_factory=set)  # customers shown to the caller, for the audit event
 
     @property

@@ -18,6 +18,13 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext, Info
 
+from gateway.audit_schema import (
+    AccessEventConnection,
+    AuditEventConnection,
+    AuditFilterArg,
+    access_log,
+    audit_events,
+)
 from gateway.cost import DEFAULT_MAX_COST, QueryCostLimit
 from gateway.customer import Customer, shown_customer
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden, is_safe
@@ -158,6 +165,25 @@ class Query:
         return [Partner(id=strawberry.ID(c.id), name=c.name, contract_prefix=c.contract_prefix,
                         product_types=[ProductType[p] for p in c.product_types])
                 for c in info.context.partner_configs.values()]
+
+
+    @strawberry.field(description="The audit log, oldest first (compliance only). Reading it is audited too.")
+    async def audit_events(
+        self, info: Info, filter: AuditFilterArg = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size, 0 to 100.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")] = None,
+    ) -> AuditEventConnection:
+        return await audit_events(info, filter, first, after)
+
+    @strawberry.field(description="Who accessed this customer's data, when and why (the customer themself, or "
+                                  "compliance). Organisations are named, employees are not.")
+    async def access_log(
+        self, info: Info,
+        customer_id: Annotated[strawberry.ID, strawberry.argument(description="The customer, e.g. C-000001.")],
+        first: Annotated[int | None, strawberry.argument(description="Page size, 0 to 100.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")] = None,
+    ) -> AccessEventConnection:
+        return await access_log(info, str(customer_id), first, after)
 
 
 @strawberry.type(description="Change data the caller owns.")

@@ -79,8 +79,10 @@ async def test_an_untouched_log_verifies(audit_url: str, keys: tuple[Path, Path]
     # an event inserted: the later ones renumbered to make room
     (["UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 20",
       "UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1020",
-      "INSERT INTO audit_events (seq, prev_hash, hash, recorded_at, body) SELECT 20, 'x', hash, recorded_at, "
-      "body FROM audit_events WHERE seq = 19"], 20),
+      "INSERT INTO audit_events (seq, prev_hash, hash, recorded_at, body, outcome) SELECT 20, 'x', hash, "
+      "recorded_at, body, outcome FROM audit_events WHERE seq = 19"], 20),
+    # the customer index edited, so that a customer's access report would miss an event
+    (["DELETE FROM audit_event_customers WHERE seq = 9"], 9),
     # a checkpoint's signature replaced
     (["UPDATE audit_checkpoints SET signature = replace(signature, substr(signature, 1, 2), "
       "CASE WHEN substr(signature, 1, 2) = 'aa' THEN 'bb' ELSE 'aa' END) WHERE seq = 20"], 20),

@@ -77,3 +77,57 @@ async def test_refused_requests_are_logged_too_and_the_chain_holds(gateway: Gate
     finally:
         await engine.dispose()
     assert verdict.intact and verdict.events > 0, verdict
+
+
+EVENTS = """query($f: AuditFilter, $after: String) { auditEvents(filter: $f, first: 50, after: $after) {
+    events { seq requestId caller { subject role organisation } purpose operationName customers
+             partners { partner outcome } fieldsShown fieldsWithheld { path field rule } outcome }
+    endCursor hasNextPage } }"""
+ACCESS = """query($id: ID!) { accessLog(customerId: $id, first: 100) {
+    events { time organisation purpose dataShown } hasNextPage } }"""
+
+
+async def test_compliance_finds_an_access_and_reading_it_is_audited(gateway: Gateway, world: World) -> None:
+    customer = "C-000003"
+    request_id = f"audit-{uuid.uuid4()}"
+    token = gateway.token("consultant", ["advisory"], consultant_id=consultant_of(world, customer))
+    await gateway.post(QUERY, token=token, purpose="advisory", variables={"id": customer},
+                       headers={"X-Request-ID": request_id})
+    reply = await gateway.as_role(EVENTS, "compliance", "audit", {"f": {"customerId": customer, "outcome": "allowed"}})
+    assert reply.errors == []
+    found = [e for e in reply.data["auditEvents"]["events"] if e["requestId"] == request_id]
+    assert len(found) == 1 and found[0]["customers"] == [customer] and found[0]["purpose"] == "advisory"
+    assert found[0]["caller"]["role"] == "consultant" and found[0]["operationName"] == "View"
+    assert all(customer in e["customers"] for e in reply.data["auditEvents"]["events"])
+    # The compliance officer's own reading is in the log as well.
+    mine = await gateway.as_role(EVENTS, "compliance", "audit", {"f": {"purpose": "audit"}})
+    assert any(e["operationName"] is None and e["caller"]["role"] == "compliance"
+               for e in mine.data["auditEvents"]["events"])
+
+
+async def test_only_compliance_reads_the_audit_log(gateway: Gateway, world: World) -> None:
+    for role, purpose, ids in (("consultant", "advisory", {"consultant_id": "K-001"}),
+                               ("customer", "self_service", {"customer_id": SHOWCASE}),
+                               ("partner", "service", {"partner_id": "bank"})):
+        reply = await gateway.as_role(EVENTS, role, purpose, {}, **ids)
+        assert reply.data is None and reply.codes() == ["FORBIDDEN"], role
+
+
+async def test_a_customer_sees_who_accessed_their_data_without_employee_names(gateway: Gateway,
+                                                                              world: World) -> None:
+    customer = "C-000004"
+    consultant = consultant_of(world, customer)
+    await gateway.as_role(QUERY, "consultant", "advisory", {"id": customer}, consultant_id=consultant)
+    reply = await gateway.as_role(ACCESS, "customer", "self_service", {"id": customer}, customer_id=customer)
+    assert reply.errors == []
+    events = reply.data["accessLog"]["events"]
+    assert any(e["organisation"] == "rm" and e["purpose"] == "advisory" and "Customer.familyName" in e["dataShown"]
+               for e in events)
+    assert consultant not in json.dumps(reply.body)  # the organisation is named, the employee is not
+    # Their own look at the report is not an access by someone else.
+    again = await gateway.as_role(ACCESS, "customer", "self_service", {"id": customer}, customer_id=customer)
+    assert len(again.data["accessLog"]["events"]) == len(events)
+    other = await gateway.as_role(ACCESS, "customer", "self_service", {"id": SHOWCASE}, customer_id=customer)
+    assert other.codes() == ["FORBIDDEN"]
+    compliance = await gateway.as_role(ACCESS, "compliance", "audit", {"id": customer})
+    assert compliance.data["accessLog"]["events"] == events

@@ -30,6 +30,15 @@ events = Table(
     Column("hash", String(64), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("body", Text, nullable=False),
+    # Copies of body fields, for searching; verification checks they still agree with the hashed body.
+    Column("subject", String(200), nullable=True, index=True),
+    Column("purpose", String(40), nullable=True),
+    Column("outcome", String(16), nullable=False),
+)
+event_customers = Table(
+    "audit_event_customers", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("customer_id", String(32), primary_key=True, index=True),
 )
 checkpoints = Table(
     "audit_checkpoints", metadata,
@@ -109,28 +118,69 @@ class AuditLog:
                                    .limit(1))).first()
         seq, previous = (last.seq, last.hash) if last is not None else (0, GENESIS)
         now = datetime.now(UTC)
-        rows, signed, seqs = [], [], []
+        rows, signed, seqs, touched = [], [], [], []
         for body in bodies:
             seq += 1
             current = event_hash(seq, previous, body)
             rows.append({"seq": seq, "prev_hash": previous, "hash": current, "recorded_at": now,
-                         "body": canonical(body).decode("utf-8")})
+                         "body": canonical(body).decode("utf-8"), **searchable(body)})
+            touched += [{"seq": seq, "customer_id": c} for c in sorted(set(body.get("customers") or []))]
             if self._key is not None and seq % self.settings.checkpoint_every == 0:
                 signed.append({"seq": seq, "hash": current, "signature": sign_checkpoint(self._key, seq, current),
                                "signed_at": now})
             previous = current
             seqs.append(seq)
         await conn.execute(insert(events), rows)
+        if touched:
+            await conn.execute(insert(event_customers), touched)
         if signed:
             await conn.execute(insert(checkpoints), signed)
         return seqs
 
     async def read(self, after_seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
-        query = select(events).where(events.c.seq > after_seq).order_by(events.c.seq)
-        if limit is not None:
-            query = query.limit(limit)
+        return await self.search(AuditQuery(after_seq=after_seq, limit=limit))
+
+    async def search(self, q: AuditQuery) -> list[dict[str, Any]]:
+        """Events matching every given criterion, oldest first, after `after_seq`."""
+        query = select(events).where(events.c.seq > q.after_seq).order_by(events.c.seq)
+        if q.customer_id is not None:
+            query = query.where(events.c.seq.in_(select(event_customers.c.seq)
+                                                 .where(event_customers.c.customer_id == q.customer_id)))
+        if q.subject is not None:
+            query = query.where(events.c.subject == q.subject)
+        if q.purpose is not None:
+            query = query.where(events.c.purpose == q.purpose)
+        if q.outcome is not None:
+            query = query.where(events.c.outcome == q.outcome)
+        if q.since is not None:
+            query = query.where(events.c.recorded_at >= q.since)
+        if q.until is not None:
+            query = query.where(events.c.recorded_at < q.until)
+        if q.limit is not None:
+            query = query.limit(q.limit)
+        if not self._schema_ready:
+            await self.ensure_schema()
         async with self._engine.connect() as conn:
-            return [{**row._mapping, "body": json.loads(row.body)} for row in await conn.execute(query)]
+            return [{"seq": row.seq, "hash": row.hash, "recorded_at": row.recorded_at, "body": json.loads(row.body)}
+                    for row in await conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    after_seq: int = 0
+    limit: int | None = None
+    customer_id: str | None = None
+    subject: str | None = None
+    purpose: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def searchable(body: dict[str, Any]) -> dict[str, Any]:
+    """The body fields copied into their own columns for searching."""
+    return {"subject": (body.get("caller") or {}).get("subject"), "purpose": body.get("purpose"),
+            "outcome": body.get("outcome") or "unknown"}
 
 
 def _is_contention(exc: OperationalError) -> bool:

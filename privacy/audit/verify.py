@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from privacy.audit.chain import GENESIS, checkpoint_valid, event_hash
-from privacy.audit.store import checkpoints, events
+from privacy.audit.store import checkpoints, event_customers, events, searchable
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class Verdict:
 
 
 def verify_rows(rows: Iterable[Any], signed: Iterable[Any], public_key: Ed25519PublicKey | None,
-                witness: list[dict[str, Any]] | None = None) -> Verdict:
+                witness: list[dict[str, Any]] | None = None, touched: dict[int, list[str]] | None = None) -> Verdict:
     hashes: dict[int, str] = {}
     previous, expected, count = GENESIS, 1, 0
     for row in rows:
@@ -49,6 +49,10 @@ def verify_rows(rows: Iterable[Any], signed: Iterable[Any], public_key: Ed25519P
             return Verdict(False, count, 0, row.seq, "the event's body is not JSON")
         if event_hash(row.seq, previous, body) != row.hash:
             return Verdict(False, count, 0, row.seq, "the event's content does not match its hash")
+        if {k: getattr(row, k, None) for k in searchable(body)} != searchable(body) \
+                or (touched is not None and touched.get(row.seq, []) != sorted(set(body.get("customers") or []))):
+            return Verdict(False, count, 0, row.seq, "the search columns disagree with the event (an access "
+                           "report could be made to miss it)")
         hashes[row.seq] = previous = row.hash
         expected, count = expected + 1, count + 1
     signed_count = 0
@@ -74,7 +78,11 @@ async def verify(engine: AsyncEngine, public_key: Ed25519PublicKey | None,
     async with engine.connect() as conn:
         rows = list(await conn.execute(select(events).order_by(events.c.seq)))
         signed = list(await conn.execute(select(checkpoints).order_by(checkpoints.c.seq)))
-    return verify_rows(rows, signed, public_key, read_witness(witness) if witness else None)
+        touched: dict[int, list[str]] = {}
+        for link in await conn.execute(select(event_customers).order_by(event_customers.c.seq,
+                                                                        event_customers.c.customer_id)):
+            touched.setdefault(link.seq, []).append(link.customer_id)
+    return verify_rows(rows, signed, public_key, read_witness(witness) if witness else None, touched)
 
 
 def read_witness(path: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,165 @@
+"""Reading the audit log through GraphQL: `auditEvents` for compliance officers, `accessLog` for a customer's
+own access report (and for compliance). These reads are operations like any other, so they are audited too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from gateway.errors import BadRequest, Forbidden
+from privacy.audit.store import AuditQuery
+
+
+@strawberry.type(description="Who made an audited request.")
+class AuditCaller:
+    subject: str | None = strawberry.field(description="The token's subject, e.g. consultant:K-001.")
+    role: str | None = strawberry.field(description="The caller's role.")
+    organisation: str | None = strawberry.field(description="rm, or the partner's ID.")
+
+
+@strawberry.type(description="One partner call made for an audited request.")
+class AuditPartnerCall:
+    partner: str = strawberry.field(description="Partner ID.")
+    contracts: int = strawberry.field(description="How many contracts were asked for.")
+    outcome: str = strawberry.field(description="ok, or the PARTNER_* code of the failure.")
+    latency_ms: float = strawberry.field(description="How long the call took.")
+
+
+@strawberry.type(description="A field the caller asked for and did not get in full, and the rule why.")
+class AuditWithheld:
+    path: str = strawberry.field(description="Response path, e.g. customer.contracts.3.iban.")
+    field: str = strawberry.field(description="Type.field, e.g. BankAccount.iban.")
+    owner: str = strawberry.field(description="The data owner whose agreement decided.")
+    treatment: str = strawberry.field(description="What was done, e.g. mask last4.")
+    rule: str = strawberry.field(description="owner/rule-id of the deciding rule.")
+
+
+@strawberry.type(description="One audited GraphQL operation. Holds names, codes and rules, never values.")
+class AuditEvent:
+    seq: int = strawberry.field(description="Position in the hash chain.")
+    time: datetime = strawberry.field(description="When it was recorded.")
+    request_id: str = strawberry.field(description="The request ID (X-Request-ID).")
+    caller: AuditCaller = strawberry.field(description="Who asked.")
+    purpose: str | None = strawberry.field(description="The declared purpose.")
+    operation_name: str | None = strawberry.field(description="The operation's name, if it had one.")
+    operation_hash: str | None = strawberry.field(description="SHA-256 of the operation's text.")
+    customers: list[strawberry.ID] = strawberry.field(description="Customers whose data was shown.")
+    partners: list[AuditPartnerCall] = strawberry.field(description="Partner calls made.")
+    fields_shown: list[str] = strawberry.field(description="owner/Type.field given in full.")
+    fields_withheld: list[AuditWithheld] = strawberry.field(description="Fields not given in full, with rules.")
+    errors: list[str] = strawberry.field(description="Error codes of the response.")
+    outcome: str = strawberry.field(description="allowed, partial or refused.")
+
+
+@strawberry.type(description="A page of audit events.")
+class AuditEventConnection:
+    events: list[AuditEvent] = strawberry.field(description="Oldest first.")
+    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
+    has_next_page: bool = strawberry.field(description="True when more events follow.")
+
+
+@strawberry.input(description="Which audit events to list; every given criterion must hold.")
+class AuditFilter:
+    customer_id: strawberry.ID | None = strawberry.field(default=None, description="Events touching him/her.")
+    subject: str | None = strawberry.field(default=None, description="Events by this caller (token subject).")
+    purpose: str | None = strawberry.field(default=None, description="Events with this purpose.")
+    outcome: str | None = strawberry.field(default=None, description="allowed, partial or refused.")
+    since: datetime | None = strawberry.field(default=None, description="Recorded at or after.")
+    until: datetime | None = strawberry.field(default=None, description="Recorded before.")
+
+
+@strawberry.type(description="One access to a customer's data, as the customer's access report shows it: when, "
+                             "by which organisation, for what purpose and which data. Employees are not named.")
+class AccessEvent:
+    time: datetime = strawberry.field(description="When the data was accessed.")
+    organisation: str = strawberry.field(description="Who accessed it: the relationship manager or a partner.")
+    purpose: str = strawberry.field(description="Why: the purpose declared for the access.")
+    data_shown: list[str] = strawberry.field(description="Which data was shown, as Type.field.")
+
+
+@strawberry.type(description="A page of a customer's access report.")
+class AccessEventConnection:
+    events: list[AccessEvent] = strawberry.field(description="Oldest first.")
+    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
+    has_next_page: bool = strawberry.field(description="True when more accesses follow.")
+
+
+def _page(info: Info, first: int | None, after: str | None) -> tuple[int, int]:
+    first = 20 if first is None else first
+    if not 0 <= first <= 100:
+        raise BadRequest("`first` must be between 0 and 100")
+    try:
+        after_seq = int(info.context.cursors.decode(after)) if after else 0
+    except ValueError:
+        raise BadRequest("the cursor is not one this server issued") from None
+    return first, after_seq
+
+
+def _event(row: dict[str, Any]) -> AuditEvent:
+    body = row["body"]
+    caller, operation = body.get("caller") or {}, body.get("operation") or {}
+    return AuditEvent(
+        seq=row["seq"], time=row["recorded_at"], request_id=body.get("request_id", ""),
+        caller=AuditCaller(subject=caller.get("subject"), role=caller.get("role"),
+                           organisation=caller.get("organisation")),
+        purpose=body.get("purpose"), operation_name=operation.get("name"), operation_hash=operation.get("hash"),
+        customers=[strawberry.ID(c) for c in body.get("customers") or []],
+        partners=[AuditPartnerCall(partner=p["partner"], contracts=p["contracts"], outcome=p["outcome"],
+                                   latency_ms=p["latency_ms"]) for p in body.get("partners") or []],
+        fields_shown=list((body.get("fields") or {}).get("shown") or []),
+        fields_withheld=[AuditWithheld(path=".".join(str(x) for x in w["path"]), field=w["field"], owner=w["owner"],
+                                       treatment=w["treatment"], rule=w["rule"])
+                         for w in (body.get("fields") or {}).get("withheld") or []],
+        errors=list(body.get("errors") or []), outcome=body.get("outcome", ""),
+    )
+
+
+async def audit_events(info: Info, filter: AuditFilter | None, first: int | None,
+                       after: str | None) -> AuditEventConnection:
+    if info.context.caller.role != "compliance":
+        raise Forbidden("only compliance officers read the audit log")
+    first, after_seq = _page(info, first, after)
+    f = filter or AuditFilter()
+    rows = await info.context.audit.search(AuditQuery(
+        after_seq=after_seq, limit=first + 1, customer_id=str(f.customer_id) if f.customer_id else None,
+        subject=f.subject, purpose=f.purpose, outcome=f.outcome, since=f.since, until=f.until))
+    page = rows[:first]
+    end = info.context.cursors.encode(str(page[-1]["seq"])) if page else None
+    return AuditEventConnection(events=[_event(r) for r in page], end_cursor=end, has_next_page=len(rows) > first)
+
+
+async def access_log(info: Info, customer_id: str, first: int | None, after: str | None) -> AccessEventConnection:
+    caller = info.context.caller
+    own = caller.role == "customer" and caller.customer_id == customer_id
+    if not own and caller.role != "compliance":
+        raise Forbidden("an access report is for the customer themself or for compliance")
+    first, after_seq = _page(info, first, after)
+    shown: list[AccessEvent] = []
+    cursor_seq, more = after_seq, False
+    # The customer's own requests are not accesses by others; refused requests released no data.
+    while len(shown) <= first:
+        rows = await info.context.audit.search(AuditQuery(after_seq=cursor_seq, limit=200, customer_id=customer_id))
+        for row in rows:
+            body = row["body"]
+            by_themself = (body.get("caller") or {}).get("role") == "customer"  # row level: only their own
+            if by_themself or body.get("outcome") == "refused":
+                cursor_seq = row["seq"]
+                continue
+            if len(shown) == first:
+                more = True
+                break
+            cursor_seq = row["seq"]
+            shown.append(AccessEvent(
+                time=row["recorded_at"], organisation=(body.get("caller") or {}).get("organisation") or "unknown",
+                purpose=body.get("purpose") or "", data_shown=sorted({f.split("/", 1)[-1] for f in
+                                                                      (body.get("fields") or {}).get("shown") or []})))
+        if more or len(rows) < 200:
+            break
+    end = info.context.cursors.encode(str(cursor_seq)) if shown else None
+    return AccessEventConnection(events=shown, end_cursor=end, has_next_page=more)
+
+
+AuditFilterArg = Annotated[AuditFilter | None, strawberry.argument(description="Which events.")]
