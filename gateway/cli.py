@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -237,6 +239,40 @@ def audit_witness(db_url: str, out: Path) -> None:
             await engine.dispose()
 
     click.echo(f"{asyncio.run(run())} new checkpoints written to {out}")
+
+
+@audit.command("export")
+@click.option("--db", "db_url", required=True, envvar="VCV_AUDIT_DATABASE_URL")
+@click.option("--customer", "customer_id", help="only events that touched this customer")
+@click.option("--caller", "subject", help="only events by this caller (token subject)")
+@click.option("--since", type=click.DateTime(), help="recorded at or after (UTC)")
+@click.option("--until", type=click.DateTime(), help="recorded before (UTC)")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+def audit_export(db_url: str, customer_id: str | None, subject: str | None, since: Any, until: Any,
+                 fmt: str) -> None:
+    """Write the matching events to standard output, oldest first."""
+    from privacy.audit.export import write_events
+    from privacy.audit.store import AuditLog, AuditQuery
+    from resolvers.database import create_engine
+
+    def utc(moment: Any) -> Any:
+        return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+    async def run() -> int:
+        engine = create_engine(db_url)
+        try:
+            log, written, after = AuditLog(engine, None), 0, 0
+            while True:
+                rows = await log.search(AuditQuery(after_seq=after, limit=1000, customer_id=customer_id,
+                                                   subject=subject, since=utc(since), until=utc(until)))
+                written += write_events(rows, fmt, click.get_text_stream("stdout"), header=written == 0)
+                if len(rows) < 1000:
+                    return written
+                after = rows[-1]["seq"]
+        finally:
+            await engine.dispose()
+
+    click.echo(f"{asyncio.run(run())} events exported", err=True)
 
 
 @audit.command("keygen")

@@ -4,6 +4,8 @@ and `vcv audit verify` finds every kind of tampering at the first sequence numbe
 from __future__ import annotations
 
 import asyncio
+import csv
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -174,3 +176,22 @@ async def test_an_unusable_store_refuses_instead_of_losing_events(tmp_path: Path
         assert "pw" not in str(caught.value) and "127.0.0.1" not in str(caught.value)
     finally:
         await engine.dispose()
+
+
+async def test_export_filters_by_customer_and_time_as_jsonl_or_csv(audit_url: str, keys: tuple[Path, Path]) -> None:
+    await _log(audit_url, keys, 35)
+
+    def export(*args: str) -> list[str]:
+        result = subprocess.run([*VCV, "audit", "export", "--db", audit_url, *args], capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    [line] = export("--customer", "C-000005")
+    record = json.loads(line)
+    assert record["event"]["customers"] == ["C-000005"] and record["seq"] == 6 and len(record["hash"]) == 64
+    rows = list(csv.DictReader(export("--format", "csv")))
+    assert [int(r["seq"]) for r in rows] == list(range(1, 36)) and rows[0]["outcome"] == "allowed"
+    assert len(export("--since", "2000-01-01T00:00:00")) == 35
+    assert export("--since", "2999-01-01T00:00:00") == []
+    assert export("--until", "2000-01-01T00:00:00") == []
