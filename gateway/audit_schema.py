@@ -123,6 +123,8 @@ async def audit_events(info: Info, filter: AuditFilter | None, first: int | None
         raise Forbidden("only compliance officers read the audit log")
     first, after_seq = _page(info, first, after)
     f = filter or AuditFilter()
+    if f.customer_id:
+        info.context.touched.add(str(f.customer_id))  # reading about a customer is an access to be logged
     rows = await info.context.audit.search(AuditQuery(
         after_seq=after_seq, limit=first + 1, customer_id=str(f.customer_id) if f.customer_id else None,
         subject=f.subject, purpose=f.purpose, outcome=f.outcome, since=f.since, until=f.until))
@@ -137,6 +139,7 @@ async def access_log(info: Info, customer_id: str, first: int | None, after: str
     if not own and caller.role != "compliance":
         raise Forbidden("an access report is for the customer themself or for compliance")
     first, after_seq = _page(info, first, after)
+    info.context.touched.add(customer_id)  # this read is itself an event about the customer
     shown: list[AccessEvent] = []
     cursor_seq, more = after_seq, False
     # The customer's own requests are not accesses by others; refused requests released no data.

@@ -131,3 +131,7 @@ async def test_a_customer_sees_who_accessed_their_data_without_employee_names(ga
     assert other.codes() == ["FORBIDDEN"]
     compliance = await gateway.as_role(ACCESS, "compliance", "audit", {"id": customer})
     assert compliance.data["accessLog"]["events"] == events
+    # Compliance reading the report is itself an access the customer gets to see.
+    after = await gateway.as_role(ACCESS, "customer", "self_service", {"id": customer}, customer_id=customer)
+    assert after.data["accessLog"]["events"][-1]["purpose"] == "audit"
+    assert after.data["accessLog"]["events"][-1]["time"].endswith("+00:00")

@@ -161,8 +161,8 @@ class AuditLog:
         if not self._schema_ready:
             await self.ensure_schema()
         async with self._engine.connect() as conn:
-            return [{"seq": row.seq, "hash": row.hash, "recorded_at": row.recorded_at, "body": json.loads(row.body)}
-                    for row in await conn.execute(query)]
+            return [{"seq": row.seq, "hash": row.hash, "recorded_at": _utc(row.recorded_at),
+                     "body": json.loads(row.body)} for row in await conn.execute(query)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +181,10 @@ def searchable(body: dict[str, Any]) -> dict[str, Any]:
     """The body fields copied into their own columns for searching."""
     return {"subject": (body.get("caller") or {}).get("subject"), "purpose": body.get("purpose"),
             "outcome": body.get("outcome") or "unknown"}
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # SQLite keeps no offset: it was UTC
 
 
 def _is_contention(exc: OperationalError) -> bool:
