@@ -9,6 +9,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,6 +61,15 @@ async def pg_schema_url() -> AsyncIterator[str]:
     await _create_schema(base, schema)
     yield _schema_url(base, schema)
     await _create_schema(base, schema, drop=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each backend: a fresh SQLite file, or a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    else:
+        yield request.getfixturevalue("pg_schema_url")
 
 
 def _in_own_loop(coroutine: Coroutine[Any, Any, None]) -> None:

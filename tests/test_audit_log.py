@@ -8,7 +8,6 @@ import csv
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,9 @@ from resolvers.database import create_engine
 VCV = [sys.executable, "-m", "gateway.cli"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
-    else:
-        yield request.getfixturevalue("pg_schema_url")
+@pytest.fixture
+def audit_url(empty_db_url: str) -> str:
+    return empty_db_url
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ column behaviour the master relies on (foreign keys enforced, cascades, UTC inst
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -82,13 +81,9 @@ async def test_sqlite_connections_run_in_wal_with_foreign_keys_and_a_busy_timeou
     assert (tmp_path / "nested" / "master.db").exists()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_master(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty, not yet migrated master on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'master.db'}"
-    else:
-        yield request.getfixturevalue("pg_schema_url")
+@pytest.fixture
+def empty_master(empty_db_url: str) -> str:
+    return empty_db_url
 
 
 async def _one_customer(url: str) -> None:

@@ -3,8 +3,6 @@ models.py describes, are idempotent, and downgrade to nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,12 +16,9 @@ from resolvers.database import create_engine, current_revision, downgrade_async,
 MASTER_TABLES = {"consultants", "partners", "customers", "partner_customer_numbers", "contract_refs", "consents"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'master.db'}"
-    else:
-        yield request.getfixturevalue("pg_schema_url")
+@pytest.fixture
+def empty_url(empty_db_url: str) -> str:
+    return empty_db_url
 
 
 def _differences(connection: Connection, metadata: MetaData) -> list[Any]:
