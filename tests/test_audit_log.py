@@ -191,3 +191,15 @@ async def test_export_filters_by_customer_and_time_as_jsonl_or_csv(audit_url: st
     assert len(export("--since", "2000-01-01T00:00:00")) == 35
     assert export("--since", "2999-01-01T00:00:00") == []
     assert export("--until", "2000-01-01T00:00:00") == []
+
+
+async def test_checkpoints_also_come_with_time_not_only_with_volume(audit_url: str, keys: tuple[Path, Path]) -> None:
+    engine = create_engine(audit_url, write_lock_first=True)
+    try:
+        log = AuditLog(engine, load_signing_key(keys[0]), AuditSettings(checkpoint_every=1000, checkpoint_seconds=0))
+        for n in range(3):  # a quiet log: three requests, far fewer than 1,000 events
+            await log.record({"n": n})
+        verdict = await verify(engine, load_public_key(keys[1]))
+    finally:
+        await engine.dispose()
+    assert verdict.intact and verdict.checkpoints == 3, verdict

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,7 +56,8 @@ class AuditUnavailable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class AuditSettings:
-    checkpoint_every: int = 100  # sign the chain's head every this many events
+    checkpoint_every: int = 100  # sign the chain's head every this many events...
+    checkpoint_seconds: float = 60.0  # ...and at least this often while events keep coming
     max_attempts: int = 50  # optimistic retries when other writers keep winning the race
 
 
@@ -68,6 +70,7 @@ class AuditLog:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
         self._flushing: asyncio.Task[None] | None = None
         self._schema_ready = False
+        self._last_checkpoint = time.monotonic()
 
     async def ensure_schema(self) -> None:
         """Create the tables if missing; safe when several processes start at once."""
@@ -119,18 +122,22 @@ class AuditLog:
         seq, previous = (last.seq, last.hash) if last is not None else (0, GENESIS)
         now = datetime.now(UTC)
         rows, signed, seqs, touched = [], [], [], []
-        for body in bodies:
+        overdue = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds
+        for index, body in enumerate(bodies):
             seq += 1
             current = event_hash(seq, previous, body)
             rows.append({"seq": seq, "prev_hash": previous, "hash": current, "recorded_at": now,
                          "body": canonical(body).decode("utf-8"), **searchable(body)})
             touched += [{"seq": seq, "customer_id": c} for c in sorted(set(body.get("customers") or []))]
-            if self._key is not None and seq % self.settings.checkpoint_every == 0:
+            last = index == len(bodies) - 1
+            if self._key is not None and (seq % self.settings.checkpoint_every == 0 or (overdue and last)):
                 signed.append({"seq": seq, "hash": current, "signature": sign_checkpoint(self._key, seq, current),
                                "signed_at": now})
             previous = current
             seqs.append(seq)
         await conn.execute(insert(events), rows)
+        if signed:
+            self._last_checkpoint = time.monotonic()
         if touched:
             await conn.execute(insert(event_customers), touched)
         if signed:
