@@ -195,18 +195,19 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.option("--db", "db_url", required=True, envvar="VCV_AUDIT_DATABASE_URL")
-@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="the audit key's public half (hex); without it signatures are not checked")
+@click.option("--public-key", "public_keys", multiple=True, type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="the audit key's public half (hex); repeat it for keys used before a "
+              "rotation; without any, signatures are not checked")
 @click.option("--witness", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="checkpoints kept outside the database (vcv audit witness), to detect a cut tail")
-def audit_verify(db_url: str, public_key: Path | None, witness: Path | None) -> None:
+def audit_verify(db_url: str, public_keys: tuple[Path, ...], witness: Path | None) -> None:
     """Exit 0 when the log is intact; otherwise name the first broken sequence number and exit 1."""
     from privacy.audit.keys import load_public_key
     from privacy.audit.verify import verify
     from resolvers.database import create_engine
 
     try:
-        key = load_public_key(public_key) if public_key else None
+        key = [load_public_key(path) for path in public_keys] or None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -203,3 +203,20 @@ async def test_checkpoints_also_come_with_time_not_only_with_volume(audit_url: s
     finally:
         await engine.dispose()
     assert verdict.intact and verdict.checkpoints == 3, verdict
+
+
+async def test_a_rotated_signing_key_verifies_with_both_public_halves(audit_url: str, keys: tuple[Path, Path],
+                                                                      tmp_path: Path) -> None:
+    await _log(audit_url, keys, 15)  # checkpoint at 10 with the first key
+    new_private, new_public = generate(tmp_path / "rotated")
+    engine = create_engine(audit_url, write_lock_first=True)
+    try:
+        log = AuditLog(engine, load_signing_key(new_private), AuditSettings(checkpoint_every=10))
+        for n in range(10):  # checkpoint at 20 with the new key
+            await log.record({"n": 100 + n})
+    finally:
+        await engine.dispose()
+    old_only = _verify_cli(audit_url, "--public-key", str(keys[1]))
+    assert old_only.returncode != 0 and "broken at sequence number 20:" in old_only.stderr
+    both = _verify_cli(audit_url, "--public-key", str(keys[1]), "--public-key", str(new_public))
+    assert both.returncode == 0 and "intact: 25 events, 2 signed checkpoints" in both.stdout, both.stderr

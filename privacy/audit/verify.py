@@ -34,8 +34,13 @@ class Verdict:
         return f"broken at sequence number {self.broken_at}: {self.reason}"
 
 
-def verify_rows(rows: Iterable[Any], signed: Iterable[Any], public_key: Ed25519PublicKey | None,
+PublicKeys = Ed25519PublicKey | list[Ed25519PublicKey] | None
+
+
+def verify_rows(rows: Iterable[Any], signed: Iterable[Any], public_key: PublicKeys,
                 witness: list[dict[str, Any]] | None = None, touched: dict[int, list[str]] | None = None) -> Verdict:
+    # Several keys: after a rotation, older checkpoints carry the old key's signatures.
+    keys = public_key if isinstance(public_key, list) else [public_key] if public_key is not None else []
     hashes: dict[int, str] = {}
     previous, expected, count = GENESIS, 1, 0
     for row in rows:
@@ -59,8 +64,7 @@ def verify_rows(rows: Iterable[Any], signed: Iterable[Any], public_key: Ed25519P
     for checkpoint in signed:
         if hashes.get(checkpoint.seq) != checkpoint.hash:
             return Verdict(False, count, signed_count, checkpoint.seq, "a checkpoint signs a hash the log lacks")
-        if public_key is not None and not checkpoint_valid(public_key, checkpoint.seq, checkpoint.hash,
-                                                           checkpoint.signature):
+        if keys and not any(checkpoint_valid(k, checkpoint.seq, checkpoint.hash, checkpoint.signature) for k in keys):
             return Verdict(False, count, signed_count, checkpoint.seq,
                            "the checkpoint's signature is not the audit key's")
         signed_count += 1
@@ -73,7 +77,7 @@ def verify_rows(rows: Iterable[Any], signed: Iterable[Any], public_key: Ed25519P
     return Verdict(True, count, signed_count)
 
 
-async def verify(engine: AsyncEngine, public_key: Ed25519PublicKey | None,
+async def verify(engine: AsyncEngine, public_key: PublicKeys,
                  witness: Path | None = None) -> Verdict:
     async with engine.connect() as conn:
         rows = list(await conn.execute(select(events).order_by(events.c.seq)))
