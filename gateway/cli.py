@@ -111,6 +111,27 @@ def token(data_dir: Path, role: str, consultant_id: str | None, customer_id: str
 
 
 @main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--partners", "partners_file", type=click.Path(exists=True, path_type=Path), default=DEMO_PARTNERS,
+              show_default=True)
+def keys(directory: Path, partners_file: Path) -> None:
+    """Create every key a trial deployment needs in DIR (existing ones are kept): a token signing key and its
+    JWKS (for `vcv token`; production verifies tokens of its identity provider instead), one pseudonym key per
+    data owner, and the audit signing key."""
+    from gateway.tokens import ensure_demo_keys
+    from privacy.audit.keys import generate
+    from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
+    from resolvers.connectors.config import load
+
+    owners = ["rm", *load(partners_file, allow_missing_env=True).partners]
+    jwks = ensure_demo_keys(directory)
+    pseudonyms = ensure_pseudonym_keys(directory / "pseudonym-keys", owners)
+    audit_key, audit_public = generate(directory)
+    click.echo(f"VCV_JWKS={jwks}\nVCV_KEYS_DIR={pseudonyms}\naudit signing key: {audit_key}\n"
+               f"audit public key:  {audit_public}")
+
+
+@main.command()
 def schema() -> None:
     """Print the GraphQL schema (SDL)."""
     from gateway.schema import build_schema
