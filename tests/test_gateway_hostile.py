@@ -100,7 +100,7 @@ async def test_an_unreachable_master_is_masked_and_not_ready(make_gateway, world
     async with world.http.get(f"{gateway.url}/readyz") as response:
         assert response.status == 503
         body = await response.text()
-    assert json.loads(body) == {"status": "unavailable", "master": "down",
+    assert json.loads(body) == {"status": "unavailable", "master": "down", "audit": "up",
                                 "partners": dict.fromkeys(("bank", "life", "property", "invest"), "closed")}
     async with world.http.get(f"{gateway.url}/healthz") as response:
         assert response.status == 200  # alive, just not ready: the orchestrator should wait, not restart
@@ -196,3 +196,7 @@ async def test_without_a_writable_audit_log_no_data_leaves(make_gateway, world: 
     assert world.alliance.customer(SHOWCASE).family_name not in text and "BNK-" not in text
     for secret in ("s3cret", "auditor", "127.0.0.1", "audit_log", "asyncpg"):
         assert secret not in text, secret
+    async with world.http.get(f"{gateway.url}/readyz") as response:
+        assert response.status == 503
+        ready = await response.json()
+    assert (ready["status"], ready["master"], ready["audit"]) == ("unavailable", "up", "down")

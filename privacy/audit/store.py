@@ -80,6 +80,15 @@ class AuditLog:
             await conn.run_sync(metadata.create_all, checkfirst=True)
         self._schema_ready = True
 
+    async def ready(self) -> bool:
+        """Whether the store answers (for /readyz): a gateway that cannot write the log answers nothing."""
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (DBAPIError, OSError):
+            return False
+        return True
+
     async def record(self, body: dict[str, Any]) -> int:
         """Append one event and return its sequence number once it is durably committed."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
