@@ -163,7 +163,7 @@ class View(GraphQLView):  # type: ignore[type-arg]
             redactions = context.guard.as_extension()
             payload["extensions"] = {**(payload.get("extensions") or {}), "redactions": redactions}
             for redaction in redactions:
-                REDACTIONS.labels(redaction["owner"], redaction["treatment"].split()[0]).inc()
+                REDACTIONS.labels(redaction["owner"], redaction["treatment"].split()[0], redaction["rule"]).inc()
         for error in payload.get("errors") or []:
             if any(m in error.get("message", "") for m in _TOO_COMPLEX):
                 error.setdefault("extensions", {})["code"] = "QUERY_TOO_COMPLEX"
@@ -244,7 +244,11 @@ def _log_request(request: web.Request, status: int, seconds: float) -> None:
     if request.path != "/graphql":
         return
     REQUESTS.labels(str(status)).inc()
-    REQUEST_SECONDS.observe(seconds)
+    trusted: TrustedOperations | None = request.app[SETTINGS].trusted_operations
+    name = request.get(OPERATION, (None, None))[1]
+    # Client-chosen names would be unbounded label values; registered ones are a fixed set.
+    REQUEST_SECONDS.labels(name if trusted is not None and name in trusted.names.values() else "adhoc").observe(
+        seconds)
     caller = request.get(CALLER)
     log.info("%s %s %d %.1f ms role=%s purpose=%s", request.method, request.path, status, seconds * 1000,
              caller.role if caller else "-", caller.purpose if caller else "-",

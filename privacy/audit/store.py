@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import Gauge, Histogram
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, Text, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -48,6 +49,11 @@ checkpoints = Table(
     Column("signature", String(128), nullable=False),
     Column("signed_at", DateTime(timezone=True), nullable=False),
 )
+
+
+COMMIT_SECONDS = Histogram("vcv_audit_commit_seconds", "Time to append and commit one batch of audit events "
+                           "(retries included).", buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+BACKLOG = Gauge("vcv_audit_backlog", "Audit events waiting for their commit in this process.")
 
 
 class AuditUnavailable(RuntimeError):
@@ -93,15 +99,20 @@ class AuditLog:
         """Append one event and return its sequence number once it is durably committed."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending.append((body, future))
+        BACKLOG.inc()
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
-        return await future
+        try:
+            return await future
+        finally:
+            BACKLOG.dec()
 
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                seqs = await self.append([body for body, _ in batch])
+                with COMMIT_SECONDS.time():
+                    seqs = await self.append([body for body, _ in batch])
             except AuditUnavailable as exc:
                 for _, future in batch:
                     future.set_exception(exc)
