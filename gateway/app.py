@@ -5,9 +5,11 @@ context with fresh loaders -> strawberry executes -> errors that are not ours ar
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,11 +35,13 @@ from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metri
 from gateway.operations import OperationRefused, TrustedOperations
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
+from privacy.agreements import AgreementError
 from privacy.audit.store import AuditLog, AuditSettings, AuditUnavailable
 from privacy.guard import Guard
 from privacy.policy import PolicySet
-from privacy.pseudonyms import PseudonymKeys
+from privacy.pseudonyms import PseudonymKeyError, PseudonymKeys
 from resolvers.connectors import CallContext, PartnersConfig, build_connectors
+from resolvers.connectors.config import load as load_partners
 from resolvers.connectors.metrics import CIRCUIT_STATES, PARTNER_CIRCUIT
 from resolvers.database import create_engine, session_factory
 from resolvers.loaders import PartnerLoaders
@@ -52,7 +56,6 @@ CONTEXT = web.RequestKey("context", RequestContext)
 OPERATION = web.RequestKey("operation", tuple)
 AUDITED = web.RequestKey("audited", bool)
 AUDIT_FAILED = web.RequestKey("audit_failed", bool)
-POLICY = web.AppKey("policy", object)
 SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
 # Messages of strawberry's query-limit rules, mapped onto our public code.
@@ -78,14 +81,9 @@ class GatewaySettings:
     audit_db_url: str | None = None
     audit_signing_key: Ed25519PrivateKey | None = None
     audit_checkpoint_every: int = 100
-
-
-@dataclass(slots=True)
-class _State:
-    master: Master
-    session: aiohttp.ClientSession
-    connectors: dict[str, Any]
-    audit: AuditLog
+    # Where the partners configuration came from, so SIGHUP can re-read it (with the agreements directory).
+    partners_file: Path | None = None
+    reload_on_sighup: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +91,17 @@ class _Policy:
     policy: PolicySet
     keys: PseudonymKeys
     cursors: Cursors
+
+
+@dataclass(slots=True)
+class _State:
+    master: Master
+    session: aiohttp.ClientSession
+    audit: AuditLog
+    # Replaced as a whole by a reload (SIGHUP); a request keeps the ones it started with.
+    partners: PartnersConfig
+    connectors: dict[str, Any]
+    rules: _Policy
 
 
 def _error_response(error: VcvError, request_id: str, status: int | None = None) -> web.Response:
@@ -121,16 +130,16 @@ class View(GraphQLView):  # type: ignore[type-arg]
 
     async def get_context(self, request: web.Request, response: web.StreamResponse) -> RequestContext:
         state: _State = request.app[STATE]  # type: ignore[assignment]
-        rules: _Policy = request.app[POLICY]  # type: ignore[assignment]
+        rules = state.rules
         caller = request.get(CALLER)
         if caller is None:  # the GraphiQL page: nothing is executed without a verified caller
             return None  # type: ignore[return-value]
-        deadline = time.monotonic() + request.app[SETTINGS].partners.deadline_s
+        deadline = time.monotonic() + state.partners.deadline_s
         call = CallContext(request_id=request[REQUEST_ID], purpose=caller.purpose, deadline=deadline)
         context = RequestContext(
             caller=caller, request_id=request[REQUEST_ID], master=state.master,
             master_loaders=MasterLoaders(state.master), partners=PartnerLoaders(state.connectors, call),
-            partner_configs=request.app[SETTINGS].partners.partners,
+            partner_configs=state.partners.partners,
             guard=Guard(rules.policy, rules.keys, consumer=caller.consumer, role=caller.role, purpose=caller.purpose),
             cursors=rules.cursors, audit=state.audit,
         )
@@ -303,13 +312,34 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     return await metrics_endpoint(request)
 
 
+async def reload_configuration(app: web.Application) -> bool:
+    """Re-read the partners file and the agreements. Everything is validated first: an invalid file keeps
+    the running configuration and the log says why (file and line). Requests in flight finish as they began."""
+    settings: GatewaySettings = app[SETTINGS]  # type: ignore[assignment]
+    state: _State = app[STATE]  # type: ignore[assignment]
+    if settings.partners_file is None:
+        log.warning("reload asked for, but the gateway was not started from a partners file")
+        return False
+    try:
+        partners = load_partners(settings.partners_file)
+        policy = load_policy(settings.agreements_dir, partners)
+        rules = _Policy(policy, load_keys(policy, settings.keys_dir), state.rules.cursors)
+    except (ValueError, AgreementError, PseudonymKeyError) as exc:
+        log.error("reload refused, the running configuration stays: %s", exc)
+        return False
+    state.partners, state.connectors, state.rules = partners, build_connectors(partners, state.session), rules
+    log.info("reloaded %s and %s: %d partners, %d agreements", settings.partners_file, settings.agreements_dir,
+             len(partners.partners), len(policy.agreements))
+    return True
+
+
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_request_id, _authenticate])
     app[SETTINGS] = settings
     app[VERIFIER] = Verifier.from_file(settings.jwks_path)
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
     policy = load_policy(settings.agreements_dir, settings.partners)
-    app[POLICY] = _Policy(policy, load_keys(policy, settings.keys_dir), Cursors())
+    rules = _Policy(policy, load_keys(policy, settings.keys_dir), Cursors())
     schema = build_schema(max_cost=settings.max_query_cost, introspection=settings.introspection)
     view = View(schema=schema, graphql_ide="graphiql" if settings.graphiql else None,
                 trusted=settings.trusted_operations)
@@ -325,9 +355,15 @@ def create_app(settings: GatewaySettings) -> web.Application:
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=64))
         audit = AuditLog(audit_engine, settings.audit_signing_key,
                          AuditSettings(checkpoint_every=settings.audit_checkpoint_every))
-        app[STATE] = _State(Master(session_factory(engine)), session, build_connectors(settings.partners, session),
-                            audit)
+        state = _State(Master(session_factory(engine)), session, audit, settings.partners,
+                       build_connectors(settings.partners, session), rules)
+        app[STATE] = state
+        loop = asyncio.get_running_loop()
+        if settings.reload_on_sighup:
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload_configuration(app)))
         yield
+        if settings.reload_on_sighup:
+            loop.remove_signal_handler(signal.SIGHUP)
         await session.close()
         await engine.dispose()
         await audit_engine.dispose()

@@ -188,7 +188,8 @@ def serve(db_url: str, jwks: Path, partners_file: Path, agreements_dir: Path, ke
         settings = GatewaySettings(db_url=db_url, jwks_path=jwks, partners=load(partners_file),
                                    agreements_dir=agreements_dir, keys_dir=keys_dir, introspection=introspection,
                                    graphiql=graphiql, trusted_operations=trusted, audit_db_url=audit_db_url,
-                                   audit_signing_key=load_signing_key(audit_key))
+                                   audit_signing_key=load_signing_key(audit_key), partners_file=partners_file,
+                                   reload_on_sighup=True)
         app = create_app(settings)
     except (ValueError, AgreementError, PseudonymKeyError) as exc:  # ConfigError is a ValueError
         raise click.ClickException(f"not starting: {exc}") from None
