@@ -3,6 +3,7 @@ gateways built on demand (each test may tune the connector configuration)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -79,6 +80,20 @@ class Gateway:
                       **ids: str) -> Reply:
         return await self.post(query, token=self.token(role, [purpose], **ids), purpose=purpose,
                                variables=variables)
+
+
+async def wait_ready(http: aiohttp.ClientSession, url: str, timeout_s: float = 10.0) -> None:
+    """Until `url` (a /readyz or /healthz of a process just started) answers 200."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            async with http.get(url) as response:
+                if response.status == 200:
+                    return
+        except (OSError, aiohttp.ClientError):
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not become ready in {timeout_s} s")
 
 
 @dataclass

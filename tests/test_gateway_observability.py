@@ -4,7 +4,6 @@ outcome, errors by code and redactions by owner."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -20,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.alliance import partner_record
 from gateway.logs import log_handler
-from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
+from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of, wait_ready
 
 QUERY = """query($id: ID!) { customer(id: $id) { familyName contracts { contractId
     ... on BankAccount { iban balance { amount } } ... on Depot { marketValue { amount } } } } }"""
@@ -120,13 +119,7 @@ async def test_partners_run_logs_request_id_and_purpose_as_json(tmp_path: Path) 
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+            await wait_ready(http, f"http://127.0.0.1:{port}/healthz")
             credential = json.loads(credentials.read_text())["bank"]["credential"]
             async with http.post(f"http://127.0.0.1:{port}/v1/contracts/batch", json={"ids": ["BNK-00000001"]},
                                  headers={"Authorization": f"Bearer {credential}", "X-Request-ID": "trace-1",

@@ -16,7 +16,7 @@ import yaml
 from gateway.policy import DEMO_AGREEMENTS
 from gateway.tokens import mint
 from privacy.audit.keys import generate
-from tests.gateway_support import SHOWCASE, World
+from tests.gateway_support import SHOWCASE, World, wait_ready
 
 QUERY = 'query($id: ID!) { customer(id: $id) { contracts(partner: "bank") { ... on BankAccount { iban } } } }'
 
@@ -51,13 +51,7 @@ async def test_sighup_reloads_agreements_and_refuses_a_broken_one(world: World, 
         raise AssertionError(f"still {await ibans()}")
 
     try:
-        for _ in range(200):
-            try:
-                async with world.http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                await asyncio.sleep(0.05)
+        await wait_ready(world.http, f"http://127.0.0.1:{port}/readyz")
         before = await ibans()
         assert before and all(iban.startswith("****") for iban in before)  # the last four, for direct debits
 

@@ -20,7 +20,7 @@ from privacy.audit.keys import generate, load_public_key
 from privacy.audit.store import AuditLog
 from privacy.audit.verify import verify
 from resolvers.database import create_engine
-from tests.gateway_support import CUSTOMERS, SEED, World
+from tests.gateway_support import CUSTOMERS, SEED, World, wait_ready
 
 GATEWAYS, REQUESTS, IN_FLIGHT = 3, 150, 24
 QUERY = "query($id: ID!) { customer(id: $id) { id familyName contracts { contractId } } }"
@@ -47,16 +47,7 @@ async def test_three_gateways_on_one_postgresql_keep_one_audit_chain(world: Worl
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE) for port in ports]
     try:
         for port in ports:
-            for _ in range(200):
-                try:
-                    async with world.http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"gateway on {port} did not become ready")
+            await wait_ready(world.http, f"http://127.0.0.1:{port}/readyz")
 
         sent: list[str] = []
         limit = asyncio.Semaphore(IN_FLIGHT)
