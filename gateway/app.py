@@ -198,8 +198,7 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
                                                 code="BAD_REQUEST"), request[REQUEST_ID], 413)
         if request.path == "/graphql" and response.status >= 400 and response.content_type == "text/plain":
             response = _plain_to_graphql_error(response, request[REQUEST_ID])
-        is_ide_page = request.method == "GET" and "query" not in request.query
-        if request.path == "/graphql" and not request.get(AUDITED) and not is_ide_page:
+        if request.path == "/graphql" and not request.get(AUDITED) and not _is_ide_page(request):
             await _audit_refusal(request, response)
         if request.get(AUDIT_FAILED):
             response.set_status(503)
@@ -266,10 +265,14 @@ def _log_request(request: web.Request, status: int, seconds: float) -> None:
                     "purpose": caller.purpose if caller else None})
 
 
+def _is_ide_page(request: web.Request) -> bool:
+    """A browser asking for GraphiQL: no operation, so nothing to authenticate or audit."""
+    return request.method == "GET" and "query" not in request.query
+
+
 @web.middleware
 async def _authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
-    wants_ide = request.method == "GET" and "query" not in request.query
-    if request.path != "/graphql" or wants_ide:
+    if request.path != "/graphql" or _is_ide_page(request):
         return await handler(request)
     verifier: Verifier = request.app[VERIFIER]
     try:
@@ -312,6 +315,12 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     return await metrics_endpoint(request)
 
 
+def _load_rules(settings: GatewaySettings, partners: PartnersConfig, cursors: Cursors) -> _Policy:
+    """Agreements and pseudonym keys for these partners; raises naming file and line on a bad agreement."""
+    policy = load_policy(settings.agreements_dir, partners)
+    return _Policy(policy, load_keys(policy, settings.keys_dir), cursors)
+
+
 async def reload_configuration(app: web.Application) -> bool:
     """Re-read the partners file and the agreements. Everything is validated first: an invalid file keeps
     the running configuration and the log says why (file and line). Requests in flight finish as they began."""
@@ -322,14 +331,13 @@ async def reload_configuration(app: web.Application) -> bool:
         return False
     try:
         partners = load_partners(settings.partners_file)
-        policy = load_policy(settings.agreements_dir, partners)
-        rules = _Policy(policy, load_keys(policy, settings.keys_dir), state.rules.cursors)
+        rules = _load_rules(settings, partners, state.rules.cursors)
     except (ValueError, AgreementError, PseudonymKeyError) as exc:
         log.error("reload refused, the running configuration stays: %s", exc)
         return False
     state.partners, state.connectors, state.rules = partners, build_connectors(partners, state.session), rules
     log.info("reloaded %s and %s: %d partners, %d agreements", settings.partners_file, settings.agreements_dir,
-             len(partners.partners), len(policy.agreements))
+             len(partners.partners), len(rules.policy.agreements))
     return True
 
 
@@ -338,8 +346,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[SETTINGS] = settings
     app[VERIFIER] = Verifier.from_file(settings.jwks_path)
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
-    policy = load_policy(settings.agreements_dir, settings.partners)
-    rules = _Policy(policy, load_keys(policy, settings.keys_dir), Cursors())
+    rules = _load_rules(settings, settings.partners, Cursors())
     schema = build_schema(max_cost=settings.max_query_cost, introspection=settings.introspection)
     view = View(schema=schema, graphql_ide="graphiql" if settings.graphiql else None,
                 trusted=settings.trusted_operations)
