@@ -64,13 +64,8 @@ class Customer:
 
     def _hidden(self, info: Info, name: str) -> bool:
         """True (and reported) when a derived field must not even be computed."""
-        guard = info.context.guard
-        decision = guard.decide(MASTER_OWNER, f"Customer.{name}", self.consents_active)
-        if decision.treatment.kind != "allow":
-            guard.note(info.path.as_list(), MASTER_OWNER, f"Customer.{name}", decision)
-        else:
-            guard.shown.add((MASTER_OWNER, f"Customer.{name}"))
-        return decision.redacted
+        return info.context.guard.account(info.path.as_list(), MASTER_OWNER, f"Customer.{name}",
+                                          self.consents_active).redacted
 
     @strawberry.field(description="Customer ID, e.g. C-000001 (a pseudonym where the agreement says so).")
     def id(self, info: Info) -> strawberry.ID:

@@ -57,13 +57,21 @@ class Guard:
     def note(self, path: Sequence[str | int], owner: str, name: str, decision: Decision) -> None:
         self.redactions.append(Redaction(tuple(path), name, owner, str(decision.treatment), decision.rule))
 
-    def reveal(self, path: Sequence[str | int], owner: str, name: str, value: Any, consents: frozenset[str]) -> Any:
-        """The value as this caller may see it. Anything short of `allow` is reported at `path`."""
+    def account(self, path: Sequence[str | int], owner: str, name: str, consents: frozenset[str]) -> Decision:
+        """Decide a field about to be answered and write it down: shown in full (for the audit log) or, for
+        anything short of `allow`, reported at `path`."""
         decision = self.decide(owner, name, consents)
         if decision.treatment.kind == "allow":
             self.shown.add((owner, name))
+        else:
+            self.note(path, owner, name, decision)
+        return decision
+
+    def reveal(self, path: Sequence[str | int], owner: str, name: str, value: Any, consents: frozenset[str]) -> Any:
+        """The value as this caller may see it. Anything short of `allow` is reported at `path`."""
+        decision = self.account(path, owner, name, consents)
+        if decision.treatment.kind == "allow":
             return value
-        self.note(path, owner, name, decision)
         if decision.redacted:
             return None
         return apply(decision.treatment, value, self.policy.kind(owner, name), key=self._key(owner, decision))
