@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from gateway.logs import LogFormat, configure_logging
 
+T = TypeVar("T")
 DEFAULT_DATA_DIR = Path(".vcv")
 _ROOT = Path(__file__).resolve().parent.parent
 DEMO_AGREEMENTS = _ROOT / "fixtures" / "agreements"
@@ -210,6 +212,20 @@ def operations(operations_file: Path) -> None:
         click.echo(f"{digest}  {name}")
 
 
+def _on_database(db_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(engine)` against `db_url` and close the engine whatever happens."""
+    from resolvers.database import create_engine
+
+    async def run() -> T:
+        engine = create_engine(db_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 @main.group()
 def audit() -> None:
     """The tamper-evident audit log: verify it, keep a witness of its checkpoints, make signing keys."""
@@ -226,22 +242,13 @@ def audit_verify(db_url: str, public_keys: tuple[Path, ...], witness: Path | Non
     """Exit 0 when the log is intact; otherwise name the first broken sequence number and exit 1."""
     from privacy.audit.keys import load_public_key
     from privacy.audit.verify import verify
-    from resolvers.database import create_engine
 
     try:
         key = [load_public_key(path) for path in public_keys] or None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-
-    async def run() -> object:
-        engine = create_engine(db_url)
-        try:
-            return await verify(engine, key, witness)
-        finally:
-            await engine.dispose()
-
-    verdict = asyncio.run(run())
-    if not verdict.intact:  # type: ignore[attr-defined]
+    verdict = _on_database(db_url, lambda engine: verify(engine, key, witness))
+    if not verdict.intact:
         raise click.ClickException(str(verdict))
     click.echo(str(verdict))
 
@@ -252,16 +259,9 @@ def audit_verify(db_url: str, public_keys: tuple[Path, ...], witness: Path | Non
 def audit_witness(db_url: str, out: Path) -> None:
     """Append the log's new signed checkpoints to a witness file kept somewhere else."""
     from privacy.audit.verify import export_witness
-    from resolvers.database import create_engine
 
-    async def run() -> int:
-        engine = create_engine(db_url)
-        try:
-            return await export_witness(engine, out)
-        finally:
-            await engine.dispose()
-
-    click.echo(f"{asyncio.run(run())} new checkpoints written to {out}")
+    added = _on_database(db_url, lambda engine: export_witness(engine, out))
+    click.echo(f"{added} new checkpoints written to {out}")
 
 
 @audit.command("export")
@@ -276,26 +276,21 @@ def audit_export(db_url: str, customer_id: str | None, subject: str | None, sinc
     """Write the matching events to standard output, oldest first."""
     from privacy.audit.export import write_events
     from privacy.audit.store import AuditLog, AuditQuery
-    from resolvers.database import create_engine
 
     def utc(moment: Any) -> Any:
         return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
-    async def run() -> int:
-        engine = create_engine(db_url)
-        try:
-            log, written, after = AuditLog(engine, None), 0, 0
-            while True:
-                rows = await log.search(AuditQuery(after_seq=after, limit=1000, customer_id=customer_id,
-                                                   subject=subject, since=utc(since), until=utc(until)))
-                written += write_events(rows, fmt, click.get_text_stream("stdout"), header=written == 0)
-                if len(rows) < 1000:
-                    return written
-                after = rows[-1]["seq"]
-        finally:
-            await engine.dispose()
+    async def export(engine: Any) -> int:
+        log, written, after = AuditLog(engine, None), 0, 0
+        while True:
+            rows = await log.search(AuditQuery(after_seq=after, limit=1000, customer_id=customer_id,
+                                               subject=subject, since=utc(since), until=utc(until)))
+            written += write_events(rows, fmt, click.get_text_stream("stdout"), header=written == 0)
+            if len(rows) < 1000:
+                return written
+            after = rows[-1]["seq"]
 
-    click.echo(f"{asyncio.run(run())} events exported", err=True)
+    click.echo(f"{_on_database(db_url, export)} events exported", err=True)
 
 
 @audit.command("keygen")
