@@ -99,3 +99,17 @@ def test_every_type_field_argument_and_enum_value_is_described() -> None:
         if isinstance(kind, GraphQLEnumType):
             missing += [f"{name}.{value}" for value, v in kind.values.items() if not v.description]
     assert missing == []
+
+
+def test_keys_command_makes_every_trial_key_once(tmp_path: Path) -> None:
+    run = [*VCV, "keys", "--dir", str(tmp_path / "secrets")]
+    first = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    secrets = tmp_path / "secrets"
+    assert f"VCV_JWKS={secrets / 'jwks.json'}" in first and f"VCV_KEYS_DIR={secrets / 'pseudonym-keys'}" in first
+    Verifier.from_file(secrets / "jwks.json")  # a JWKS the gateway accepts
+    private = [secrets / "audit-signing.key", *(secrets / "pseudonym-keys" / f"{o}.key"
+                                                 for o in ("rm", "bank", "life", "property", "invest"))]
+    assert all(path.stat().st_mode & 0o077 == 0 for path in private)  # readable by the owner only
+    before = {path: path.read_text() for path in private}
+    subprocess.run(run, capture_output=True, text=True, check=True)
+    assert {path: path.read_text() for path in private} == before  # existing keys are kept
