@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 import time
@@ -20,6 +21,7 @@ import aiohttp
 from aiohttp import web
 from cross_web import HTTPException
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from opentelemetry import propagate, trace
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
@@ -35,6 +37,7 @@ from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metri
 from gateway.operations import OperationRefused, TrustedOperations
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
+from gateway.tracing import NO_TRACING, Tracing
 from privacy.agreements import AgreementError
 from privacy.audit.store import AuditLog, AuditSettings, AuditUnavailable
 from privacy.guard import Guard
@@ -84,6 +87,8 @@ class GatewaySettings:
     # Where the partners configuration came from, so SIGHUP can re-read it (with the agreements directory).
     partners_file: Path | None = None
     reload_on_sighup: bool = False
+    # OTLP/HTTP endpoint for OpenTelemetry traces; None: no tracing at all.
+    traces_endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ class _State:
     partners: PartnersConfig
     connectors: dict[str, Any]
     rules: _Policy
+    tracing: Tracing
 
 
 def _error_response(error: VcvError, request_id: str, status: int | None = None) -> web.Response:
@@ -135,7 +141,8 @@ class View(GraphQLView):  # type: ignore[type-arg]
         if caller is None:  # the GraphiQL page: nothing is executed without a verified caller
             return None  # type: ignore[return-value]
         deadline = time.monotonic() + state.partners.deadline_s
-        call = CallContext(request_id=request[REQUEST_ID], purpose=caller.purpose, deadline=deadline)
+        call = CallContext(request_id=request[REQUEST_ID], purpose=caller.purpose, deadline=deadline,
+                           tracer=state.tracing.tracer)
         context = RequestContext(
             caller=caller, request_id=request[REQUEST_ID], master=state.master,
             master_loaders=MasterLoaders(state.master), partners=PartnerLoaders(state.connectors, call),
@@ -157,7 +164,8 @@ class View(GraphQLView):  # type: ignore[type-arg]
         request[AUDITED] = True
         try:
             # Fail closed: nothing leaves before its access is durably in the log.
-            await state.audit.record(event)
+            with state.tracing.tracer.start_as_current_span("audit record"):
+                await state.audit.record(event)
         except AuditUnavailable as exc:
             log.error("audit store unavailable, withholding the response: %s", exc)
             request[AUDIT_FAILED] = True
@@ -190,23 +198,55 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
     reset = LOG_REQUEST_ID.set(request[REQUEST_ID])
     started = time.perf_counter()
     try:
-        try:
-            response = await handler(request)
-        except web.HTTPRequestEntityTooLarge:
-            limit = request.app[SETTINGS].max_body_bytes
-            response = _error_response(VcvError(f"request body too large: at most {limit} bytes",
-                                                code="BAD_REQUEST"), request[REQUEST_ID], 413)
-        if request.path == "/graphql" and response.status >= 400 and response.content_type == "text/plain":
-            response = _plain_to_graphql_error(response, request[REQUEST_ID])
-        if request.path == "/graphql" and not request.get(AUDITED) and not _is_ide_page(request):
-            await _audit_refusal(request, response)
-        if request.get(AUDIT_FAILED):
-            response.set_status(503)
-        response.headers["X-Request-ID"] = request[REQUEST_ID]
+        with _server_span(request) as span:
+            response = await _handled(request, handler)
+            if span.is_recording():
+                _describe(span, request, response)
         _log_request(request, response.status, time.perf_counter() - started)
         return response
     finally:
         LOG_REQUEST_ID.reset(reset)
+
+
+def _server_span(request: web.Request) -> Any:
+    state: _State | None = request.app.get(STATE)  # type: ignore[assignment]
+    tracer = state.tracing.tracer if state is not None and request.path == "/graphql" else NO_TRACING
+    if tracer is NO_TRACING:
+        return trace.use_span(trace.INVALID_SPAN)
+    # Joined to the caller's trace when it sent `traceparent` (a front end, the load balancer).
+    return tracer.start_as_current_span(f"{request.method} /graphql", context=propagate.extract(request.headers),
+                                        kind=trace.SpanKind.SERVER, attributes={
+                                            "http.request.method": request.method, "url.path": request.path,
+                                            "vcv.request_id": request[REQUEST_ID]})
+
+
+def _describe(span: trace.Span, request: web.Request, response: web.StreamResponse) -> None:
+    caller = request.get(CALLER)
+    span.set_attribute("http.response.status_code", response.status)
+    if caller is not None:
+        span.set_attributes({"vcv.role": caller.role, "vcv.purpose": caller.purpose})
+    name = request.get(OPERATION, (None, None))[1]
+    if name:
+        span.set_attribute("graphql.operation.name", name[:100])
+    if response.status >= 500:
+        span.set_status(trace.StatusCode.ERROR, f"HTTP {response.status}")
+
+
+async def _handled(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        response = _error_response(VcvError(f"request body too large: at most {limit} bytes",
+                                            code="BAD_REQUEST"), request[REQUEST_ID], 413)
+    if request.path == "/graphql" and response.status >= 400 and response.content_type == "text/plain":
+        response = _plain_to_graphql_error(response, request[REQUEST_ID])
+    if request.path == "/graphql" and not request.get(AUDITED) and not _is_ide_page(request):
+        await _audit_refusal(request, response)
+    if request.get(AUDIT_FAILED):
+        response.set_status(503)
+    response.headers["X-Request-ID"] = request[REQUEST_ID]
+    return response
 
 
 # strawberry answers malformed HTTP requests in plain text; callers get the same JSON error shape as for
@@ -283,7 +323,8 @@ async def _authenticate(request: web.Request, handler: Any) -> web.StreamRespons
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    # The process ID tells an operator which of `vcv serve --workers N` answered.
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 def _circuits(state: _State) -> dict[str, str]:
@@ -363,7 +404,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         audit = AuditLog(audit_engine, settings.audit_signing_key,
                          AuditSettings(checkpoint_every=settings.audit_checkpoint_every))
         state = _State(Master(session_factory(engine)), session, audit, settings.partners,
-                       build_connectors(settings.partners, session), rules)
+                       build_connectors(settings.partners, session), rules, Tracing(settings.traces_endpoint))
         app[STATE] = state
         loop = asyncio.get_running_loop()
         if settings.reload_on_sighup:
@@ -374,6 +415,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         await session.close()
         await engine.dispose()
         await audit_engine.dispose()
+        await asyncio.to_thread(state.tracing.shutdown)  # spans still queued are exported first
 
     app.cleanup_ctx.append(lifecycle)
     return app

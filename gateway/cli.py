@@ -154,48 +154,41 @@ def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
 
 
 @main.command()
-@click.option("--db", "db_url", required=True, envvar="VCV_DATABASE_URL")
-@click.option("--jwks", type=click.Path(exists=True, path_type=Path), required=True, envvar="VCV_JWKS")
-@click.option("--partners", "partners_file", type=click.Path(exists=True, path_type=Path), required=True,
-              envvar="VCV_PARTNERS")
-@click.option("--agreements", "agreements_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=DEMO_AGREEMENTS, show_default=True, envvar="VCV_AGREEMENTS")
-@click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path), envvar="VCV_KEYS_DIR",
-              help="pseudonym keys <owner>.key (VCV_PSEUDONYM_KEY_<OWNER> in the environment wins)")
-@click.option("--operations", "operations_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              envvar="VCV_OPERATIONS", help="run only the operations registered in this JSON file (production)")
-@click.option("--audit-db", "audit_db_url", envvar="VCV_AUDIT_DATABASE_URL",
-              help="the audit log's database (default: the master's)")
-@click.option("--audit-key", type=click.Path(dir_okay=False, path_type=Path),
-              help="file with the audit signing key (hex); $VCV_AUDIT_SIGNING_KEY wins")
-@click.option("--introspection/--no-introspection", default=True, show_default=True, envvar="VCV_INTROSPECTION")
-@click.option("--graphiql/--no-graphiql", default=True, show_default=True, envvar="VCV_GRAPHIQL")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8080, show_default=True)
-def serve(db_url: str, jwks: Path, partners_file: Path, agreements_dir: Path, keys_dir: Path | None,
-          operations_file: Path | None, audit_db_url: str | None, audit_key: Path | None, introspection: bool,
-          graphiql: bool, host: str, port: int) -> None:
-    """Run the gateway alone against an existing master and partner systems."""
-    from aiohttp import web
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="VCV_CONFIG",
+              help="YAML file of settings (keys as in docs/operations.md); flags and VCV_* variables win")
+@click.option("--db", "database_url", help="the customer master's SQLAlchemy URL [VCV_DATABASE_URL]")
+@click.option("--jwks", type=click.Path(path_type=Path), help="the identity provider's public keys [VCV_JWKS]")
+@click.option("--partners", type=click.Path(path_type=Path), help="partners file [VCV_PARTNERS]")
+@click.option("--agreements", type=click.Path(path_type=Path),
+              help="directory of data-sharing agreements [VCV_AGREEMENTS; default: the demo's]")
+@click.option("--keys-dir", type=click.Path(path_type=Path),
+              help="pseudonym keys <owner>.key; VCV_PSEUDONYM_KEY_<OWNER> wins [VCV_KEYS_DIR]")
+@click.option("--operations", type=click.Path(path_type=Path),
+              help="run only the operations registered in this JSON file, for production [VCV_OPERATIONS]")
+@click.option("--audit-db", "audit_database_url", help="the audit log's database (default: the master's) "
+              "[VCV_AUDIT_DATABASE_URL]")
+@click.option("--audit-key", "audit_key_file", type=click.Path(path_type=Path),
+              help="file with the audit signing key (hex); VCV_AUDIT_SIGNING_KEY wins [VCV_AUDIT_KEY_FILE]")
+@click.option("--introspection/--no-introspection", default=None, help="[VCV_INTROSPECTION; default: on]")
+@click.option("--graphiql/--no-graphiql", default=None, help="[VCV_GRAPHIQL; default: on]")
+@click.option("--host", help="[VCV_HOST; default: 127.0.0.1]")
+@click.option("--port", type=int, help="[VCV_PORT; default: 8080]")
+@click.option("--workers", type=int, help="processes serving the port (gunicorn) [VCV_WORKERS; default: 1]")
+@click.option("--traces-endpoint", help="OTLP/HTTP endpoint for OpenTelemetry traces [VCV_TRACES_ENDPOINT]")
+def serve(config_file: Path | None, **flags: Any) -> None:
+    """Run the gateway against an existing master and partner systems (production mode).
 
-    from gateway.app import GatewaySettings, create_app
-    from gateway.operations import TrustedOperations
+    Settings come from these flags, then VCV_* environment variables, then the --config file."""
+    from gateway.config import ConfigError, load_config
+    from gateway.serve import run
     from privacy.agreements import AgreementError
-    from privacy.audit.keys import load_signing_key
     from privacy.pseudonyms import PseudonymKeyError
-    from resolvers.connectors.config import load
 
     try:
-        trusted = TrustedOperations.load(operations_file) if operations_file else None
-        settings = GatewaySettings(db_url=db_url, jwks_path=jwks, partners=load(partners_file),
-                                   agreements_dir=agreements_dir, keys_dir=keys_dir, introspection=introspection,
-                                   graphiql=graphiql, trusted_operations=trusted, audit_db_url=audit_db_url,
-                                   audit_signing_key=load_signing_key(audit_key), partners_file=partners_file,
-                                   reload_on_sighup=True)
-        app = create_app(settings)
-    except (ValueError, AgreementError, PseudonymKeyError) as exc:  # ConfigError is a ValueError
+        config = load_config(config_file, **flags)
+        run(config)
+    except (ConfigError, ValueError, AgreementError, PseudonymKeyError) as exc:  # partners' ConfigError too
         raise click.ClickException(f"not starting: {exc}") from None
-    web.run_app(app, host=host, port=port)
 
 
 @main.command()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from opentelemetry import propagate, trace
 from tenacity import AsyncRetrying, stop_after_attempt
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
@@ -23,6 +24,7 @@ from resolvers.errors import PartnerError
 from resolvers.types import ContractValues
 
 log = logging.getLogger("vcv.connector")
+_NO_TRACING = trace.NoOpTracer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ class CallContext:
     request_id: str
     purpose: str
     deadline: float  # time.monotonic() by which every partner call must be done
+    tracer: trace.Tracer = _NO_TRACING
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +73,15 @@ class Connector:
         return {k: v for part in results for k, v in part.items()}
 
     async def _chunk(self, ids: list[str], joint_fields: set[str], ctx: CallContext) -> dict[str, Outcome]:
-        try:
-            reply = await self._guarded(ids, joint_fields, ctx)
-        except PartnerError as error:
-            return dict.fromkeys(ids, error)
+        with ctx.tracer.start_as_current_span(f"partner {self.config.id}", kind=trace.SpanKind.CLIENT, attributes={
+                "vcv.partner": self.config.id, "vcv.contracts": len(ids), "vcv.request_id": ctx.request_id}) as span:
+            try:
+                reply = await self._guarded(ids, joint_fields, ctx)
+            except PartnerError as error:
+                span.set_attribute("vcv.outcome", error.code)
+                span.set_status(trace.StatusCode.ERROR, error.code)
+                return dict.fromkeys(ids, error)
+            span.set_attribute("vcv.outcome", "ok")
         outcome: dict[str, Outcome] = {}
         for record in reply.records:
             try:
@@ -131,6 +139,8 @@ class Connector:
             raise PartnerError("PARTNER_TIMEOUT", self.config.id, "request deadline already passed")
         headers = {"Authorization": f"Bearer {self.config.credential}", "X-Request-ID": ctx.request_id,
                    "X-Purpose": ctx.purpose}
+        if trace.get_current_span().is_recording():
+            propagate.inject(headers)  # traceparent: the partner can join its own spans to this call
         try:
             async with self._limit:
                 return await asyncio.wait_for(self._call(ids, wanted, joint_fields, headers), timeout)

@@ -1,0 +1,113 @@
+"""How `vcv serve` is configured: command-line flags, then `VCV_*` environment variables, then a YAML file
+(`--config` or `VCV_CONFIG`), then defaults — the first that says something wins.
+
+The file holds what may be checked in next to a deployment (URLs of files, limits, worker count); secrets
+stay out of it: the audit signing key comes from `VCV_AUDIT_SIGNING_KEY` or a key file, pseudonym keys from
+`VCV_PSEUDONYM_KEY_<OWNER>` or a key directory, partner credentials from the variables the partners file
+names, the cursor key from `VCV_CURSOR_KEY`. An unknown key in the file is an error, so a typo does not
+silently leave a default in force."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from gateway.cost import DEFAULT_MAX_COST
+from gateway.policy import DEMO_AGREEMENTS
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the setting and where it came from."""
+
+
+class ServeConfig(BaseSettings):
+    """Everything `vcv serve` needs to start. Field names are the file's keys; `VCV_<NAME>` overrides."""
+
+    model_config = SettingsConfigDict(env_prefix="VCV_", extra="forbid", frozen=True)
+
+    database_url: str = Field(description="the customer master, e.g. postgresql+asyncpg://vcv@db/vcv")
+    audit_database_url: str | None = Field(None, description="the audit log's database (default: the master's)")
+    jwks: Path = Field(description="public keys of the identity provider (JWKS JSON file)")
+    partners: Path = Field(description="partners file (connectors, timeouts, breakers)")
+    agreements: Path = Field(DEMO_AGREEMENTS, description="directory of data-sharing agreements")
+    keys_dir: Path | None = Field(None, description="pseudonym keys <owner>.key; the environment wins")
+    operations: Path | None = Field(None, description="registered operations; only these run (production)")
+    audit_key_file: Path | None = Field(None, description="audit signing key (hex); VCV_AUDIT_SIGNING_KEY wins")
+    audit_checkpoint_every: int = Field(100, ge=1, description="events between signed checkpoints")
+    introspection: bool = True
+    graphiql: bool = True
+    max_query_cost: int = Field(DEFAULT_MAX_COST, ge=1)
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="processes serving one port (gunicorn) when more than 1")
+    graceful_timeout_s: float = Field(30.0, gt=0, description="how long in-flight requests may take on stop")
+    traces_endpoint: str | None = Field(
+        None, description="OTLP/HTTP endpoint for OpenTelemetry traces (…/v1/traces); none: no tracing")
+
+    @field_validator("jwks", "partners", "operations", "audit_key_file")
+    @classmethod
+    def _existing_file(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    @field_validator("agreements")
+    @classmethod
+    def _existing_directory(cls, path: Path) -> Path:
+        if not path.is_dir():
+            raise ValueError(f"no such directory: {path}")
+        return path
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls)
+
+
+def load_config(path: Path | None = None, **flags: Any) -> ServeConfig:
+    """Flags given on the command line (None: not given), the environment, then the file at `path`."""
+    if path is not None:
+        _check_file(path)
+
+    class FromFile(ServeConfig):
+        model_config = SettingsConfigDict(yaml_file=path, yaml_file_encoding="utf-8")
+
+    try:
+        return FromFile(**{name: value for name, value in flags.items() if value is not None})
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path)) from None
+
+
+def _check_file(path: Path) -> None:
+    # pydantic-settings would report these as a bare parser or type error without the file's name.
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"configuration file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"configuration file {path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if content is not None and not isinstance(content, dict):
+        raise ConfigError(f"configuration file {path}: expected a mapping of settings (`port: 8080`), "
+                          f"found a {type(content).__name__}")
+
+
+def _explain(exc: ValidationError, path: Path | None) -> str:
+    where = f" (flags, VCV_* environment{f', {path}' if path else ''})"
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "configuration"
+        message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
+        if error["type"] == "missing":
+            message = f"required (a flag, VCV_{name.upper()} or `{name}:` in the configuration file)"
+        problems.append(f"{name}: {message}")
+    return "invalid configuration" + where + ": " + "; ".join(problems)

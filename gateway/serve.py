@@ -1,0 +1,104 @@
+"""`vcv serve`: one process, or N worker processes on one port under gunicorn's arbiter.
+
+Every worker is a whole gateway (its own database pools, partner sessions, breakers); they share nothing
+but the databases, and the audit log is built for several writers, so all of them append to one chain.
+Signals to the parent: SIGTERM stops gracefully (in-flight requests finish and their events are committed,
+partner sessions close), SIGHUP makes every worker re-read the partners file and agreements in place —
+validated first, an invalid file keeps the running configuration (see `reload_configuration`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from typing import Any
+
+from aiohttp import web
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
+
+from gateway.app import GatewaySettings, create_app
+from gateway.config import ServeConfig
+from gateway.operations import TrustedOperations
+from privacy.agreements import AgreementError
+from privacy.audit.keys import load_signing_key
+from privacy.pseudonyms import PseudonymKeyError
+from resolvers.connectors.config import load as load_partners
+
+log = logging.getLogger("vcv.serve")
+
+
+def gateway_settings(config: ServeConfig) -> GatewaySettings:
+    return GatewaySettings(
+        db_url=config.database_url, jwks_path=config.jwks, partners=load_partners(config.partners),
+        agreements_dir=config.agreements, keys_dir=config.keys_dir, max_body_bytes=config.max_body_bytes,
+        max_query_cost=config.max_query_cost, introspection=config.introspection, graphiql=config.graphiql,
+        trusted_operations=TrustedOperations.load(config.operations) if config.operations else None,
+        audit_db_url=config.audit_database_url, audit_signing_key=load_signing_key(config.audit_key_file),
+        audit_checkpoint_every=config.audit_checkpoint_every, partners_file=config.partners,
+        reload_on_sighup=True, traces_endpoint=config.traces_endpoint)
+
+
+def run(config: ServeConfig) -> None:
+    settings = gateway_settings(config)
+    app = create_app(settings)  # in the parent too: a bad agreement stops start-up before any worker forks
+    if config.workers == 1:
+        web.run_app(app, host=config.host, port=config.port, shutdown_timeout=config.graceful_timeout_s,
+                    access_log=None)
+        return
+    _Workers(config, settings, {
+        "bind": f"{config.host}:{config.port}",
+        "workers": config.workers,
+        "worker_class": "aiohttp.GunicornWebWorker",
+        "graceful_timeout": config.graceful_timeout_s,
+        "timeout": max(30, int(config.graceful_timeout_s) + 5),
+        "keepalive": 75,
+        "accesslog": None,  # the gateway logs one line per request itself, without query text
+        "logger_class": _Logs,
+        "proc_name": "vcv-serve",
+    }).run()
+
+
+class _Logs(Logger):  # type: ignore[misc]
+    """gunicorn's own lines go through the root logger, so `--log-format json` applies to them too."""
+
+    def setup(self, cfg: Any) -> None:
+        self.error_log.propagate = True
+        self.error_log.setLevel(logging.INFO)
+        self.access_log.propagate = True
+
+
+class _Arbiter(Arbiter):  # type: ignore[misc]
+    def handle_hup(self) -> None:
+        # gunicorn would replace the workers; a reload in place validates first and keeps serving on error.
+        log.info("SIGHUP: %d workers re-read the partners file and agreements", len(self.WORKERS))
+        for pid in list(self.WORKERS):
+            with contextlib.suppress(ProcessLookupError):  # exited meanwhile: its replacement reads the files
+                os.kill(pid, signal.SIGHUP)
+
+
+class _Workers(BaseApplication):  # type: ignore[misc]
+    def __init__(self, config: ServeConfig, settings: GatewaySettings, options: dict[str, Any]) -> None:
+        self._config = config
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self._options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> web.Application:
+        # Called in each worker after the fork: every worker owns its loop, pools and sessions. A worker
+        # started later (one replaced after a crash) reads the files as they are now, like a reload would,
+        # and like a refused reload keeps what the others run when they do not validate.
+        try:
+            return create_app(gateway_settings(self._config))
+        except (ValueError, AgreementError, PseudonymKeyError) as exc:
+            log.error("configuration files do not validate, this worker starts with those of start-up: %s", exc)
+            return create_app(self._settings)
+
+    def run(self) -> None:
+        _Arbiter(self).run()
