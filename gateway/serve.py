@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 from typing import Any
@@ -52,12 +53,13 @@ def run(config: ServeConfig) -> None:
         "bind": f"{config.host}:{config.port}",
         "workers": config.workers,
         "worker_class": "aiohttp.GunicornWebWorker",
-        "graceful_timeout": config.graceful_timeout_s,
+        "graceful_timeout": math.ceil(config.graceful_timeout_s),
         "timeout": max(30, int(config.graceful_timeout_s) + 5),
         "keepalive": 75,
         "accesslog": None,  # the gateway logs one line per request itself, without query text
         "logger_class": _Logs,
         "proc_name": "vcv-serve",
+        "control_socket_disable": True,  # one shared path per user: two gateways on a host would clash
     }).run()
 
 

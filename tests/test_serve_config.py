@@ -1,0 +1,84 @@
+"""Where `vcv serve` takes its settings from: flags, then VCV_* variables, then the --config file; and what
+an operator sees when the file or a setting is wrong (the process does not start, the message says why)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from gateway.cli import main
+from gateway.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    path = tmp_path / "vcv.yaml"
+    path.write_text(yaml.safe_dump({"database_url": "sqlite+aiosqlite:///from-file.db", "jwks": str(jwks),
+                                    "partners": str(ROOT / "fixtures" / "partners.yaml"), "port": 9000,
+                                    "workers": 4}))
+    return path
+
+
+def test_flags_beat_environment_beat_file(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_config(config_file).port == 9000
+    monkeypatch.setenv("VCV_PORT", "9100")
+    monkeypatch.setenv("VCV_DATABASE_URL", "postgresql+asyncpg://vcv@db/vcv")
+    config = load_config(config_file, port=9200, workers=None)  # None: that flag was not given
+    assert (config.port, config.workers, config.database_url) == (9200, 4, "postgresql+asyncpg://vcv@db/vcv")
+    assert load_config(config_file).port == 9100
+
+
+def test_a_misspelt_key_is_an_error_not_a_silent_default(config_file: Path) -> None:
+    config_file.write_text(config_file.read_text() + "wokers: 8\n")
+    with pytest.raises(ConfigError, match=r"wokers: unknown setting"):
+        load_config(config_file)
+
+
+def test_missing_and_invalid_settings_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("VCV_DATABASE_URL", "VCV_JWKS", "VCV_PARTNERS", "VCV_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "vcv.yaml"
+    path.write_text("workers: 0\njwks: /nowhere/jwks.json\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert str(path) in message
+    assert "database_url: required (a flag, VCV_DATABASE_URL or `database_url:` in the configuration file)" in message
+    assert "workers: Input should be greater than or equal to 1" in message
+    assert "jwks: Value error, no such file: /nowhere/jwks.json" in message
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("port: [8080\n", r"vcv\.yaml:2: not valid YAML"),
+    ("- port\n- 8080\n", r"expected a mapping of settings .* found a list"),
+])
+def test_a_broken_file_is_named_with_its_line(tmp_path: Path, content: str, expected: str) -> None:
+    path = tmp_path / "vcv.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=expected):
+        load_config(path)
+
+
+def test_vcv_serve_refuses_to_start_and_says_why(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VCV_AUDIT_SIGNING_KEY", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--config", str(config_file), "--workers", "0"])
+    assert result.exit_code != 0
+    assert "not starting: invalid configuration" in result.output and "workers:" in result.output
+
+    # Credentials come from the variables the partners file names; without them it says which is missing.
+    result = CliRunner().invoke(main, ["serve", "--config", str(config_file)])
+    assert "environment variable VCV_BANK_CREDENTIAL is not set" in result.output
+
+    # A valid configuration without an audit signing key: nothing may be served unlogged.
+    for partner in ("BANK", "LIFE", "PROPERTY", "INVEST"):
+        monkeypatch.setenv(f"VCV_{partner}_CREDENTIAL", "secret")
+    result = CliRunner().invoke(main, ["serve", "--config", str(config_file)])
+    assert result.exit_code != 0
+    assert "not starting: no audit signing key: set $VCV_AUDIT_SIGNING_KEY or give a key file" in result.output
