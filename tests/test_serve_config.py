@@ -75,6 +75,9 @@ def test_vcv_serve_refuses_to_start_and_says_why(config_file: Path, monkeypatch:
     # Credentials come from the variables the partners file names; without them it says which is missing.
     result = CliRunner().invoke(main, ["serve", "--config", str(config_file)])
     assert "environment variable VCV_BANK_CREDENTIAL is not set" in result.output
+    monkeypatch.setenv("VCV_BANK_CREDENTIAL", "")  # e.g. read from a file that was not there yet
+    result = CliRunner().invoke(main, ["serve", "--config", str(config_file)])
+    assert "partners/0 (bank): environment variable VCV_BANK_CREDENTIAL is empty" in result.output
 
     # A valid configuration without an audit signing key: nothing may be served unlogged.
     for partner in ("BANK", "LIFE", "PROPERTY", "INVEST"):

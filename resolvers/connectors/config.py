@@ -113,11 +113,12 @@ _ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
 def _expand(value: str, where: str, allow_missing: bool = False) -> str:
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in os.environ and allow_missing:
+        value = os.environ.get(name, "")
+        if not value and allow_missing:
             return ""
-        if name not in os.environ:
-            raise ConfigError(f"{where}: environment variable {name} is not set")
-        return os.environ[name]
+        if not value:  # an empty credential would only show up later, as every partner call refused
+            raise ConfigError(f"{where}: environment variable {name} is {'empty' if name in os.environ else 'not set'}")
+        return value
 
     return _ENV.sub(sub, value)
 
