@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,14 @@ from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
 from gateway.tokens import ensure_demo_keys, mint
+from privacy.audit.keys import load_public_key
+from privacy.audit.store import AuditLog
+from privacy.audit.verify import Verdict, verify
 from privacy.pseudonyms import PseudonymKeys
 from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
 from privacy.treatments import pseudonym
 from resolvers.connectors.config import parse
+from resolvers.database import create_engine
 
 CUSTOMERS, SEED = 60, 11
 TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
@@ -80,6 +85,23 @@ class Gateway:
                       **ids: str) -> Reply:
         return await self.post(query, token=self.token(role, [purpose], **ids), purpose=purpose,
                                variables=variables)
+
+
+def free_port() -> int:
+    """A port for a gateway started as a subprocess (which cannot report a port 0 back)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def audit_chain(db_url: str, public_key: Path) -> tuple[Verdict, list[str]]:
+    """The audit log's verdict and the request ID of every event in it, in order."""
+    engine = create_engine(db_url)
+    try:
+        verdict = await verify(engine, load_public_key(public_key))
+        return verdict, [event["body"]["request_id"] for event in await AuditLog(engine, None).read()]
+    finally:
+        await engine.dispose()
 
 
 async def wait_ready(http: aiohttp.ClientSession, url: str, timeout_s: float = 10.0) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.alliance import partner_record
 from gateway.logs import log_handler
-from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of, wait_ready
+from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of, free_port, wait_ready
 
 QUERY = """query($id: ID!) { customer(id: $id) { familyName contracts { contractId
     ... on BankAccount { iban balance { amount } } ... on Depot { marketValue { amount } } } } }"""
@@ -106,14 +105,8 @@ async def test_metrics_count_partner_outcomes_errors_and_redactions(make_gateway
     assert SHOWCASE not in text and world.alliance.customer(SHOWCASE).family_name not in text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_partners_run_logs_request_id_and_purpose_as_json(tmp_path: Path) -> None:
-    port, credentials = _free_port(), tmp_path / "credentials.json"
+    port, credentials = free_port(), tmp_path / "credentials.json"
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "--log-format", "json", "partners", "run", "bank",
                              "--customers", "20", "--base-port", str(port), "--credentials", str(credentials)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import yaml
 from gateway.policy import DEMO_AGREEMENTS
 from gateway.tokens import mint
 from privacy.audit.keys import generate
-from tests.gateway_support import SHOWCASE, World, wait_ready
+from tests.gateway_support import SHOWCASE, World, free_port, wait_ready
 
 QUERY = 'query($id: ID!) { customer(id: $id) { contracts(partner: "bank") { ... on BankAccount { iban } } } }'
 
@@ -26,9 +25,7 @@ async def test_sighup_reloads_agreements_and_refuses_a_broken_one(world: World, 
     shutil.copytree(DEMO_AGREEMENTS, agreements)
     partners = tmp_path / "partners.yaml"
     partners.write_text(yaml.safe_dump(world.config()))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway.cli", "serve", "--db", world.db_url, "--jwks", str(world.keys_dir / "jwks.json"),
         "--partners", str(partners), "--agreements", str(agreements), "--keys-dir", str(world.pseudonym_keys),

@@ -128,7 +128,7 @@ async def test_stats_count_requests_lookups_and_echo_headers(partners: World) ->
     stats = await partners.stats("life")
     assert (stats["requests"], stats["batch_calls"], stats["contract_lookups"]) == (2, 2, 4)
     assert stats["recent"][0] == {"request_id": "req-42", "purpose": "advisory", "path": "/v1/contracts/batch",
-                                  "ids": ids, "fields": None}
+                                  "ids": ids, "fields": None, "traceparent": None}
     async with partners.http.post(partners.partners.partners["life"].url + "/_stats/reset",
                                   headers=_auth(partners, "life", admin=True)) as response:
         assert response.status == 200

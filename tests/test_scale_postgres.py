@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -16,20 +15,11 @@ import yaml
 
 from fixtures.seed import seed_master
 from gateway.tokens import mint
-from privacy.audit.keys import generate, load_public_key
-from privacy.audit.store import AuditLog
-from privacy.audit.verify import verify
-from resolvers.database import create_engine
-from tests.gateway_support import CUSTOMERS, SEED, World, wait_ready
+from privacy.audit.keys import generate
+from tests.gateway_support import CUSTOMERS, SEED, World, audit_chain, free_port, wait_ready
 
 GATEWAYS, REQUESTS, IN_FLIGHT = 3, 150, 24
 QUERY = "query($id: ID!) { customer(id: $id) { id familyName contracts { contractId } } }"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_three_gateways_on_one_postgresql_keep_one_audit_chain(world: World, pg_schema_url: str,
@@ -39,7 +29,7 @@ async def test_three_gateways_on_one_postgresql_keep_one_audit_chain(world: Worl
     partners.write_text(yaml.safe_dump(world.config()))
     audit_key, audit_public = generate(tmp_path / "audit")
     env = {**os.environ, "VCV_CURSOR_KEY": os.urandom(16).hex()}  # cursors from one gateway work on another
-    ports = [_free_port() for _ in range(GATEWAYS)]
+    ports = [free_port() for _ in range(GATEWAYS)]
     processes = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway.cli", "serve", "--db", pg_schema_url, "--jwks",
         str(world.keys_dir / "jwks.json"), "--partners", str(partners), "--keys-dir", str(world.pseudonym_keys),
@@ -75,12 +65,7 @@ async def test_three_gateways_on_one_postgresql_keep_one_audit_chain(world: Worl
             _, stderr = await asyncio.wait_for(process.communicate(), 30)
             assert process.returncode == 0, stderr.decode()[-2000:]  # a clean, graceful shutdown
 
-    engine = create_engine(pg_schema_url)
-    try:
-        verdict = await verify(engine, load_public_key(audit_public))
-        recorded = [event["body"]["request_id"] for event in await AuditLog(engine, None).read()]
-    finally:
-        await engine.dispose()
+    verdict, recorded = await audit_chain(pg_schema_url, audit_public)
     assert verdict.intact, verdict
     assert sorted(r for r in recorded if r.startswith("scale-")) == sorted(sent)  # one event per request
     assert len(sent) == REQUESTS

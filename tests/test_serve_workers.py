@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -22,11 +21,8 @@ import yaml
 from fixtures.seed import seed_master
 from gateway.policy import DEMO_AGREEMENTS
 from gateway.tokens import mint
-from privacy.audit.keys import generate, load_public_key
-from privacy.audit.store import AuditLog
-from privacy.audit.verify import verify
-from resolvers.database import create_engine
-from tests.gateway_support import CUSTOMERS, SEED, SHOWCASE, World, wait_ready
+from privacy.audit.keys import generate
+from tests.gateway_support import CUSTOMERS, SEED, SHOWCASE, World, audit_chain, free_port, wait_ready
 
 pytestmark = pytest.mark.postgres
 WORKERS, REQUESTS = 3, 90
@@ -46,9 +42,7 @@ async def test_three_workers_on_one_port_share_the_load_one_chain_and_stop_grace
     partners.write_text(yaml.safe_dump(world.config()))
     shutil.copytree(DEMO_AGREEMENTS, agreements)
     audit_key, audit_public = generate(tmp_path / "audit")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     config = tmp_path / "vcv.yaml"  # what an operator checks in: paths and sizes, no secret
     config.write_text(yaml.safe_dump({
         "database_url": pg_schema_url, "jwks": str(world.keys_dir / "jwks.json"), "partners": str(partners),
@@ -129,11 +123,6 @@ async def test_three_workers_on_one_port_share_the_load_one_chain_and_stop_grace
     messages = [json.loads(line)["message"] for line in stderr.splitlines() if line.startswith("{")]
     assert sum(m.startswith("reloaded ") for m in messages) == WORKERS, stderr[-3000:]  # each worker, once
 
-    engine = create_engine(pg_schema_url)
-    try:
-        verdict = await verify(engine, load_public_key(audit_public))
-        recorded = [event["body"]["request_id"] for event in await AuditLog(engine, None).read()]
-    finally:
-        await engine.dispose()
+    verdict, recorded = await audit_chain(pg_schema_url, audit_public)
     assert verdict.intact, verdict
     assert sorted(recorded) == sorted(sent)  # one event per request, whichever worker served it
