@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
@@ -179,6 +183,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     """Run the gateway against an existing master and partner systems (production mode).
 
     Settings come from these flags, then VCV_* environment variables, then the --config file."""
+    metrics_dir, parent = _metrics_shared_by_workers(), os.getpid()
     from gateway.config import ConfigError, load_config
     from gateway.serve import run
     from privacy.agreements import AgreementError
@@ -189,6 +194,21 @@ def serve(config_file: Path | None, **flags: Any) -> None:
         run(config)
     except (ConfigError, ValueError, AgreementError, PseudonymKeyError) as exc:  # partners' ConfigError too
         raise click.ClickException(f"not starting: {exc}") from None
+    finally:
+        # Workers leave through here too (gunicorn re-raises their SystemExit after the fork).
+        if metrics_dir is not None and os.getpid() == parent:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_shared_by_workers() -> Path | None:
+    """prometheus_client decides when it is first imported whether metric values live in memory or in files
+    that several processes share; `vcv serve` wants files, so that /metrics sums every worker whichever
+    answers. A directory the operator set (PROMETHEUS_MULTIPROC_DIR) is theirs to empty before a restart."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or "prometheus_client" in sys.modules:
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="vcv-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 @main.command()

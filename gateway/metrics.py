@@ -1,11 +1,17 @@
-"""Prometheus metrics of the gateway, served at `/metrics` in the text exposition format. Each gateway
-process exposes its own; Prometheus scrapes every process. Labels hold codes, owners and treatments, never
-customer data."""
+"""Prometheus metrics of the gateway, served at `/metrics` in the text exposition format. Each `vcv serve`
+exposes the sum over its workers (prometheus_client's multiprocess mode, which `vcv serve` switches on
+before any metric exists), so a scrape is the same whichever worker answers it; Prometheus scrapes every
+gateway. Labels hold codes, owners and treatments, never customer data."""
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by `vcv serve` (gateway/cli.py) before this module loads
 
 REQUESTS = Counter("vcv_requests_total", "GraphQL requests answered, by HTTP status.", ["status"])
 REQUEST_SECONDS = Histogram("vcv_request_seconds", "Time to answer a GraphQL request, by operation: its name "
@@ -17,4 +23,13 @@ REDACTIONS = Counter("vcv_redactions_total", "Fields asked for and not given in 
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    registry = REGISTRY
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # every worker's files, live gauges of live workers only
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def worker_exited(pid: int) -> None:
+    mark_process_dead(pid)  # its live gauges (backlog, circuits) no longer count; its counters still do
+

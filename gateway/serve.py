@@ -22,6 +22,7 @@ from gunicorn.glogging import Logger
 
 from gateway.app import GatewaySettings, create_app
 from gateway.config import ServeConfig
+from gateway.metrics import worker_exited
 from gateway.operations import TrustedOperations
 from privacy.agreements import AgreementError
 from privacy.audit.keys import load_signing_key
@@ -60,6 +61,7 @@ def run(config: ServeConfig) -> None:
         "logger_class": _Logs,
         "proc_name": "vcv-serve",
         "control_socket_disable": True,  # one shared path per user: two gateways on a host would clash
+        "child_exit": lambda server, worker: worker_exited(worker.pid),
     }).run()
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.seed import seed_master
 from gateway.policy import DEMO_AGREEMENTS
@@ -87,6 +88,15 @@ async def test_three_workers_on_one_port_share_the_load_one_chain_and_stop_grace
                                          for n in range(REQUESTS)))
         assert [a["data"]["customer"]["id"] for a in answers] == [customers[n % len(customers)].id
                                                                  for n in range(REQUESTS)]
+        # /metrics sums the workers: every scrape, whichever worker answers it, counts all requests so far.
+        for _ in range(6):
+            async with http.get(f"{base}/metrics") as response:
+                samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                           for family in text_string_to_metric_families(await response.text())
+                           for s in family.samples}
+            assert samples[("vcv_requests_total", (("status", "200"),))] == REQUESTS
+            assert samples[("vcv_partner_circuit_state", (("partner", "bank"),))] == 0
+
         answered_by = set()
         for _ in range(40):
             async with http.get(f"{base}/healthz") as response:

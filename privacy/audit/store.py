@@ -53,7 +53,8 @@ checkpoints = Table(
 
 COMMIT_SECONDS = Histogram("vcv_audit_commit_seconds", "Time to append and commit one batch of audit events "
                            "(retries included).", buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
-BACKLOG = Gauge("vcv_audit_backlog", "Audit events waiting for their commit in this process.")
+BACKLOG = Gauge("vcv_audit_backlog", "Audit events waiting for their commit (summed over a server's workers).",
+                multiprocess_mode="livesum")
 
 
 class AuditUnavailable(RuntimeError):
