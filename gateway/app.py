@@ -21,7 +21,6 @@ import aiohttp
 from aiohttp import web
 from cross_web import HTTPException
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from opentelemetry import propagate, trace
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
@@ -37,7 +36,7 @@ from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metri
 from gateway.operations import OperationRefused, TrustedOperations
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
-from gateway.tracing import NO_TRACING, Tracing
+from gateway.tracing import NO_TRACING, Tracing, describe, server_span
 from privacy.agreements import AgreementError
 from privacy.audit.store import AuditLog, AuditSettings, AuditUnavailable
 from privacy.guard import Guard
@@ -211,25 +210,13 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
 def _server_span(request: web.Request) -> Any:
     state: _State | None = request.app.get(STATE)  # type: ignore[assignment]
     tracer = state.tracing.tracer if state is not None and request.path == "/graphql" else NO_TRACING
-    if tracer is NO_TRACING:
-        return trace.use_span(trace.INVALID_SPAN)
-    # Joined to the caller's trace when it sent `traceparent` (a front end, the load balancer).
-    return tracer.start_as_current_span(f"{request.method} /graphql", context=propagate.extract(request.headers),
-                                        kind=trace.SpanKind.SERVER, attributes={
-                                            "http.request.method": request.method, "url.path": request.path,
-                                            "vcv.request_id": request[REQUEST_ID]})
+    return server_span(tracer, request.method, request.path, request.headers, request[REQUEST_ID])
 
 
-def _describe(span: trace.Span, request: web.Request, response: web.StreamResponse) -> None:
+def _describe(span: Any, request: web.Request, response: web.StreamResponse) -> None:
     caller = request.get(CALLER)
-    span.set_attribute("http.response.status_code", response.status)
-    if caller is not None:
-        span.set_attributes({"vcv.role": caller.role, "vcv.purpose": caller.purpose})
-    name = request.get(OPERATION, (None, None))[1]
-    if name:
-        span.set_attribute("graphql.operation.name", name[:100])
-    if response.status >= 500:
-        span.set_status(trace.StatusCode.ERROR, f"HTTP {response.status}")
+    describe(span, response.status, caller.role if caller else None, caller.purpose if caller else None,
+             request.get(OPERATION, (None, None))[1])
 
 
 async def _handled(request: web.Request, handler: Any) -> web.StreamResponse:
