@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,26 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/vcv demo $(ARGS)
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads). Installed here when it
+# is missing and we may (root with apt-get); otherwise those tests skip, and fail under CI.
+chromium:
+	@[ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
+	  else echo "no chromium, and no way to install it here: the browser tests will skip (fail under CI)"; fi; }
+
+test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.run $(ARGS)
+
+screenshots: $(STAMP) chromium
+	$(VENV)/bin/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -34,6 +34,7 @@ from gateway.identity import Caller, Verifier
 from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metrics_endpoint
 from gateway.operations import OperationRefused, TrustedOperations
+from gateway.pages import add_pages
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
 from gateway.tracing import NO_TRACING, Tracing, describe, server_span
@@ -88,6 +89,8 @@ class GatewaySettings:
     reload_on_sighup: bool = False
     # OTLP/HTTP endpoint for OpenTelemetry traces; None: no tracing at all.
     traces_endpoint: str | None = None
+    # Demo mode only: tokens the pages offer as one-click identities (role, label, purposes, token).
+    demo_identities: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +385,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    add_pages(app, settings.demo_identities)
 
     async def lifecycle(app: web.Application) -> Any:
         engine = create_engine(settings.db_url)

@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from gateway.errors import BadRequest, Forbidden
 from privacy.audit.store import AuditQuery
+from privacy.audit.verify import verify
 
 
 @strawberry.type(description="Who made an audited request.")
@@ -85,6 +86,26 @@ class AccessEventConnection:
     events: list[AccessEvent] = strawberry.field(description="Oldest first.")
     end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
     has_next_page: bool = strawberry.field(description="True when more accesses follow.")
+
+
+@strawberry.type(description="Whether the audit log is complete and unaltered, as `vcv audit verify` checks it: "
+                             "every event chains to the one before, checkpoints carry valid signatures.")
+class AuditChainStatus:
+    intact: bool = strawberry.field(description="True when nothing was edited, removed, inserted or reordered.")
+    events: int = strawberry.field(description="Events checked.")
+    checkpoints: int = strawberry.field(description="Signed checkpoints checked.")
+    broken_at: int | None = strawberry.field(description="The first sequence number that does not verify.")
+    reason: str = strawberry.field(description="Why it does not verify (empty when intact).")
+    summary: str = strawberry.field(description="One line, as `vcv audit verify` prints it.")
+
+
+async def audit_chain(info: Info) -> AuditChainStatus:
+    if info.context.caller.role != "compliance":
+        raise Forbidden("only compliance officers verify the audit log")
+    audit = info.context.audit
+    verdict = await verify(audit.engine, audit.public_key)
+    return AuditChainStatus(intact=verdict.intact, events=verdict.events, checkpoints=verdict.checkpoints,
+                            broken_at=verdict.broken_at, reason=verdict.reason, summary=str(verdict))
 
 
 def _page(info: Info, first: int | None, after: str | None) -> tuple[int, int]:

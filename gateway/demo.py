@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from fixtures.alliance import generate
+from fixtures.alliance import Alliance, generate
 from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import is_seeded_url, seed_master
 from gateway.app import GatewaySettings, create_app
@@ -40,18 +40,29 @@ class Demo:
         await self.partners.stop()
 
 
+PURPOSES = {"consultant": ["advisory", "lead_management"], "customer": ["self_service"],
+            "partner": ["service", "lead_management"], "service_agent": ["service", "complaint"],
+            "compliance": ["audit"]}
+
+
 def demo_tokens(data_dir: Path, alliance_customer: str, consultant: str) -> dict[str, str]:
     ttl = 8 * 3600
-    return {
-        "consultant": mint(data_dir, role="consultant", consultant_id=consultant, ttl_s=ttl,
-                           purposes=["advisory", "lead_management"]),
-        "customer": mint(data_dir, role="customer", customer_id=alliance_customer, ttl_s=ttl,
-                         purposes=["self_service"]),
-        "partner": mint(data_dir, role="partner", partner_id="bank", ttl_s=ttl,
-                        purposes=["service", "lead_management"]),
-        "service_agent": mint(data_dir, role="service_agent", ttl_s=ttl, purposes=["service", "complaint"]),
-        "compliance": mint(data_dir, role="compliance", ttl_s=ttl, purposes=["audit"]),
-    }
+    ids = {"consultant": {"consultant_id": consultant}, "customer": {"customer_id": alliance_customer},
+           "partner": {"partner_id": "bank"}}
+    return {role: mint(data_dir, role=role, ttl_s=ttl, purposes=purposes, **ids.get(role, {}))
+            for role, purposes in PURPOSES.items()}
+
+
+def demo_identities(tokens: dict[str, str], alliance: Alliance) -> list[dict[str, Any]]:
+    """What the pages offer as one-click identities in demo mode (never outside it)."""
+    first = alliance.customers[0]
+    consultant = next(c for c in alliance.consultants if c.id == first.consultant_id)
+    labels = {"consultant": f"Consultant {consultant.name} ({consultant.id})",
+              "customer": f"Customer {first.given_name} {first.family_name} ({first.id})",
+              "partner": "Alliance Bank (partner)", "service_agent": "Service agent",
+              "compliance": "Compliance officer"}
+    return [{"role": role, "label": labels[role], "purposes": PURPOSES[role], "token": token}
+            for role, token in tokens.items()]
 
 
 async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1", customers: int = 200,
@@ -75,16 +86,18 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
     keys_dir = ensure_pseudonym_keys(data_dir / "pseudonym-keys", ["rm", *partners_config.partners])
     # The audit log shares the demo's SQLite file; its signing key, like the others, stays outside it.
     audit_key, audit_public = generate_audit_keys(data_dir / "audit-keys")
-    settings = GatewaySettings(db_url=db_url, jwks_path=ensure_demo_keys(data_dir), partners=partners_config,
+    jwks = ensure_demo_keys(data_dir)
+    first = alliance.customers[0]
+    tokens = demo_tokens(data_dir, first.id, first.consultant_id)
+    settings = GatewaySettings(db_url=db_url, jwks_path=jwks, partners=partners_config,
                                keys_dir=keys_dir, audit_signing_key=load_signing_key(audit_key),
-                               audit_checkpoint_every=10)
+                               audit_checkpoint_every=10, demo_identities=demo_identities(tokens, alliance))
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else port
     gateway_url = f"http://{host}:{bound}"
-    first = alliance.customers[0]
     info = {
         "gateway_url": gateway_url,
         "graphql_url": f"{gateway_url}/graphql",
@@ -96,7 +109,7 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
         "partners": {pid: {"url": p.url, "credential": p.credential, "admin_credential": p.admin_credential}
                      for pid, p in partners.partners.items()},
         "showcase_customer": first.id,
-        "tokens": demo_tokens(data_dir, first.id, first.consultant_id),
+        "tokens": tokens,
     }
     _write_private(data_dir / "demo.json", json.dumps(info, indent=2))
     return Demo(data_dir, gateway_url, partners, runner, info)
@@ -113,6 +126,7 @@ def banner(demo: Demo) -> str:
     info = demo.info
     lines = [
         "Virtual Customer View demo is running. Ctrl-C stops everything.",
+        f"  Customer 360:    {info['gateway_url']}/   (also /self-service and /compliance)",
         f"  GraphiQL:        {info['graphql_url']}",
         f"  customer master: {info['database_url']}",
         *(f"  partner {pid:<9} {p['url']}" for pid, p in info["partners"].items()),

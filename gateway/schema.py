@@ -20,9 +20,11 @@ from strawberry.types import ExecutionContext, Info
 
 from gateway.audit_schema import (
     AccessEventConnection,
+    AuditChainStatus,
     AuditEventConnection,
     AuditFilterArg,
     access_log,
+    audit_chain,
     audit_events,
 )
 from gateway.cost import DEFAULT_MAX_COST, QueryCostLimit
@@ -174,6 +176,10 @@ class Query:
         after: Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")] = None,
     ) -> AuditEventConnection:
         return await audit_events(info, filter, first, after)
+
+    @strawberry.field(description="Verify the whole audit log now (compliance only): hash chain and signatures.")
+    async def audit_chain(self, info: Info) -> AuditChainStatus:
+        return await audit_chain(info)
 
     @strawberry.field(description="Who accessed this customer's data, when and why (the customer themself, or "
                                   "compliance). Organisations are named, employees are not.")

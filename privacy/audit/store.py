@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from prometheus_client import Gauge, Histogram
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table, Text, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -86,6 +86,15 @@ class AuditLog:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(7461029)"))
             await conn.run_sync(metadata.create_all, checkfirst=True)
         self._schema_ready = True
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def public_key(self) -> Ed25519PublicKey | None:
+        """What checks this log's checkpoints (None: this process does not sign them)."""
+        return self._key.public_key() if self._key is not None else None
 
     async def ready(self) -> bool:
         """Whether the store answers (for /readyz): a gateway that cannot write the log answers nothing."""
