@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import socket
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,15 @@ class Gateway:
                       **ids: str) -> Reply:
         return await self.post(query, token=self.token(role, [purpose], **ids), purpose=purpose,
                                variables=variables)
+
+
+def private_master(world: World, directory: Path) -> str:
+    """A copy of the world's SQLite master (and its audit log) for a test that changes or breaks it, so that
+    other tests keep seeing the shared one as seeded."""
+    copy = directory / "master.db"
+    with sqlite3.connect(world.db_url.split("///", 1)[1]) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    return f"sqlite+aiosqlite:///{copy}"
 
 
 def free_port() -> int:

@@ -7,11 +7,13 @@ import json
 import uuid
 from typing import Any
 
+from sqlalchemy import text
+
 from fixtures.alliance import partner_record
 from privacy.audit.store import AuditLog
 from privacy.audit.verify import verify
 from resolvers.database import create_engine
-from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
+from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of, private_master
 
 QUERY = """query View($id: ID!) { customer(id: $id) { familyName contracts { contractId
     ... on BankAccount { iban recentTransactions { reference } } ... on Depot { marketValue { amount } } } } }"""
@@ -135,3 +137,28 @@ async def test_a_customer_sees_who_accessed_their_data_without_employee_names(ga
     after = await gateway.as_role(ACCESS, "customer", "self_service", {"id": customer}, customer_id=customer)
     assert after.data["accessLog"]["events"][-1]["purpose"] == "audit"
     assert after.data["accessLog"]["events"][-1]["time"].endswith("+00:00")
+
+
+CHAIN = "{ auditChain { intact events checkpoints brokenAt reason summary } }"
+
+
+async def test_compliance_verifies_the_chain_and_sees_where_it_breaks(make_gateway, world: World, tmp_path) -> None:
+    master = private_master(world, tmp_path)  # this test edits the log
+    gateway = await make_gateway(settings_overrides={"db_url": master})
+    reply = await gateway.as_role(CHAIN, "consultant", "advisory", {}, consultant_id="K-001")
+    assert reply.data is None and reply.codes() == ["FORBIDDEN"]
+    reply = await gateway.as_role(CHAIN, "compliance", "audit")
+    chain = reply.data["auditChain"]
+    assert chain["intact"] and chain["brokenAt"] is None and chain["events"] >= 2
+    assert chain["summary"] == f"intact: {chain['events']} events, {chain['checkpoints']} signed checkpoints"
+
+    engine = create_engine(master)  # someone edits the second event in place, keeping its hash
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE audit_events SET body = json_set(body, '$.purpose', 'tampered') "
+                                    "WHERE seq = 2"))
+    finally:
+        await engine.dispose()
+    chain = (await gateway.as_role(CHAIN, "compliance", "audit")).data["auditChain"]
+    assert not chain["intact"] and chain["brokenAt"] == 2
+    assert chain["summary"].startswith("broken at sequence number 2: ")

@@ -7,8 +7,8 @@ it when it can)."""
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from fixtures.alliance import Customer
 from gateway.tokens import mint
 from tests.browser import chromium_path, launch
-from tests.gateway_support import Gateway, World
+from tests.gateway_support import Gateway, World, private_master
 
 TIMEOUT_MS = 15_000
 
@@ -54,10 +54,7 @@ def _subject(world: World) -> Customer:
 
 @pytest.fixture
 async def site(make_gateway: Callable[..., Any], world: World, tmp_path: Path) -> tuple[Gateway, Customer]:
-    # A private copy of the master: a consent withdrawn here must not change what other tests see.
-    master = tmp_path / "master.db"
-    with sqlite3.connect(world.db_url.split("///", 1)[1]) as source, sqlite3.connect(master) as copy:
-        source.backup(copy)
+    master = private_master(world, tmp_path)  # a consent withdrawn here must not change other tests' world
     subject = _subject(world)
     tokens = {
         "consultant": mint(world.keys_dir, role="consultant", consultant_id=subject.consultant_id,
@@ -70,7 +67,7 @@ async def site(make_gateway: Callable[..., Any], world: World, tmp_path: Path) -
                    "purposes": {"consultant": ["advisory", "lead_management"], "customer": ["self_service"],
                                 "partner": ["service", "lead_management"], "compliance": ["audit"]}[role]}
                   for role, token in tokens.items()]
-    gateway = await make_gateway(settings_overrides={"db_url": f"sqlite+aiosqlite:///{master}",
+    gateway = await make_gateway(settings_overrides={"db_url": master,
                                                      "demo_identities": identities})
     return gateway, subject
 
@@ -170,6 +167,7 @@ async def test_a_customer_withdraws_a_consent_and_the_partner_no_longer_sees_the
 async def test_compliance_finds_the_access_just_made_with_its_partners_and_rules(
         site: tuple[Gateway, Customer], page: Page) -> None:
     gateway, subject = site
+    since = datetime.now().replace(second=0, microsecond=0)  # the page's time fields are local, to the minute
     await _as(page, gateway.url + "/", "consultant")
     await _open(page, subject.id)
     await page.wait_for_selector(".contract")
@@ -180,6 +178,7 @@ async def test_compliance_finds_the_access_just_made_with_its_partners_and_rules
     assert (await status.inner_text()).startswith("Audit chain intact — intact:")
     await page.fill("input[name=customerId]", subject.id)
     await page.fill("input[name=subject]", f"consultant:{subject.consultant_id}")
+    await page.fill("input[name=since]", since.strftime("%Y-%m-%dT%H:%M"))
     await page.click("#audit-search button[type=submit]")
     row = page.locator("#events tbody tr:has-text('bank ok')").first
     await row.wait_for()

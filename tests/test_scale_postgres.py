@@ -37,7 +37,7 @@ async def test_three_gateways_on_one_postgresql_keep_one_audit_chain(world: Worl
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE) for port in ports]
     try:
         for port in ports:
-            await wait_ready(world.http, f"http://127.0.0.1:{port}/readyz")
+            await wait_ready(world.http, f"http://127.0.0.1:{port}/readyz", timeout_s=30)  # a loaded CI machine
 
         sent: list[str] = []
         limit = asyncio.Semaphore(IN_FLIGHT)
