@@ -86,8 +86,8 @@ async def verify(engine: AsyncEngine, public_key: PublicKeys,
     async with engine.connect() as conn:
         # Not recorded_at, which nothing checks (and which SQLite would parse into a datetime for each row).
         e = events.c
-        rows = list((await conn.execute(select(e.seq, e.prev_hash, e.hash, e.body, e.subject, e.purpose, e.outcome)
-                                        .order_by(e.seq))).tuples())
+        rows = list(await conn.execute(select(e.seq, e.prev_hash, e.hash, e.body, e.subject, e.purpose, e.outcome)
+                                       .order_by(e.seq)))
         signed = list(await conn.execute(select(checkpoints).order_by(checkpoints.c.seq)))
         touched: dict[int, list[str]] = {}
         for link in await conn.execute(select(event_customers).order_by(event_customers.c.seq,
