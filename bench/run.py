@@ -417,7 +417,9 @@ def cli() -> None:
     print(json.dumps(results, indent=2))
     print(f"took {time.perf_counter() - started:.0f} s")
     if not args.no_write:
-        command = " ".join(["python -m bench.run", *sys.argv[1:]])
+        shown = [a for i, a in enumerate(sys.argv[1:]) if a != "--note" and not a.startswith("--note=")
+                 and (i == 0 or sys.argv[i] != "--note")]  # the note is printed as a sentence, not as a flag
+        command = " ".join(["python -m bench.run", *shown])
         write_results(render(results, command, (load_before, f"{os.getloadavg()[0]:.1f}"), args.note))
         print(f"written to {RESULTS}")
 
