@@ -19,6 +19,7 @@ from gateway.types import (
     Consultant,
     Contract,
     Money,
+    Partner,
     ProductType,
 )
 from privacy.guard import Guard
@@ -149,8 +150,11 @@ class Customer:
         asked = [(ref.partner_id, ref.contract_id, wanted) for ref, wanted in chosen if wanted]
         answers = iter(await partners.load_all(asked))
         fetched = [next(answers) if wanted else None for _, wanted in chosen]
+        configs = info.context.partner_configs
+        holders = {pid: Partner.of(pid, configs.get(pid)) for pid in {ref.partner_id for ref, _ in chosen}}
         return [CONTRACT_CLASSES[TYPE_OF_PRODUCT[ref.product_type]](  # type: ignore[call-arg]
-                    ref=ref, wanted=wanted, consents=self.consents_active, fetched=answer)
+                    ref=ref, wanted=wanted, consents=self.consents_active, fetched=answer,
+                    partner=holders[ref.partner_id], product_type=ProductType[ref.product_type])
                 for (ref, wanted), answer in zip(chosen, fetched, strict=True)]
 
     @strawberry.field(description="Assets and liabilities across partners, per currency, computed only from "

@@ -35,7 +35,6 @@ from gateway.types import (
     LifePolicy,
     Loan,
     Partner,
-    ProductType,
     PropertyPolicy,
 )
 from privacy.guard import Guard
@@ -167,9 +166,7 @@ class Query:
 
     @strawberry.field(description="The partners of the alliance.")
     def partners(self, info: Info) -> list[Partner]:
-        return [Partner(id=strawberry.ID(c.id), name=c.name, contract_prefix=c.contract_prefix,
-                        product_types=[ProductType[p] for p in c.product_types])
-                for c in info.context.partner_configs.values()]
+        return [Partner.of(c.id, c) for c in info.context.partner_configs.values()]
 
 
     @strawberry.field(description="The audit log, oldest first (compliance only). Reading it is audited too.")
