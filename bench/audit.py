@@ -57,7 +57,7 @@ async def measure(url: str, events: int, concurrency: int) -> dict[str, Any]:
     waits.sort()
     return {"append_events_per_s": round(events / elapsed), "wait_p50_ms": round(statistics.median(waits) * 1000, 2),
             "wait_p99_ms": round(waits[int(len(waits) * 0.99) - 1] * 1000, 2),
-            "verify_events_per_s": round(events / verify_elapsed)}
+            "verify_events_per_s": round(events / verify_elapsed), "events": events, "concurrency": concurrency}
 
 
 async def _pg_schema(base: str, drop: str | None = None) -> str:
@@ -75,17 +75,31 @@ async def _pg_schema(base: str, drop: str | None = None) -> str:
         await conn.close()
 
 
+async def pg_reachable(base: str) -> bool:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+async def measure_pg(base: str, events: int, concurrency: int) -> dict[str, Any]:
+    """`measure` in a schema of its own, dropped afterwards."""
+    schema = await _pg_schema(base)
+    try:
+        return await measure(f"{base}{'&' if '?' in base else '?'}vcv_schema={schema}", events, concurrency)
+    finally:
+        await _pg_schema(base, drop=schema)
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as work:
         sqlite = await measure(f"sqlite+aiosqlite:///{Path(work) / 'audit.db'}", args.events, args.concurrency)
     print(f"sqlite      {sqlite}")
-    schema = await _pg_schema(args.pg)
-    try:
-        pg = await measure(f"{args.pg}{'&' if '?' in args.pg else '?'}vcv_schema={schema}", args.events,
-                           args.concurrency)
-    finally:
-        await _pg_schema(args.pg, drop=schema)
-    print(f"postgresql  {pg}")
+    print(f"postgresql  {await measure_pg(args.pg, args.events, args.concurrency)}")
 
 
 def cli() -> None:

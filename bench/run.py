@@ -1,11 +1,17 @@
-"""The "customer 360" benchmark (SPEC §9): one customer, 20 contracts across 4 partners, every field
-selected, partners answering after a set latency. Everything runs for real on loopback.
+"""The "customer 360" benchmark (SPEC §9, issue 7): every figure from one command, written to bench/RESULTS.md.
 
-    .venv/bin/python -m bench.run [--latency-ms 50] [--requests 200] [--throughput-seconds 10]
+    .venv/bin/python -m bench.run            # or: make bench   (full run, about 3 minutes)
+    .venv/bin/python -m bench.run --quick    # short run for before/after comparisons, RESULTS.md untouched
 
-Reports gateway overhead (end-to-end minus the slowest partner's latency) p50/p99, partner calls per
-query, throughput of one gateway process with 0 ms partners and its peak RSS, and the same workload through
-a naive sequential client (one partner call per contract, one after another) as a ratio.
+One customer (C-000001), 20 contracts across the four partners, every field of every contract type selected,
+as a consultant with purpose `advisory`. The partner simulators run as one `vcv partners run` process and the
+gateway as one `vcv serve` process (SQLite master with 10,000 seeded customers, demo agreements, audit log on
+and fail closed); this process is only the load generator. All on loopback on the same machine.
+
+Figures: gateway overhead (end-to-end minus the partners' injected latency, all partners set alike) p50/p99
+at several concurrency levels; partner calls per query (from the simulators' `/_stats`); throughput of the
+gateway with 0 ms partners (best of a few concurrency levels) and its peak RSS; the same query through a
+naive sequential client as a ratio; and the audit log's append and verify rates (bench/audit.py).
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import platform
+import re
 import signal
 import socket
 import statistics
@@ -20,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,6 +37,8 @@ from typing import Any
 import aiohttp
 import yaml
 
+from bench.audit import measure as measure_audit
+from bench.audit import pg_reachable
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
 from gateway.tokens import ensure_demo_keys, mint
@@ -34,6 +46,8 @@ from privacy.audit.keys import generate as generate_audit_keys
 from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+START, END = "<!-- bench.run:latest:start -->", "<!-- bench.run:latest:end -->"
 SHOWCASE = "C-000001"
 QUERY = """query C360($id: ID!) { customer(id: $id) { id givenName familyName birthDate email phone segment
   address { street postalCode city country } consultant { id name }
@@ -49,6 +63,7 @@ QUERY = """query C360($id: ID!) { customer(id: $id) { id givenName familyName bi
                    positions { isin name quantity value { amount currency } } }
   }
   portfolio { assets { amount currency } liabilities { amount currency } complete } } }"""
+NAMES = ("bank", "life", "property", "invest")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -100,8 +115,16 @@ def _rss_peak_mib(pid: int) -> float:
     return float("nan")
 
 
-async def _wait_ready(http: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(200):
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: per request, a figure other load on the machine barely moves."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+    for _ in range(600):
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
         try:
             async with http.get(url) as response:
                 if response.status < 500:
@@ -112,25 +135,72 @@ async def _wait_ready(http: aiohttp.ClientSession, url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    """Partners and gateway each run in their own process, as in production; this one is only the client."""
-    work = Path(tempfile.mkdtemp(prefix="vcv-bench-"))
+class Client:
+    """Customer-360 requests against the gateway; every answer is checked for errors."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> None:
+        self.http, self.url, self.headers = http, url, headers
+        self.body = json.dumps({"query": QUERY, "variables": {"id": SHOWCASE}})
+        self.errors: dict[str, int] = {}  # error code -> answers carrying it (e.g. PARTNER_TIMEOUT under overload)
+
+    async def one(self) -> float:
+        started = time.perf_counter()
+        async with self.http.post(self.url, data=self.body, headers=self.headers) as response:
+            payload = await response.read()
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {payload[:500]!r}")
+        if b'"errors"' in payload:  # a partial answer: counted and reported, the request still counts
+            for code in {(e.get("extensions") or {}).get("code", "?") for e in json.loads(payload)["errors"]}:
+                self.errors[code] = self.errors.get(code, 0) + 1
+        return elapsed
+
+    async def at(self, concurrency: int, requests: int) -> list[float]:
+        """`requests` requests by `concurrency` clients, each sending its next one as soon as it has an answer."""
+        latencies: list[float] = []
+        remaining = requests
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                latencies.append(await self.one())
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies
+
+    async def for_seconds(self, concurrency: int, seconds: float) -> tuple[int, float]:
+        """(requests answered, seconds taken) with `concurrency` clients for about `seconds`."""
+        done, stop_at = 0, time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                await self.one()
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done, time.perf_counter() - started
+
+
+async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[subprocess.Popen[bytes]], str, Any]:
     db_url = f"sqlite+aiosqlite:///{work / 'master.db'}"
     await seed_master(db_url, customers=args.customers, seed=42)
     alliance = generate(args.customers, 42)
-    base_port, gateway_port = _free_port(), _free_port()
-    while any(abs(base_port + i - gateway_port) == 0 for i in range(4)):
+    base_port = _free_port()
+    gateway_port = _free_port()
+    while base_port <= gateway_port < base_port + len(NAMES):
         gateway_port = _free_port()
     vcv = [sys.executable, "-m", "gateway.cli"]
     partner_proc = subprocess.Popen([*vcv, "partners", "run", "--customers", str(args.customers), "--seed", "42",
                                      "--base-port", str(base_port), "--credentials", str(work / "credentials.json")],
                                     stdout=subprocess.DEVNULL, stderr=(work / "partners.log").open("w"))
-    names = ("bank", "life", "property", "invest")
     partners = SimpleNamespace(partners={n: SimpleNamespace(url=f"http://127.0.0.1:{base_port + i}")
-                                         for i, n in enumerate(names)})
+                                         for i, n in enumerate(NAMES)})
     async with aiohttp.ClientSession() as http:
         for p in partners.partners.values():
-            await _wait_ready(http, f"{p.url}/_stats")
+            await _wait_ready(http, f"{p.url}/_stats", partner_proc)
     credentials = json.loads((work / "credentials.json").read_text())
     for name, p in partners.partners.items():
         p.credential, p.admin_credential = credentials[name]["credential"], credentials[name]["admin_credential"]
@@ -139,88 +209,253 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         entry.update(base_url=partners.partners[entry["id"]].url, credential=partners.partners[entry["id"]].credential)
     (work / "partners.yaml").write_text(yaml.safe_dump(raw))
     jwks = ensure_demo_keys(work)
-    keys_dir = ensure_pseudonym_keys(work / "pseudonym-keys", ["rm", *names])
+    keys_dir = ensure_pseudonym_keys(work / "pseudonym-keys", ["rm", *NAMES])
     audit_key, _ = generate_audit_keys(work / "audit-keys")
-    gateway_log = (work / "gateway.log").open("w")
     profiled = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "gateway.cli"] if args.profile else vcv
     gateway_proc = subprocess.Popen([*profiled, "serve", "--db", db_url, "--jwks", str(jwks), "--partners",
                                      str(work / "partners.yaml"), "--keys-dir", str(keys_dir),
-                                     "--audit-key", str(audit_key),
-                                     "--port", str(gateway_port)],
-                                    stdout=gateway_log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{gateway_port}/graphql"
-    consultant = alliance.customer(SHOWCASE).consultant_id
-    token = mint(work, role="consultant", consultant_id=consultant, purposes=["advisory"])
-    headers = {"Authorization": f"Bearer {token}", "X-Purpose": "advisory"}
-    body = {"query": QUERY, "variables": {"id": SHOWCASE}}
-    results: dict[str, Any] = {}
-    async with aiohttp.ClientSession() as http:
-        try:
-            await _wait_ready(http, url.replace("/graphql", "/healthz"))
-        except RuntimeError:
-            raise RuntimeError(f"gateway did not start:\n{(work / 'gateway.log').read_text()}") from None
+                                     "--audit-key", str(audit_key), "--port", str(gateway_port)],
+                                    stdout=(work / "gateway.log").open("w"), stderr=subprocess.STDOUT)
+    return alliance, partners, [gateway_proc, partner_proc], f"http://127.0.0.1:{gateway_port}/graphql", jwks
 
-        async def one() -> float:
-            started = time.perf_counter()
-            async with http.post(url, json=body, headers=headers) as response:
-                payload = await response.json()
-            elapsed = time.perf_counter() - started
-            if payload.get("errors"):
-                raise RuntimeError(payload["errors"])
-            return elapsed
 
-        await _set_latency(http, partners, args.latency_ms)
-        for _ in range(10):
-            await one()
-        before = await _batch_calls(http, partners)
-        latencies = [await one() for _ in range(args.requests)]
-        calls = (await _batch_calls(http, partners) - before) / args.requests
-        overhead = [(t * 1000) - args.latency_ms for t in latencies]
-        results["latency_ms"] = args.latency_ms
-        results["overhead_p50_ms"] = round(_pct(overhead, 0.5), 2)
-        results["overhead_p99_ms"] = round(_pct(overhead, 0.99), 2)
-        results["end_to_end_p50_ms"] = round(_pct(latencies, 0.5) * 1000, 2)
-        results["partner_calls_per_query"] = calls
+async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
+    """Partners and gateway each run in their own process, as in production; this one is only the client."""
+    work = Path(tempfile.mkdtemp(prefix="vcv-bench-"))
+    alliance, partners, procs, url, _ = await _start(args, work)
+    gateway_proc = procs[0]
+    token = mint(work, role="consultant", consultant_id=alliance.customer(SHOWCASE).consultant_id,
+                 purposes=["advisory"])
+    headers = {"Authorization": f"Bearer {token}", "X-Purpose": "advisory", "Content-Type": "application/json"}
+    results: dict[str, Any] = {"customers": args.customers, "latency_ms": args.latency_ms,
+                               "holding_partners": len({c.partner_id for c in alliance.contracts
+                                                        if c.customer_id == SHOWCASE})}
+    connector = aiohttp.TCPConnector(limit=0)
+    try:
+        async with aiohttp.ClientSession(connector=connector) as http:
+            try:
+                await _wait_ready(http, url.replace("/graphql", "/healthz"), gateway_proc)
+            except RuntimeError:
+                raise RuntimeError(f"gateway did not start:\n{(work / 'gateway.log').read_text()}") from None
+            client = Client(http, url, headers)
+            await _set_latency(http, partners, args.latency_ms)
+            await client.at(4, 20)  # warm-up: caches, connection pools
+            e2e_p50_sequential = None
+            for level in args.levels:
+                before = await _batch_calls(http, partners)
+                count = args.requests * (1 if level == 1 else 2)
+                client.errors = {}
+                latencies = await client.at(level, count)
+                calls = (await _batch_calls(http, partners) - before) / count
+                overhead = [t * 1000 - args.latency_ms for t in latencies]
+                results[f"c{level}"] = {"overhead_p50_ms": round(_pct(overhead, 0.5), 2),
+                                        "overhead_p99_ms": round(_pct(overhead, 0.99), 2),
+                                        "end_to_end_p50_ms": round(_pct(latencies, 0.5) * 1000, 2),
+                                        "partner_calls_per_query": round(calls, 2), "requests": count,
+                                        "answers_with_errors": dict(client.errors)}
+                if level == 1:
+                    e2e_p50_sequential = statistics.median(latencies)
+                print(f"  concurrency {level:3}: {results[f'c{level}']}", flush=True)
 
-        naive = []
-        for _ in range(max(5, args.requests // 20)):
-            started = time.perf_counter()
-            await _naive(http, partners, alliance)
-            naive.append(time.perf_counter() - started)
-        results["naive_sequential_p50_ms"] = round(statistics.median(naive) * 1000, 2)
-        results["naive_over_gateway_ratio"] = round(statistics.median(naive) / statistics.median(latencies), 2)
+            if not args.skip_naive:
+                if e2e_p50_sequential is None:
+                    e2e_p50_sequential = statistics.median(await client.at(1, args.requests))
+                naive = []
+                for _ in range(args.naive_runs):
+                    started = time.perf_counter()
+                    await _naive(http, partners, alliance)
+                    naive.append(time.perf_counter() - started)
+                results["naive_sequential_p50_ms"] = round(statistics.median(naive) * 1000, 1)
+                results["gateway_sequential_p50_ms"] = round(e2e_p50_sequential * 1000, 1)
+                results["naive_over_gateway_ratio"] = round(statistics.median(naive) / e2e_p50_sequential, 1)
+                print(f"  naive: {results['naive_sequential_p50_ms']} ms, "
+                      f"ratio {results['naive_over_gateway_ratio']}", flush=True)
 
-        await _set_latency(http, partners, 0)
-        done, stop_at = 0, time.perf_counter() + args.throughput_seconds
-
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < stop_at:
-                await one()
-                done += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-        results["throughput_rps_0ms_partners"] = round(done / (time.perf_counter() - started), 1)
-        results["concurrency"] = args.concurrency
-    results["gateway_peak_rss_mib"] = _rss_peak_mib(gateway_proc.pid)
-    for proc in (gateway_proc, partner_proc):
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+            await _set_latency(http, partners, 0)
+            await client.at(8, 50)
+            best: tuple[float, int] = (0.0, 0)
+            client.errors = {}
+            for level in args.throughput_levels:
+                cpu_before = _cpu_seconds(gateway_proc.pid)
+                done, seconds = await client.for_seconds(level, args.throughput_seconds)
+                rps = done / seconds
+                cpu_ms = (_cpu_seconds(gateway_proc.pid) - cpu_before) * 1000 / max(1, done)
+                results[f"throughput_c{level}_rps"] = round(rps, 1)
+                results[f"gateway_cpu_ms_per_request_c{level}"] = round(cpu_ms, 2)
+                print(f"  throughput at {level}: {rps:.1f} req/s, gateway CPU {cpu_ms:.2f} ms per request", flush=True)
+                best = max(best, (rps, level))
+            results["throughput_rps"], results["throughput_concurrency"] = round(best[0], 1), best[1]
+            results["throughput_answers_with_errors"] = dict(client.errors)
+        results["gateway_peak_rss_mib"] = _rss_peak_mib(gateway_proc.pid)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     return results
 
 
-def cli() -> None:
+async def run_audit(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as work:
+        out["sqlite"] = await measure_audit(f"sqlite+aiosqlite:///{Path(work) / 'audit.db'}", args.audit_events,
+                                            args.audit_concurrency)
+    print(f"  audit sqlite: {out['sqlite']}", flush=True)
+    if await pg_reachable(args.pg):
+        from bench.audit import measure_pg
+
+        out["postgresql"] = await measure_pg(args.pg, args.audit_events, args.audit_concurrency)
+        print(f"  audit postgresql: {out['postgresql']}", flush=True)
+    return out
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def render(results: dict[str, Any], command: str, load: tuple[str, str], note: str) -> str:
+    g, a = results["gateway"], results.get("audit", {})
+    latency = g["latency_ms"]
+    mb = g["gateway_peak_rss_mib"] * 1.048576
+    lines = [f"## Latest full run — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
+             f"Command: `{command}`", "",
+             f"Machine: {machine()}. Load average (1 min) before / after the run: {load[0]} / {load[1]}.", ""]
+    if note:
+        lines += [note, ""]
+    lines += [f"Partners at {latency} ms, {g['customers']:,} customers seeded, SQLite master and audit log, "
+              "audit on (fail closed), every privacy check on.", "",
+              "| figure | measured | target | |", "|---|---|---|---|"]
+    for key, value in g.items():
+        if not (key.startswith("c") and isinstance(value, dict)):
+            continue
+        level = key[1:]
+        at8 = level == "8"
+        lines.append(f"| overhead p50, concurrency {level} | {value['overhead_p50_ms']:.1f} ms "
+                     f"| {'≤ 3 ms' if at8 else '—'} | {_mark(value['overhead_p50_ms'] <= 3) if at8 else ''} |")
+        lines.append(f"| overhead p99, concurrency {level} | {value['overhead_p99_ms']:.1f} ms "
+                     f"| {'≤ 15 ms' if at8 else '—'} | {_mark(value['overhead_p99_ms'] <= 15) if at8 else ''} |")
+    partial = {f"concurrency {k[1:]}": v["answers_with_errors"] for k, v in g.items()
+               if k.startswith("c") and isinstance(v, dict) and v.get("answers_with_errors")}
+    if g.get("throughput_answers_with_errors"):
+        partial["throughput phase"] = g["throughput_answers_with_errors"]
+    if partial:
+        said = "; ".join(f"{where}: " + ", ".join(f"{n} × {code}" for code, n in codes.items())
+                         for where, codes in partial.items())
+        lines.insert(lines.index("| figure | measured | target | |") - 1,
+                     f"\nAnswers that carried errors (partial answers, still counted in the figures): {said}.")
+    calls = [v["partner_calls_per_query"] for k, v in g.items() if k.startswith("c") and isinstance(v, dict)]
+    if calls:
+        worst = max(calls)
+        lines.append(f"| partner calls per query (all levels) | {worst:g} | = {g['holding_partners']} partners "
+                     f"holding the contracts | {_mark(worst == g['holding_partners'])} |")
+    if "naive_over_gateway_ratio" in g:
+        lines.append(f"| naive sequential client, p50 | {g['naive_sequential_p50_ms']:.0f} ms | — | |")
+        lines.append(f"| gateway, concurrency 1, end-to-end p50 | {g['gateway_sequential_p50_ms']:.1f} ms | — | |")
+        lines.append(f"| naive / gateway | {g['naive_over_gateway_ratio']:.1f}× | — | |")
+    levels = ", ".join(f"{k.split('_')[1][1:]}: {v:.0f}" for k, v in g.items()
+                       if k.startswith("throughput_c") and k.endswith("_rps"))
+    lines.append(f"| throughput, 0 ms partners (best of concurrency {levels}) | {g['throughput_rps']:.0f} req/s "
+                 f"at {g['throughput_concurrency']} | ≥ 250 req/s | {_mark(g['throughput_rps'] >= 250)} |")
+    cpu = {k.rsplit("_c", 1)[1]: v for k, v in g.items() if k.startswith("gateway_cpu_ms_per_request_c")}
+    if cpu:
+        per_level = ", ".join(f"{level}: {ms:.1f} ms" for level, ms in cpu.items())
+        lines.append(f"| gateway CPU per request, 0 ms partners (concurrency {per_level}) | "
+                     f"{min(cpu.values()):.1f} ms | ≤ 4 ms (what 250 req/s on one core allows) | "
+                     f"{_mark(min(cpu.values()) <= 4)} |")
+    lines.append(f"| gateway peak RSS (VmHWM, after the throughput phase) | {g['gateway_peak_rss_mib']:.1f} MiB "
+                 f"({mb:.0f} MB) | ≤ 200 MB | {_mark(mb <= 200)} |")
+    for backend, figures in a.items():
+        target = backend == "sqlite"
+        lines.append(f"| audit append, {backend}, {figures['concurrency']} in flight | "
+                     f"{figures['append_events_per_s']:,} events/s | {'≥ 2,000 events/s' if target else '—'} | "
+                     f"{_mark(figures['append_events_per_s'] >= 2000) if target else ''} |")
+        lines.append(f"| audit verify, {backend} | {figures['verify_events_per_s']:,} events/s | ≥ 50,000 events/s "
+                     f"| {_mark(figures['verify_events_per_s'] >= 50000)} |")
+    if "postgresql" not in a and a:
+        lines.append("| audit, PostgreSQL | not reachable, skipped | | |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(section: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    block = f"{START}\n{section}{END}"
+    if START in text and END in text:
+        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.DOTALL)
+    else:  # first time: after the introduction, before the history sections
+        head, sep, tail = text.partition("\n## ")
+        text = f"{head.rstrip()}\n\n{block}\n\n{sep.lstrip()}{tail}" if sep else f"{text.rstrip()}\n\n{block}\n"
+    RESULTS.write_text(text)
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"gateway": await run_gateway(args)}
+    if not args.skip_audit:
+        results["audit"] = await run_audit(args)
+    return results
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--latency-ms", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--throughput-seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--latency-ms", type=int, default=30, help="partner latency for the overhead phase")
+    parser.add_argument("--levels", default="1,8,32", help="concurrency levels of the overhead phase")
+    parser.add_argument("--requests", type=int, default=300,
+                        help="requests per overhead level (twice that above concurrency 1)")
+    parser.add_argument("--throughput-levels", default="8,16", help="concurrency levels, 0 ms partners")
+    parser.add_argument("--throughput-seconds", type=float, default=15.0, help="per throughput level")
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--naive-runs", type=int, default=10)
+    parser.add_argument("--audit-events", type=int, default=10_000)
+    parser.add_argument("--audit-concurrency", type=int, default=32)
+    parser.add_argument("--pg", default=os.environ.get("VCV_TEST_PG_URL",
+                                                       "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--skip-audit", action="store_true")
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="short run (levels 1,8; 150 requests; 8 s throughput at 8; 2,000 customers; no audit, "
+                             "no naive) that prints figures and leaves RESULTS.md alone")
+    parser.add_argument("--no-write", action="store_true", help="print the figures, leave RESULTS.md alone")
+    parser.add_argument("--note", default="", help="a sentence to put into the RESULTS.md section")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats written to FILE")
-    args = parser.parse_args()
-    for key, value in asyncio.run(main(args)).items():
-        print(f"{key:32} {value}")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.levels, args.requests, args.throughput_levels = "1,8", 150, "8"
+        args.throughput_seconds, args.customers, args.skip_audit, args.skip_naive = 8.0, 2000, True, True
+        args.no_write = True
+    args.levels = [int(x) for x in str(args.levels).split(",") if x]
+    args.throughput_levels = [int(x) for x in str(args.throughput_levels).split(",") if x]
+    return args
+
+
+def cli() -> None:
+    args = parse()
+    load_before = f"{os.getloadavg()[0]:.1f}"
+    started = time.perf_counter()
+    results = asyncio.run(main(args))
+    print(json.dumps(results, indent=2))
+    print(f"took {time.perf_counter() - started:.0f} s")
+    if not args.no_write:
+        shown = [a for i, a in enumerate(sys.argv[1:]) if a != "--note" and not a.startswith("--note=")
+                 and (i == 0 or sys.argv[i] != "--note")]  # the note is printed as a sentence, not as a flag
+        command = " ".join(["python -m bench.run", *shown])
+        write_results(render(results, command, (load_before, f"{os.getloadavg()[0]:.1f}"), args.note))
+        print(f"written to {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 from cross_web import HTTPException
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -124,6 +125,18 @@ class View(GraphQLView):  # type: ignore[type-arg]
     def __init__(self, *, trusted: TrustedOperations | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._trusted = trusted
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)  # orjson.JSONDecodeError is a json.JSONDecodeError: same 400 for bad JSON
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def create_response(self, response_data: Any, sub_response: web.Response) -> web.Response:
+        # The encoded bytes go out as they are (strawberry's own version decodes them to str and back).
+        sub_response.body = self.encode_json(response_data)
+        sub_response.content_type = "application/json"
+        return sub_response
 
     async def parse_http_body(self, request: Any) -> Any:
         data = await super().parse_http_body(request)

@@ -3,7 +3,6 @@ in one batch per partner, and the portfolio computed only from what the caller m
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -20,13 +19,14 @@ from gateway.types import (
     Consultant,
     Contract,
     Money,
+    Partner,
     ProductType,
 )
 from privacy.guard import Guard
 from resolvers import models
 from resolvers.errors import PartnerError
 from resolvers.joint import CONTRACT_ID, MASTER_OWNER, TYPE_OF_PRODUCT
-from resolvers.types import ContractRef, ContractValues
+from resolvers.types import ContractRef
 from resolvers.types import Money as MoneyValue
 
 # Which partner value counts towards which side of the portfolio.
@@ -146,18 +146,15 @@ class Customer:
                                     self.consents_active)
             chosen.append((ref, frozenset(name.split(".", 1)[1] for name in visible)))
 
-        async def fetch(ref: ContractRef, wanted: frozenset[str]) -> ContractValues | PartnerError | None:
-            if not wanted:
-                return None  # nothing visible was asked for: this contract costs its partner nothing
-            try:
-                return await partners.load(ref.partner_id, ref.contract_id, wanted)
-            except PartnerError as error:
-                return error
-
-        # All loads start in the same tick, so the loaders send one batch per partner, partners in parallel.
-        fetched = await asyncio.gather(*(fetch(ref, wanted) for ref, wanted in chosen))
+        # A contract with nothing visible asked for costs its partner nothing.
+        asked = [(ref.partner_id, ref.contract_id, wanted) for ref, wanted in chosen if wanted]
+        answers = iter(await partners.load_all(asked))
+        fetched = [next(answers) if wanted else None for _, wanted in chosen]
+        configs = info.context.partner_configs
+        holders = {pid: Partner.of(pid, configs.get(pid)) for pid in {ref.partner_id for ref, _ in chosen}}
         return [CONTRACT_CLASSES[TYPE_OF_PRODUCT[ref.product_type]](  # type: ignore[call-arg]
-                    ref=ref, wanted=wanted, consents=self.consents_active, fetched=answer)
+                    ref=ref, wanted=wanted, consents=self.consents_active, fetched=answer,
+                    partner=holders[ref.partner_id], product_type=ProductType[ref.product_type])
                 for (ref, wanted), answer in zip(chosen, fetched, strict=True)]
 
     @strawberry.field(description="Assets and liabilities across partners, per currency, computed only from "
@@ -168,7 +165,7 @@ class Customer:
         fields = ASSET_FIELDS | LIABILITY_FIELDS
         guard, path = info.context.guard, info.path.as_list()
 
-        async def one(ref: ContractRef) -> tuple[ContractRef, MoneyValue | None, bool]:
+        def allowed(ref: ContractRef) -> bool:
             type_name = TYPE_OF_PRODUCT[ref.product_type]
             name = fields[type_name]
             decision = guard.decide(ref.partner_id, f"{type_name}.{name}", self.consents_active)
@@ -176,18 +173,22 @@ class Customer:
                 # A generalised or hidden value is left out rather than summed: a total must not let the
                 # caller recover (by subtraction across queries) what the agreement hides.
                 guard.note(path, ref.partner_id, f"{type_name}.{name}", decision)
-                return ref, None, False
-            try:
-                data = await info.context.partners.load(ref.partner_id, ref.contract_id, frozenset({name}))
-            except PartnerError:
-                return ref, None, False
-            return ref, data.values.get(name), True
+                return False
+            return True
 
         assets: dict[str, Decimal] = defaultdict(Decimal)
         liabilities: dict[str, Decimal] = defaultdict(Decimal)
         missing: list[strawberry.ID] = []
         counted = [r for r in refs if TYPE_OF_PRODUCT[r.product_type] in fields and self._listed(guard, r)]
-        for ref, value, ok in await asyncio.gather(*(one(r) for r in counted)):
+        summed = [r for r in counted if allowed(r)]
+        answers = await info.context.partners.load_all(
+            [(r.partner_id, r.contract_id, frozenset({fields[TYPE_OF_PRODUCT[r.product_type]]})) for r in summed])
+        values: dict[str, MoneyValue | None] = {
+            r.contract_id: a.values.get(fields[TYPE_OF_PRODUCT[r.product_type]])
+            for r, a in zip(summed, answers, strict=True) if not isinstance(a, PartnerError)}
+        for ref in counted:
+            ok = ref.contract_id in values
+            value = values.get(ref.contract_id)
             if not ok:
                 shown_id = guard.reveal([*path, "missingContracts"], ref.partner_id,
                                         f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,

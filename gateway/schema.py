@@ -37,7 +37,6 @@ from gateway.types import (
     LifePolicy,
     Loan,
     Partner,
-    ProductType,
     PropertyPolicy,
 )
 from privacy.guard import Guard
@@ -96,7 +95,10 @@ class Query:
             # A keyed HMAC cannot be inverted: find it among the customers this caller may see at all.
             candidates = await master.customer_ids(visibility)
             real_id = next((c for c in candidates if given in info.context.guard.pseudonyms(MASTER_OWNER, c)), "")
-        row = await master.customer(visibility, real_id) if real_id else None
+        view = await master.customer_view(visibility, real_id) if real_id else None
+        row = None if view is None else view.customer
+        if view is not None:
+            info.context.master_loaders.prime(view)
         shown = None if row is None else await shown_customer(info, row)
         if shown is None or not info.context.guard.known_as(MASTER_OWNER, "Customer.id", row.id, given,
                                                              shown.consents_active):
@@ -156,17 +158,17 @@ class Query:
         caller = info.context.caller
         if caller.role != "customer" or not caller.customer_id:
             raise Forbidden("only a customer has a record of their own")
-        row = await info.context.master.customer(info.context.visibility, caller.customer_id)
-        shown = None if row is None else await shown_customer(info, row)
+        view = await info.context.master.customer_view(info.context.visibility, caller.customer_id)
+        if view is not None:
+            info.context.master_loaders.prime(view)
+        shown = None if view is None else await shown_customer(info, view.customer)
         if shown is not None:
             info.context.touched.add(shown.row.id)
         return shown
 
     @strawberry.field(description="The partners of the alliance.")
     def partners(self, info: Info) -> list[Partner]:
-        return [Partner(id=strawberry.ID(c.id), name=c.name, contract_prefix=c.contract_prefix,
-                        product_types=[ProductType[p] for p in c.product_types])
-                for c in info.context.partner_configs.values()]
+        return [Partner.of(c.id, c) for c in info.context.partner_configs.values()]
 
 
     @strawberry.field(description="The audit log, oldest first (compliance only). Reading it is audited too.")

@@ -13,6 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import models
+from resolvers.connectors import ConnectorConfig
 from resolvers.errors import PartnerError
 from resolvers.joint import CONTRACT_ID, MASTER_OWNER, PRODUCT_TYPES
 from resolvers.types import ContractRef, ContractValues
@@ -56,6 +57,13 @@ class Partner:
     contract_prefix: str = strawberry.field(description="Prefix of this partner's contract IDs, e.g. BNK.")
     product_types: list[ProductType] = strawberry.field(  # type: ignore[valid-type]
         description="Product types this partner offers through the alliance.")
+
+    @staticmethod
+    def of(partner_id: str, config: ConnectorConfig | None) -> Partner:
+        """The partner as configured; a partner no longer configured (after a reload) by its ID alone."""
+        return Partner(id=strawberry.ID(partner_id), name=config.name if config else partner_id,
+                       contract_prefix=config.contract_prefix if config else "",
+                       product_types=[ProductType[p] for p in (config.product_types if config else ())])
 
 
 @strawberry.type(description="Postal address held in the customer master.")
@@ -131,6 +139,10 @@ class Contract:
     consents: strawberry.Private[frozenset[str]]
     # The partner's answer for the visible fields of `wanted`, fetched by Customer.contracts for all contracts
     # at once, so that the field resolvers below only apply the agreement and never wait.
+    # Plain leaves, set when Customer.contracts builds the contract: no resolver, no Info object per field.
+    partner: Partner = strawberry.field(description="The partner that holds this contract.")
+    product_type: ProductType = strawberry.field(  # type: ignore[valid-type]
+        description="Product type of the contract.")
     fetched: strawberry.Private[ContractValues | PartnerError | None] = None
 
     @strawberry.field(description="Contract ID, prefixed by the partner (BNK-, LIF-, PNC-, INV-); a pseudonym "
@@ -139,17 +151,6 @@ class Contract:
         return strawberry.ID(info.context.guard.reveal(info.path.as_list(), self.ref.partner_id,
                                                        f"{type(self).__name__}.{CONTRACT_ID}", self.ref.contract_id,
                                                        self.consents))
-
-    @strawberry.field(description="The partner that holds this contract.")
-    def partner(self, info: Info) -> Partner:
-        config = info.context.partner_configs.get(self.ref.partner_id)
-        return Partner(id=strawberry.ID(self.ref.partner_id), name=config.name if config else self.ref.partner_id,
-                       contract_prefix=config.contract_prefix if config else "",
-                       product_types=[ProductType[p] for p in (config.product_types if config else ())])
-
-    @strawberry.field(description="Product type of the contract.")
-    def product_type(self) -> ProductType:  # type: ignore[valid-type]
-        return ProductType[self.ref.product_type]
 
     @strawberry.field(description="Contract status as recorded in the customer master.")
     def status(self, info: Info) -> str | None:

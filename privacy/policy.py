@@ -34,6 +34,18 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class Compiled:
+    """One owner's decisions for one (consumer, role, purpose): per field, (consent needed, decision) in
+    precedence order; the first whose consent is None or active decides, else `default`."""
+
+    fields: Mapping[str, tuple[tuple[str | None, Decision], ...]]
+    default: Decision
+
+
+MAX_COMPILED = 4096
+
+
+@dataclass(frozen=True, slots=True)
 class ExplainRow:
     field: str
     treatment: Treatment
@@ -68,6 +80,12 @@ class PolicySet:
                 entries.sort(key=lambda entry: entry[0].id)
                 entries.sort(key=lambda entry: entry[1].sort_key, reverse=True)  # stable: ties keep id order
                 self._candidates[owner, field] = tuple(entries)
+        # Compiled decisions, filled on first use: per (owner, consumer, role, purpose) and field, the
+        # decisions of the rules that match that caller, in precedence order, each with the consent it needs.
+        # The customer's consents are not part of the key: they are checked on every call (they change
+        # between requests), so only the part that depends on the agreements alone is reused. A reload builds
+        # a new PolicySet, so a changed agreement never meets an old compiled table.
+        self._compiled: dict[tuple[str, str | None, str | None, str], Compiled] = {}
 
     def owners(self) -> tuple[str, ...]:
         return tuple(sorted(self.catalogue))
@@ -86,11 +104,35 @@ class PolicySet:
         """How `field` of `owner` is treated for this caller. `consumer` is the partner ID (or the role for
         callers who are not partners, as gateway Caller.consumer gives it); `consents` are the purposes the
         customer has an active (granted, not withdrawn) consent for."""
-        self.kind(owner, field)  # an unknown field is a wiring bug, not something to deny silently
-        for rule, treatment in self._candidates.get((owner, field), ()):
-            if rule.matches(consumer, role, purpose) and (rule.consent is None or rule.consent in consents):
-                return Decision(treatment, rule.qualified_id, rule.consent)
-        return Decision(REDACT, f"{owner}/{DEFAULT_DENY}")
+        table = self.compiled(owner, consumer, role, purpose)
+        entries = table.fields.get(field)
+        if entries is None:
+            self.kind(owner, field)  # an unknown field is a wiring bug, not something to deny silently
+            entries = ()
+        for consent, decision in entries:
+            if consent is None or consent in consents:
+                return decision
+        return table.default
+
+    def compiled(self, owner: str, consumer: str | None, role: str | None, purpose: str) -> Compiled:
+        """The owner's agreement reduced to what concerns this caller and purpose, built once and reused."""
+        key = (owner, consumer, role, purpose)
+        table = self._compiled.get(key)
+        if table is None:
+            fields: dict[str, tuple[tuple[str | None, Decision], ...]] = {}
+            for field in self._owner_fields(owner):
+                matching: list[tuple[str | None, Decision]] = []
+                for rule, treatment in self._candidates.get((owner, field), ()):
+                    if rule.matches(consumer, role, purpose):
+                        matching.append((rule.consent, Decision(treatment, rule.qualified_id, rule.consent)))
+                        if rule.consent is None:
+                            break  # always matches: nothing after it can decide
+                fields[field] = tuple(matching)
+            table = Compiled(fields, Decision(REDACT, f"{owner}/{DEFAULT_DENY}"))
+            if len(self._compiled) >= MAX_COMPILED:  # bounded: callers choose consumer and purpose strings
+                self._compiled.clear()
+            self._compiled[key] = table
+        return table
 
     def visible_any(self, owner: str, consumer: str | None, role: str | None, purpose: str,
                     consents: frozenset[str] = frozenset(), fields: Iterable[str] | None = None) -> bool:

@@ -3,8 +3,9 @@ one batch per partner, all partners in parallel. Also records each partner call 
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
@@ -32,12 +33,22 @@ class PartnerLoaders:
     calls: list[PartnerCall] = field(default_factory=list)
     _loaders: dict[str, DataLoader[Key, ContractValues]] = field(default_factory=dict)
 
-    async def load(self, partner_id: str, contract_id: str, fields: frozenset[str]) -> ContractValues:
+    def load(self, partner_id: str, contract_id: str, fields: frozenset[str]) -> Awaitable[ContractValues]:
+        """A future for one contract's values (no coroutine, no task per contract: many are awaited at once)."""
         loader = self._loaders.get(partner_id)
         if loader is None:
             loader = DataLoader(load_fn=self._batch_fn(partner_id))
             self._loaders[partner_id] = loader
-        return await loader.load((contract_id, fields))
+        return loader.load((contract_id, fields))
+
+    async def load_all(self, wanted: Sequence[tuple[str, str, frozenset[str]]]) -> list[ContractValues | PartnerError]:
+        """Values for each (partner, contract, fields), all requested in the same tick (one batch per partner,
+        partners in parallel); a failed partner's contracts get its PartnerError instead of values."""
+        answers = await asyncio.gather(*(self.load(p, c, f) for p, c, f in wanted), return_exceptions=True)
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, PartnerError):
+                raise answer
+        return answers  # type: ignore[return-value]
 
     def _batch_fn(self, partner_id: str):  # type: ignore[no-untyped-def]
         connector = self.connectors.get(partner_id)

@@ -89,6 +89,33 @@ def test_a_consent_rule_applies_only_while_the_consent_is_active(policy: PolicyS
     assert granted == Decision(Treatment("generalize", Decimal(1000)), "bank/partners-leads", "lead_management")
 
 
+def test_compiled_decisions_are_reused_and_consents_are_checked_on_every_call(policy: PolicySet) -> None:
+    # The agreement is reduced once per (owner, consumer, role, purpose); the customer's consents are not
+    # part of that: a withdrawal is effective on the very next decision, with the compiled table warm.
+    table = policy.compiled("bank", "life", "partner", "lead_management")
+    granted = policy.decide("bank", "BankAccount.balance", "life", "partner", "lead_management", LEADS)
+    withdrawn = policy.decide("bank", "BankAccount.balance", "life", "partner", "lead_management", NONE)
+    again = policy.decide("bank", "BankAccount.balance", "life", "partner", "lead_management", LEADS)
+    assert policy.compiled("bank", "life", "partner", "lead_management") is table
+    assert granted == again == Decision(Treatment("generalize", Decimal(1000)), "bank/partners-leads",
+                                        "lead_management")
+    assert withdrawn == Decision(REDACT, "bank/default-deny")
+    # Another caller or purpose has a table of its own.
+    assert policy.compiled("bank", "invest", "partner", "lead_management") is not table
+    assert policy.compiled("bank", "life", "partner", "service") is not table
+
+
+def test_a_reloaded_agreement_is_decided_afresh(policy: PolicySet, tmp_path: Path) -> None:
+    # A reload (SIGHUP) builds a new PolicySet: nothing compiled from the old agreement is carried over,
+    # and requests still running on the old one keep their old decisions.
+    assert policy.decide("bank", "BankAccount.balance", "consultant", "consultant", "advisory", NONE).treatment == ALLOW
+    reloaded = policy_from(tmp_path, BANK.replace("fields: {BankAccount.*: allow, Loan.maturityDate",
+                                                  "fields: {BankAccount.balance: redact, Loan.maturityDate"))
+    assert reloaded.decide("bank", "BankAccount.balance", "consultant", "consultant", "advisory", NONE) == \
+        Decision(REDACT, "bank/consultant")
+    assert policy.decide("bank", "BankAccount.balance", "consultant", "consultant", "advisory", NONE).treatment == ALLOW
+
+
 def test_the_most_restrictive_matching_rule_wins(policy: PolicySet) -> None:
     # partners-leads allows the full IBAN with consent, partners-iban (role partner) masks it: mask wins.
     assert policy.decide("bank", "BankAccount.iban", "life", "partner", "lead_management", LEADS) == \

@@ -19,9 +19,14 @@ def canonical(body: dict[str, Any]) -> bytes:
 
 
 def event_hash(seq: int, previous: str, body: dict[str, Any]) -> str:
+    return hash_of_canonical(seq, previous, canonical(body))
+
+
+def hash_of_canonical(seq: int, previous: str, canonical_body: bytes) -> str:
+    """`event_hash` for a body already in canonical form (as the log stores it)."""
     digest = hashlib.sha256()
     digest.update(f"vcv-audit/1\n{seq}\n{previous}\n".encode("ascii"))
-    digest.update(canonical(body))
+    digest.update(canonical_body)
     return digest.hexdigest()
 
 

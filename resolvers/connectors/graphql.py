@@ -3,6 +3,8 @@ fetched in one `_entities` query, selecting only the fields wanted."""
 
 from __future__ import annotations
 
+import orjson
+
 from resolvers.connectors.base import Connector, Reply
 from resolvers.errors import PartnerError
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
@@ -31,12 +33,13 @@ class GraphQLConnector(Connector):
         query = ("query Lookup($representations: [_Any!]!) { _entities(representations: $representations) "
                  f"{{ ... on {typename} {{ {self._selection(joint_fields)} }} }} }}")
         representations = [{"__typename": typename, self.config.id_field: i} for i in ids]
-        async with self._session.post(self.config.base_url + self.config.batch_path, headers=headers,
-                                      json={"query": query, "variables": {"representations": representations},
-                                            "operationName": "Lookup"}) as response:
+        body = orjson.dumps({"query": query, "variables": {"representations": representations},
+                             "operationName": "Lookup"})
+        async with self._session.post(self.config.base_url + self.config.batch_path, data=body,
+                                      headers={**headers, "Content-Type": "application/json"}) as response:
             if response.status != 200:
                 raise self._status_error(response)
-            payload = await response.json(content_type=None)
+            payload = await response.json(content_type=None, loads=orjson.loads)
         data = payload.get("data") if isinstance(payload, dict) else None
         entities = data.get("_entities") if isinstance(data, dict) else None
         if not isinstance(entities, list):

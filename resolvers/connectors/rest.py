@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from resolvers.connectors.base import Connector, Reply
 from resolvers.errors import PartnerError
 
@@ -15,11 +17,11 @@ class RestConnector(Connector):
         body: dict[str, Any] = {"ids": ids}
         if self.config.field_selection:
             body["fields"] = wanted
-        async with self._session.post(self.config.base_url + self.config.batch_path, json=body,
-                                      headers=headers) as response:
+        async with self._session.post(self.config.base_url + self.config.batch_path, data=orjson.dumps(body),
+                                      headers={**headers, "Content-Type": "application/json"}) as response:
             if response.status != 200:
                 raise self._status_error(response)
-            payload = await response.json(content_type=None)
+            payload = await response.json(content_type=None, loads=orjson.loads)
         if not isinstance(payload, dict) or not isinstance(payload.get("contracts"), list):
             raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, "no 'contracts' list")
         not_found = payload.get("not_found") or []
