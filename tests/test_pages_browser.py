@@ -188,6 +188,14 @@ async def test_compliance_finds_the_access_just_made_with_its_partners_and_rules
     assert all(p in details for p in ("bank", "life", "property", "invest"))
     assert "LifePolicy.healthClass" in details and "life/" in details
 
+    # Export: the events found, as a spreadsheet would open them.
+    request_id = (await page.locator("#event-details dd").first.inner_text()).strip()
+    async with page.expect_download() as download:
+        await page.click("#export-csv")
+    exported = Path(await (await download.value).path()).read_text(encoding="utf-8").splitlines()
+    assert exported[0].startswith("seq,time,request_id,subject,role")
+    assert any(request_id in line and "LifePolicy.healthClass" in line for line in exported[1:])
+
 
 async def test_a_malformed_or_forged_token_is_explained(site: tuple[Gateway, Customer], page: Page) -> None:
     gateway, _ = site

@@ -52,7 +52,11 @@ function details(event) {
 }
 
 function csv(events) {
-  const quote = (v) => `"${String(v ?? "").replace(/"/g, '""')}"`;
+  // A cell a spreadsheet would run as a formula (=, +, -, @) is kept as text: audit data must not execute.
+  const quote = (v) => {
+    const text = String(v ?? "");
+    return `"${(/^[=+\-@\t\r]/.test(text) ? `'${text}` : text).replace(/"/g, '""')}"`;
+  };
   const header = ["seq", "time", "request_id", "subject", "role", "organisation", "purpose", "outcome", "customers", "partners", "errors", "withheld"];
   const rows = events.map((e) => [e.seq, e.time, e.requestId, e.caller.subject, e.caller.role, e.caller.organisation, e.purpose,
     e.outcome, e.customers.join(" "), e.partners.map((p) => `${p.partner}:${p.outcome}`).join(" "), e.errors.join(" "),

@@ -58,7 +58,12 @@ function render(me, events) {
       notice.replaceChildren(h("div", { class: "banner bad", role: "alert" }, explain(error)));
     }
   }
-  const consents = new Map((me.consents || []).map((c) => [c.purpose, c]));
+  // The master keeps every consent ever given; one switch per purpose shows the one in force, else the latest.
+  const consents = new Map();
+  for (const c of me.consents || []) {
+    const seen = consents.get(c.purpose);
+    if (!seen || (c.active && !seen.active) || (c.active === seen.active && c.grantedAt > seen.grantedAt)) consents.set(c.purpose, c);
+  }
   const purposes = [...new Set([...Object.keys(PURPOSES), ...consents.keys()])];
   page().replaceChildren(
     h("section", {}, h("h1", {}, `Hello ${[me.givenName, me.familyName].filter(Boolean).join(" ")}`),
