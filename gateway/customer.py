@@ -165,9 +165,11 @@ class Customer:
         fields = ASSET_FIELDS | LIABILITY_FIELDS
         guard, path = info.context.guard, info.path.as_list()
 
+        def field_of(ref: ContractRef) -> str:
+            return fields[TYPE_OF_PRODUCT[ref.product_type]]
+
         def allowed(ref: ContractRef) -> bool:
-            type_name = TYPE_OF_PRODUCT[ref.product_type]
-            name = fields[type_name]
+            type_name, name = TYPE_OF_PRODUCT[ref.product_type], field_of(ref)
             decision = guard.decide(ref.partner_id, f"{type_name}.{name}", self.consents_active)
             if decision.treatment.kind != "allow":
                 # A generalised or hidden value is left out rather than summed: a total must not let the
@@ -182,14 +184,14 @@ class Customer:
         counted = [r for r in refs if TYPE_OF_PRODUCT[r.product_type] in fields and self._listed(guard, r)]
         summed = [r for r in counted if allowed(r)]
         answers = await info.context.partners.load_all(
-            [(r.partner_id, r.contract_id, frozenset({fields[TYPE_OF_PRODUCT[r.product_type]]})) for r in summed])
+            [(r.partner_id, r.contract_id, frozenset({field_of(r)})) for r in summed])
+        # Only contracts whose value may be summed and whose partner answered; the rest make it incomplete.
         values: dict[str, MoneyValue | None] = {
-            r.contract_id: a.values.get(fields[TYPE_OF_PRODUCT[r.product_type]])
+            r.contract_id: a.values.get(field_of(r))
             for r, a in zip(summed, answers, strict=True) if not isinstance(a, PartnerError)}
         for ref in counted:
-            ok = ref.contract_id in values
             value = values.get(ref.contract_id)
-            if not ok:
+            if ref.contract_id not in values:
                 shown_id = guard.reveal([*path, "missingContracts"], ref.partner_id,
                                         f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,
                                         self.consents_active)

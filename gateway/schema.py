@@ -42,6 +42,7 @@ from gateway.types import (
 from privacy.guard import Guard
 from privacy.treatments import PSEUDONYM_PREFIX
 from privacy.vocabulary import PURPOSES
+from resolvers import models
 from resolvers.joint import MASTER_OWNER
 
 log = logging.getLogger("vcv.graphql")
@@ -81,6 +82,16 @@ def _sees_pseudonyms(guard: Guard) -> bool:
 SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
 
 
+async def _read_customer(info: Info, customer_id: str) -> models.Customer | None:
+    """The customer if visible, read with their consents, contracts and consultant in one go; the request's
+    loaders are primed with that read, so the resolvers below it wait for nothing."""
+    view = await info.context.master.customer_view(info.context.visibility, customer_id)
+    if view is None:
+        return None
+    info.context.master_loaders.prime(view)
+    return view.customer
+
+
 @strawberry.type(description="Read the integrated customer view.")
 class Query:
     @strawberry.field(description="One customer, if the caller may see them. A customer you may not see is "
@@ -95,10 +106,7 @@ class Query:
             # A keyed HMAC cannot be inverted: find it among the customers this caller may see at all.
             candidates = await master.customer_ids(visibility)
             real_id = next((c for c in candidates if given in info.context.guard.pseudonyms(MASTER_OWNER, c)), "")
-        view = await master.customer_view(visibility, real_id) if real_id else None
-        row = None if view is None else view.customer
-        if view is not None:
-            info.context.master_loaders.prime(view)
+        row = await _read_customer(info, real_id) if real_id else None
         shown = None if row is None else await shown_customer(info, row)
         if shown is None or not info.context.guard.known_as(MASTER_OWNER, "Customer.id", row.id, given,
                                                              shown.consents_active):
@@ -158,10 +166,8 @@ class Query:
         caller = info.context.caller
         if caller.role != "customer" or not caller.customer_id:
             raise Forbidden("only a customer has a record of their own")
-        view = await info.context.master.customer_view(info.context.visibility, caller.customer_id)
-        if view is not None:
-            info.context.master_loaders.prime(view)
-        shown = None if view is None else await shown_customer(info, view.customer)
+        row = await _read_customer(info, caller.customer_id)
+        shown = None if row is None else await shown_customer(info, row)
         if shown is not None:
             info.context.touched.add(shown.row.id)
         return shown
