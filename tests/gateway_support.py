@@ -24,6 +24,7 @@ from gateway.app import GatewaySettings, create_app
 from gateway.tokens import ensure_demo_keys, mint
 from privacy.audit.keys import load_public_key
 from privacy.audit.store import AuditLog
+from privacy.audit.store import metadata as audit_tables
 from privacy.audit.verify import Verdict, verify
 from privacy.pseudonyms import PseudonymKeys
 from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
@@ -89,11 +90,14 @@ class Gateway:
 
 
 def private_master(world: World, directory: Path) -> str:
-    """A copy of the world's SQLite master (and its audit log) for a test that changes or breaks it, so that
-    other tests keep seeing the shared one as seeded."""
+    """A copy of the world's SQLite master for a test that changes it (a consent, the audit log), so that
+    other tests keep seeing the shared one as seeded. Its audit log starts empty (the gateway creates it on
+    first use): what the test finds there is what the test did, however many tests ran before it."""
     copy = directory / "master.db"
     with sqlite3.connect(world.db_url.split("///", 1)[1]) as source, sqlite3.connect(copy) as target:
         source.backup(target)
+        for table in reversed(audit_tables.sorted_tables):
+            target.execute(f'DROP TABLE IF EXISTS "{table.name}"')
     return f"sqlite+aiosqlite:///{copy}"
 
 
