@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean chromium screenshots
+.PHONY: demo test lint bench clean chromium screenshots node
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,15 @@ chromium:
 	    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; \
 	  else echo "no chromium, and no way to install it here: the browser tests will skip (fail under CI)"; fi; }
 
-test: $(STAMP) chromium
+# JavaScript tools some tests run on loopback (tests/node/package.json, exact versions, lock file): npm ci.
+NODE_STAMP := tests/node/node_modules/.installed
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p tests/node/node_modules && touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)
+
+test: $(STAMP) chromium $(NODE_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest $(ARGS)
 
