@@ -35,6 +35,7 @@ from gateway.identity import Caller, Verifier
 from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metrics_endpoint
 from gateway.operations import OperationRefused, TrustedOperations
+from gateway.page_words import vocabulary
 from gateway.pages import add_pages
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
@@ -398,7 +399,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    add_pages(app, settings.demo_identities)
+    add_pages(app, settings.demo_identities, lambda app: vocabulary(app[STATE].partners, app[STATE].rules.policy))
 
     async def lifecycle(app: web.Application) -> Any:
         engine = create_engine(settings.db_url)

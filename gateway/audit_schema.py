@@ -3,6 +3,7 @@ own access report (and for compliance). These reads are operations like any othe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -70,6 +71,9 @@ class AuditFilter:
     outcome: str | None = strawberry.field(default=None, description="allowed, partial or refused.")
     since: datetime | None = strawberry.field(default=None, description="Recorded at or after.")
     until: datetime | None = strawberry.field(default=None, description="Recorded before.")
+    fields_shown: list[str] | None = strawberry.field(
+        default=None, description="Events that showed at least one of these fields in full, as Type.field (e.g. "
+                                  "LifePolicy.healthClass): \"who saw this customer's health data\" in one search.")
 
 
 @strawberry.type(description="One access to a customer's data, as the customer's access report shows it: when, "
@@ -146,12 +150,34 @@ async def audit_events(info: Info, filter: AuditFilter | None, first: int | None
     f = filter or AuditFilter()
     if f.customer_id:
         info.context.touched.add(str(f.customer_id))  # reading about a customer is an access to be logged
-    rows = await info.context.audit.search(AuditQuery(
-        after_seq=after_seq, limit=first + 1, customer_id=str(f.customer_id) if f.customer_id else None,
-        subject=f.subject, purpose=f.purpose, outcome=f.outcome, since=f.since, until=f.until))
+    query = AuditQuery(after_seq=after_seq, limit=first + 1, customer_id=str(f.customer_id) if f.customer_id else None,
+                       subject=f.subject, purpose=f.purpose, outcome=f.outcome, since=f.since, until=f.until)
+    if f.fields_shown is not None:
+        rows = await _showing(info, query, set(f.fields_shown))
+    else:
+        rows = await info.context.audit.search(query)
     page = rows[:first]
     end = info.context.cursors.encode(str(page[-1]["seq"])) if page else None
     return AuditEventConnection(events=[_event(r) for r in page], end_cursor=end, has_next_page=len(rows) > first)
+
+
+async def _showing(info: Info, query: AuditQuery, fields: set[str]) -> list[dict[str, Any]]:
+    """Up to `query.limit` events that showed one of `fields`; the store filters the rest, this the fields
+    (kept as `owner/Type.field` in the event body), reading on in batches until the page is full."""
+    found: list[dict[str, Any]] = []
+    after = query.after_seq
+    while len(found) < query.limit:
+        rows = await info.context.audit.search(replace(query, after_seq=after, limit=200))
+        for row in rows:
+            shown = (row["body"].get("fields") or {}).get("shown") or []
+            if any(f.split("/", 1)[-1] in fields for f in shown):
+                found.append(row)
+                if len(found) == query.limit:
+                    break
+        if len(rows) < 200:
+            break
+        after = rows[-1]["seq"]
+    return found
 
 
 async def access_log(info: Info, customer_id: str, first: int | None, after: str | None) -> AccessEventConnection:

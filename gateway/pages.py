@@ -3,10 +3,12 @@ files from `gateway/static/` (no build step, nothing from a CDN, so they work of
 
 The pages hold no privileges of their own: they call `/graphql` with the token the user chose or pasted,
 and show exactly what the API returned (values are set as text, never as HTML). In demo mode only,
-`/demo/identities` hands the page the demo's tokens so that a person can switch roles with one click."""
+`/demo/identities` hands the page the demo's tokens so that a person can switch roles with one click.
+`/vocabulary.json` gives the pages plain words for internal keys (gateway/page_words.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,19 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 DEMO_IDENTITIES = web.AppKey("demo_identities", list)
+VOCABULARY = web.AppKey("vocabulary", object)
+# Called per request: the words follow the running configuration, which a reload replaces as a whole.
+Vocabulary = Callable[[web.Application], dict[str, Any]]
 
 
-def add_pages(app: web.Application, demo_identities: list[dict[str, Any]] | None) -> None:
+def add_pages(app: web.Application, demo_identities: list[dict[str, Any]] | None,
+              vocabulary: Vocabulary | None = None) -> None:
     for path, name in PAGES.items():
         app.router.add_get(path, _page(STATIC / name))
     app.router.add_static("/static/", STATIC, append_version=False)
+    if vocabulary is not None:
+        app[VOCABULARY] = vocabulary
+        app.router.add_get("/vocabulary.json", _vocabulary)
     if demo_identities is not None:
         app[DEMO_IDENTITIES] = demo_identities
         app.router.add_get("/demo/identities", _identities)
@@ -44,6 +53,11 @@ def _page(file: Path) -> Any:
 async def _identities(request: web.Request) -> web.Response:
     # Demo tokens only exist in demo mode; this route is not registered otherwise.
     return web.json_response(request.app[DEMO_IDENTITIES], headers={"Cache-Control": "no-store"})
+
+
+async def _vocabulary(request: web.Request) -> web.Response:
+    words: Vocabulary = request.app[VOCABULARY]  # type: ignore[assignment]
+    return web.json_response(words(request.app), headers={"Cache-Control": "no-cache"})
 
 
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:

@@ -1,7 +1,11 @@
-// Customer 360: search the customers your identity may see, open one, and see master data, contracts by
-// partner and portfolio totals — with a badge on every field an agreement hid or changed, and a banner for
-// every partner that did not answer.
-import { ApiError, badge, explain, gql, h, identity, identityBar, message, money, redactionIndex } from "./common.js";
+// Customer 360: search the customers your identity may see, open one, and answer a consultant's first
+// questions at a glance — who is this, what do they hold (active contracts first, terminated ones folded
+// away, counts by partner and product, a picture of the portfolio), and what is hidden or missing and why.
+import {
+  ApiError, announce, badge, day, disclosure, explain, gql, h, identity, identityBar, loadWords, message, money,
+  orgName, productName, readable, redactionIndex,
+} from "./common.js";
+import { portfolioChart } from "./chart.js";
 
 const LIST = `query Customers($search: String) { customers(search: $search, first: 20) {
   edges { node { id givenName familyName segment } } } }`;
@@ -22,20 +26,38 @@ const VIEW = `query Customer360($id: ID!) { customer(id: $id) {
   portfolio { assets { amount currency } liabilities { amount currency } complete missingContracts } } }`;
 
 const list = (items, show) => (items && items.length ? items.map(show).join("; ") : items ? "none" : null);
+const rate = (r) => `${r} %`;
 const FIELDS = {
   BankAccount: [["IBAN", "iban"], ["Balance", "balance", money], ["Overdraft limit", "overdraftLimit", money],
-    ["Interest rate", "interestRate", (r) => `${r} %`],
-    ["Recent transactions", "recentTransactions", (t) => list(t, (x) => `${x.bookingDate} ${money(x.amount)} ${x.counterparty}`)]],
-  Loan: [["Principal", "principal", money], ["Outstanding", "outstanding", money], ["Interest rate", "interestRate", (r) => `${r} %`],
-    ["Maturity", "maturityDate"]],
+    ["Interest rate", "interestRate", rate],
+    ["Recent transactions", "recentTransactions", (t) => list(t, (x) => `${day(x.bookingDate)} ${money(x.amount)} ${x.counterparty}`)]],
+  Loan: [["Principal", "principal", money], ["Outstanding", "outstanding", money], ["Interest rate", "interestRate", rate],
+    ["Maturity", "maturityDate", day]],
   LifePolicy: [["Sum insured", "sumInsured", money], ["Premium", "premium", money], ["Payment", "paymentFrequency"],
     ["Beneficiaries", "beneficiaries", (b) => list(b, (x) => x)], ["Surrender value", "surrenderValue", money],
     ["Health class", "healthClass"]],
-  PropertyPolicy: [["Kind", "kind"], ["Premium", "premium", money], ["Deductible", "deductible", money],
-    ["Insured object", "insuredObject"], ["Claims", "claims", (c) => list(c, (x) => `${x.reportedOn} ${money(x.amount)} ${x.status}`)]],
+  PropertyPolicy: [["Kind", "kind", readable], ["Premium", "premium", money], ["Deductible", "deductible", money],
+    ["Insured object", "insuredObject"], ["Claims", "claims", (c) => list(c, (x) => `${day(x.reportedOn)} ${money(x.amount)} ${x.status}`)]],
   Depot: [["Market value", "marketValue", money], ["Risk profile", "riskProfile"],
     ["Positions", "positions", (p) => list(p, (x) => `${x.name} ×${x.quantity}: ${money(x.value)}`)]],
 };
+const MASTER = { id: "Customer ID", givenName: "First name", familyName: "Last name", birthDate: "Birth date",
+  email: "Email", phone: "Phone", address: "Address", segment: "Segment", consultant: "Consultant" };
+// A field as a person calls it: "Health class", from the `Type.field` the API reports.
+function fieldLabel(field) {
+  const [type, name] = field.split(".");
+  if (type === "Customer") return MASTER[name] || readable(name);
+  const known = (FIELDS[type] || []).find(([, key]) => key === name);
+  return known ? known[0] : name === "contractId" ? "Contract number" : readable(name.replace(/([A-Z])/g, " $1"));
+}
+
+const FAILURE = {
+  PARTNER_TIMEOUT: "did not answer in time",
+  PARTNER_UNAVAILABLE: "could not be reached",
+  PARTNER_CIRCUIT_OPEN: "has been failing, so it was not asked this time",
+  PARTNER_BAD_RESPONSE: "sent an answer that could not be read",
+};
+const failure = (code) => FAILURE[code] || "did not answer";
 
 const results = () => document.getElementById("results");
 const panel = () => document.getElementById("customer");
@@ -46,29 +68,43 @@ let opens = 0;
 
 async function search(text) {
   const mine = ++searches;
-  message(results(), "Searching…");
+  announce("Searching…");
   try {
     const { data } = await gql(LIST, { search: text || null });
     if (mine !== searches) return;
     const edges = data.customers.edges;
     if (!edges.length) {
-      message(results(), text ? `No customer you may see matches “${text}”.` : "You may not see any customer.");
+      const none = text ? `No customer you may see matches “${text}”.` : "You may not see any customer.";
+      message(results(), none);
+      announce(none);
       return;
     }
-    results().replaceChildren(h("ul", { class: "results" }, ...edges.map(({ node }) => h("li", {},
+    results().replaceChildren(h("ul", { class: "results", "aria-label": "Customers found" }, ...edges.map(({ node }) => h("li", {},
       h("button", { type: "button", "data-id": node.id, onclick: () => open(node.id) },
         h("strong", {}, [node.givenName, node.familyName].filter(Boolean).join(" ") || "(name hidden)"),
-        h("div", { class: "subtle" }, `${node.id}${node.segment ? ` · ${node.segment}` : ""}`))))));
+        h("span", { class: "subtle id" }, ` · ${node.id}${node.segment ? ` · ${readable(node.segment)}` : ""}`))))));
+    markOpen(currentId);
+    announce(`${edges.length} customer${edges.length === 1 ? "" : "s"} found.`);
   } catch (error) {
-    if (mine === searches) message(results(), explain(error), "error");
+    if (mine === searches) { message(results(), explain(error), "error"); announce("The search failed."); }
   }
+}
+
+let currentId = null;
+function markOpen(id) {
+  document.querySelectorAll("ul.results button").forEach((b) => {
+    if (b.dataset.id === id) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  });
 }
 
 function fieldRow(label, value, path, redactions, failed) {
   const redaction = redactions.get(path);
-  const shown = value === null || value === undefined ? (redaction ? "—" : failed ? "unavailable" : "—") : value;
-  return [h("dt", {}, label), h("dd", { "data-path": path }, shown, redaction ? badge(redaction) : null,
-    !redaction && failed && (value === null || value === undefined) ? h("span", { class: "badge unavailable", title: failed }, "not answered") : null)];
+  const missing = value === null || value === undefined;
+  const extra = redaction ? badge(redaction, label)
+    : failed && missing ? disclosure("not answered", label, "unavailable",
+      [`${orgName(failed.partner)} ${failure(failed.code)}, so this value is missing. Try again later.`]) : [];
+  return [h("dt", {}, label), h("dd", { "data-path": path }, missing ? "—" : value, ...extra)];
 }
 
 function banners(errors) {
@@ -77,73 +113,154 @@ function banners(errors) {
     const ext = e.extensions || {};
     if (ext.partner && !byPartner.has(ext.partner)) byPartner.set(ext.partner, ext.code);
   }
-  return [...byPartner].map(([partner, code]) => h("div", { class: "banner", role: "alert", "data-partner": partner },
-    h("strong", {}, `${partner}: ${code}`), ` — this partner did not answer in full; its contracts are listed `,
-    "from the customer master and their details are missing below. Everything else is complete."));
+  return [...byPartner].map(([partner, code]) => h("div", { class: "banner", "data-partner": partner, "data-code": code },
+    h("strong", {}, `${orgName(partner)} ${failure(code)}.`),
+    " Its contracts are listed from the customer master without their details; everything else is complete.",
+    h("span", { class: "subtle" }, ` (code ${code})`)));
+}
+
+// "What is hidden here, and why": one line per field and rule, and one per partner that did not answer.
+function hiddenSummary(redactions, failedPartners) {
+  const byRule = new Map();
+  for (const r of redactions) {
+    const key = `${r.field}|${r.rule}`;
+    if (!byRule.has(key)) byRule.set(key, { r, count: 0 });
+    byRule.get(key).count += 1;
+  }
+  const items = [...byRule.values()].map(({ r, count }) => {
+    const [button, why] = badge(r, fieldLabel(r.field));
+    return h("li", { "data-field": r.field }, h("strong", {}, fieldLabel(r.field)),
+      count > 1 ? ` (${count} times)` : "", button, why);
+  });
+  const failed = [...failedPartners].map(([partner, { code, contracts }]) => h("li", { "data-partner": partner },
+    h("strong", {}, orgName(partner)), ` ${failure(code)}: ${contracts} contract${contracts === 1 ? "" : "s"} without details.`));
+  if (!items.length && !failed.length) {
+    return h("div", { class: "summary-box", id: "hidden-summary" }, h("h2", {}, "Nothing hidden"),
+      h("p", { class: "subtle" }, "Every field was shown in full and every partner answered."));
+  }
+  return h("div", { class: "summary-box", id: "hidden-summary" },
+    h("h2", {}, `Hidden or missing here: ${items.length} field${items.length === 1 ? "" : "s"}`,
+      failed.length ? `, ${failed.length} partner${failed.length === 1 ? "" : "s"} not answering` : ""),
+    h("ul", {}, ...failed, ...items));
+}
+
+const isTerminated = (c) => (c.status || "").toLowerCase() === "terminated";
+
+function holdings(active, terminated) {
+  const byPartner = new Map();
+  for (const c of active) {
+    const p = byPartner.get(c.partner.name) || new Map();
+    p.set(c.productType, (p.get(c.productType) || 0) + 1);
+    byPartner.set(c.partner.name, p);
+  }
+  return h("div", { id: "holdings" },
+    h("h2", {}, `Holds ${active.length} active contract${active.length === 1 ? "" : "s"}`,
+      terminated.length ? h("span", { class: "subtle" }, ` and ${terminated.length} terminated`) : ""),
+    active.length ? h("ul", { class: "plain" }, ...[...byPartner].map(([partner, products]) => h("li", {},
+      h("strong", {}, partner), ": ",
+      [...products].map(([type, n]) => `${n} × ${productName(type)}`).join(", ")))) : h("p", { class: "state" }, "No active contracts you may see."));
+}
+
+function contractBlock(c, i, p, r, failedAt) {
+  return h("div", { class: "contract", "data-contract": c.contractId, "data-status": c.status || "" },
+    h("h4", {}, productName(c.productType), " ", h("span", { class: "subtle id" }, c.contractId)),
+    h("p", { class: "subtle" }, `${readable(c.status || "status unknown")} · since ${day(c.startDate) || "—"}`),
+    h("dl", { class: "fields" }, ...(FIELDS[c.__typename] || []).flatMap(([label, key, format]) => {
+      const path = p("contracts", i, key);
+      const raw = c[key];
+      return fieldRow(label, raw === null || raw === undefined ? null : format ? format(raw) : raw, path, r, failedAt.get(path));
+    })));
 }
 
 function render(customer, errors, redactions) {
   const r = redactionIndex(redactions);
-  const failedAt = new Map(errors.filter((e) => e.path).map((e) => [e.path.join("."), (e.extensions || {}).code]));
+  const failedAt = new Map(errors.filter((e) => e.path).map((e) => [e.path.join("."), e.extensions || {}]));
   const other = errors.filter((e) => !(e.extensions || {}).partner);
   const p = (...parts) => ["customer", ...parts].join(".");
   const address = customer.address && [customer.address.street, customer.address.postalCode, customer.address.city, customer.address.country].filter(Boolean).join(", ");
   const master = h("dl", { class: "fields" },
     ...fieldRow("Customer ID", customer.id, p("id"), r),
-    ...fieldRow("Birth date", customer.birthDate, p("birthDate"), r),
+    ...fieldRow("Birth date", day(customer.birthDate), p("birthDate"), r),
     ...fieldRow("Email", customer.email, p("email"), r),
     ...fieldRow("Phone", customer.phone, p("phone"), r),
     ...fieldRow("Address", address || null, p("address"), r),
-    ...fieldRow("Segment", customer.segment, p("segment"), r),
+    ...fieldRow("Segment", customer.segment && readable(customer.segment), p("segment"), r),
     ...fieldRow("Consultant", customer.consultant && `${customer.consultant.name || ""} (${customer.consultant.id})`, p("consultant"), r));
 
+  const indexed = customer.contracts.map((c, i) => [c, i]);
+  const active = indexed.filter(([c]) => !isTerminated(c));
+  const terminated = indexed.filter(([c]) => isTerminated(c));
+  const failedPartners = new Map();
+  for (const e of errors) {
+    const ext = e.extensions || {};
+    if (ext.partner && !failedPartners.has(ext.partner)) {
+      failedPartners.set(ext.partner, { code: ext.code,
+        contracts: customer.contracts.filter((c) => c.partner.id === ext.partner).length });
+    }
+  }
+
   const groups = new Map();
-  customer.contracts.forEach((contract, index) => {
-    const key = contract.partner.name;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push([contract, index]);
-  });
+  for (const [c, i] of active) {
+    if (!groups.has(c.partner.name)) groups.set(c.partner.name, []);
+    groups.get(c.partner.name).push([c, i]);
+  }
   const contracts = [...groups].map(([partner, items]) => h("div", { class: "partner", "data-partner-name": partner },
     h("h3", {}, `${partner} · ${items.length} contract${items.length === 1 ? "" : "s"}`),
-    ...items.map(([c, i]) => h("div", { class: "contract", "data-contract": c.contractId },
-      h("strong", {}, `${c.contractId} · ${c.productType}`), h("span", { class: "subtle" }, ` ${c.status || ""} since ${c.startDate || "—"}`),
-      h("dl", { class: "fields" }, ...(FIELDS[c.__typename] || []).flatMap(([label, key, format]) => {
-        const path = p("contracts", i, key);
-        const raw = c[key];
-        return fieldRow(label, raw === null || raw === undefined ? null : format ? format(raw) : raw, path, r, failedAt.get(path));
-      }))))));
+    ...items.map(([c, i]) => contractBlock(c, i, p, r, failedAt))));
+  const folded = terminated.length ? h("details", { class: "folded", id: "terminated" },
+    h("summary", {}, `Terminated contracts (${terminated.length})`),
+    ...terminated.map(([c, i]) => contractBlock(c, i, p, r, failedAt))) : null;
 
   const portfolio = customer.portfolio;
-  const totals = portfolio && h("div", {},
-    h("h2", {}, "Portfolio", portfolio.complete ? null : h("span", { class: "badge incomplete", title: "Some contracts could not be valued" }, "incomplete")),
-    h("div", { class: "totals" },
-      h("div", {}, h("div", { class: "subtle" }, "Assets"), h("strong", {}, portfolio.assets.map(money).join(" + ") || "0")),
-      h("div", {}, h("div", { class: "subtle" }, "Liabilities"), h("strong", {}, portfolio.liabilities.map(money).join(" + ") || "0"))),
-    portfolio.complete ? null : h("p", { class: "subtle" }, `Not included: ${portfolio.missingContracts.join(", ")}`));
+  let totals = null;
+  if (portfolio) {
+    const incomplete = portfolio.complete ? [] : disclosure("incomplete", "Portfolio totals", "incomplete",
+      [`Not included, because their value is hidden from you or their partner did not answer: ${portfolio.missingContracts.join(", ")}.`]);
+    totals = h("div", { id: "portfolio" },
+      h("h2", {}, "Portfolio", ...incomplete.slice(0, 1)), ...incomplete.slice(1),
+      h("div", { class: "totals" },
+        h("div", {}, h("div", { class: "subtle" }, "Assets"), h("strong", {}, portfolio.assets.map(money).join(" + ") || "0")),
+        h("div", {}, h("div", { class: "subtle" }, "Liabilities"), h("strong", {}, portfolio.liabilities.map(money).join(" + ") || "0"))),
+      portfolioChart(active.map(([c, i]) => ({ contract: c, index: i })), r, failedAt, p));
+  }
 
+  const name = [customer.givenName, customer.familyName].filter(Boolean).join(" ") || "(name hidden)";
+  const nameBadge = r.get(p("givenName")) ? badge(r.get(p("givenName")), "Name") : [];
+  const heading = h("h1", { tabindex: "-1", id: "customer-name" }, name, ...nameBadge.slice(0, 1));
   panel().replaceChildren(
-    h("h1", {}, [customer.givenName, customer.familyName].filter(Boolean).join(" ") || "(name hidden)",
-      r.get(p("givenName")) ? badge(r.get(p("givenName"))) : null),
+    heading, ...nameBadge.slice(1),
+    h("p", { class: "subtle id" }, [customer.id, customer.segment && readable(customer.segment),
+      customer.consultant && `consultant ${customer.consultant.name || customer.consultant.id}`].filter(Boolean).join(" · ")),
     ...banners(errors),
-    ...other.map((e) => h("div", { class: "banner bad", role: "alert" }, `${(e.extensions || {}).code}: ${e.message}`)),
-    master,
+    ...other.map((e) => h("div", { class: "banner bad" }, explain(new ApiError([e], 200)))),
+    hiddenSummary(redactions, failedPartners),
+    holdings(active.map(([c]) => c), terminated.map(([c]) => c)),
     totals,
+    h("h2", {}, "Personal details"),
+    master,
     h("h2", {}, "Contracts"),
-    ...(contracts.length ? contracts : [h("p", { class: "state" }, "No contracts you may see.")]),
-    h("p", { class: "subtle" }, `${redactions.length} field${redactions.length === 1 ? "" : "s"} withheld or changed by data-sharing agreements; hover a badge for the rule.`));
+    ...(contracts.length ? contracts : [h("p", { class: "state" }, "No active contracts you may see.")]),
+    folded);
+  return heading;
 }
 
 async function open(id) {
-  document.querySelectorAll("ul.results button").forEach((b) => b.classList.toggle("open", b.dataset.id === id));
+  currentId = id;
+  markOpen(id);
   const mine = ++opens;
-  message(panel(), "Loading the customer from every partner…");
+  announce("Loading the customer from every partner…");
   try {
     const { data, errors, redactions } = await gql(VIEW, { id });
     if (mine !== opens) return;
     if (!data.customer) throw new ApiError(errors.length ? errors : [{ message: "not found", extensions: { code: "CUSTOMER_NOT_FOUND" } }], 200);
-    render(data.customer, errors, redactions);
+    const heading = render(data.customer, errors, redactions);
+    announce(`Opened ${heading.firstChild.textContent}.`);
+    heading.focus();  // the answer is here now: a keyboard or screen reader user continues from its top
   } catch (error) {
-    if (mine === opens) message(panel(), explain(error), "error");
+    if (mine === opens) {
+      message(panel(), explain(error), "error");
+      announce("The customer could not be opened.");
+    }
   }
 }
 
@@ -155,7 +272,10 @@ document.getElementById("search").addEventListener("submit", (event) => {
   else search(text);
 });
 window.addEventListener("vcv-identity", () => {
+  currentId = null;
   message(panel(), "No customer open.");
   if (identity()) search("");
 });
-identityBar(document.getElementById("identity")).then(() => { if (identity()) search(""); });
+loadWords()
+  .then(() => identityBar(document.getElementById("identity")))
+  .then(() => { if (identity()) search(""); });
