@@ -176,7 +176,6 @@ export async function identityBar(root, { staffLinks = true } = {}) {
     current.dataset.purpose = who ? who.purpose : "";
     purpose.replaceChildren(...(who ? who.purposes : []).map((p) => h("option", { value: p, selected: p === who.purpose }, purposeTitle(p))));
     purpose.disabled = usePurpose.disabled = !who || who.purposes.length < 2;
-    panel.open = !who;
   }
 
   try {
@@ -225,6 +224,8 @@ export async function identityBar(root, { staffLinks = true } = {}) {
     announce("Now using the pasted token.");
   });
   window.addEventListener("vcv-identity", render);
+  // Open until someone is chosen; then folded by the person, not under their focus.
+  panel.open = !identity();
   panel.append(h("summary", {}, "Signed in as ", current, h("span", { class: "subtle" }, " — change")),
     demoForm, purposeForm,
     h("details", { class: "token", id: "token-panel" }, h("summary", {}, "Use an access token instead"), tokenForm), problem);

@@ -135,11 +135,11 @@ function hiddenSummary(redactions, failedPartners) {
   const failed = [...failedPartners].map(([partner, { code, contracts }]) => h("li", { "data-partner": partner },
     h("strong", {}, orgName(partner)), ` ${failure(code)}: ${contracts} contract${contracts === 1 ? "" : "s"} without details.`));
   if (!items.length && !failed.length) {
-    return h("div", { class: "summary-box", id: "hidden-summary" }, h("h2", {}, "Nothing hidden"),
+    return h("div", { class: "summary-box", id: "hidden-summary" }, h("h3", {}, "Nothing hidden"),
       h("p", { class: "subtle" }, "Every field was shown in full and every partner answered."));
   }
   return h("div", { class: "summary-box", id: "hidden-summary" },
-    h("h2", {}, `Hidden or missing here: ${items.length} field${items.length === 1 ? "" : "s"}`,
+    h("h3", {}, `Hidden or missing here: ${items.length} field${items.length === 1 ? "" : "s"}`,
       failed.length ? `, ${failed.length} partner${failed.length === 1 ? "" : "s"} not answering` : ""),
     h("ul", {}, ...failed, ...items));
 }
@@ -154,7 +154,7 @@ function holdings(active, terminated) {
     byPartner.set(c.partner.name, p);
   }
   return h("div", { id: "holdings" },
-    h("h2", {}, `Holds ${active.length} active contract${active.length === 1 ? "" : "s"}`,
+    h("h3", {}, `Holds ${active.length} active contract${active.length === 1 ? "" : "s"}`,
       terminated.length ? h("span", { class: "subtle" }, ` and ${terminated.length} terminated`) : ""),
     active.length ? h("ul", { class: "plain" }, ...[...byPartner].map(([partner, products]) => h("li", {},
       h("strong", {}, partner), ": ",
@@ -163,7 +163,7 @@ function holdings(active, terminated) {
 
 function contractBlock(c, i, p, r, failedAt) {
   return h("div", { class: "contract", "data-contract": c.contractId, "data-status": c.status || "" },
-    h("h4", {}, productName(c.productType), " ", h("span", { class: "subtle id" }, c.contractId)),
+    h("h5", {}, productName(c.productType), " ", h("span", { class: "subtle id" }, c.contractId)),
     h("p", { class: "subtle" }, `${readable(c.status || "status unknown")} · since ${day(c.startDate) || "—"}`),
     h("dl", { class: "fields" }, ...(FIELDS[c.__typename] || []).flatMap(([label, key, format]) => {
       const path = p("contracts", i, key);
@@ -205,7 +205,7 @@ function render(customer, errors, redactions) {
     groups.get(c.partner.name).push([c, i]);
   }
   const contracts = [...groups].map(([partner, items]) => h("div", { class: "partner", "data-partner-name": partner },
-    h("h3", {}, `${partner} · ${items.length} contract${items.length === 1 ? "" : "s"}`),
+    h("h4", {}, `${partner} · ${items.length} contract${items.length === 1 ? "" : "s"}`),
     ...items.map(([c, i]) => contractBlock(c, i, p, r, failedAt))));
   const folded = terminated.length ? h("details", { class: "folded", id: "terminated" },
     h("summary", {}, `Terminated contracts (${terminated.length})`),
@@ -217,7 +217,7 @@ function render(customer, errors, redactions) {
     const incomplete = portfolio.complete ? [] : disclosure("incomplete", "Portfolio totals", "incomplete",
       [`Not included, because their value is hidden from you or their partner did not answer: ${portfolio.missingContracts.join(", ")}.`]);
     totals = h("div", { id: "portfolio" },
-      h("h2", {}, "Portfolio", ...incomplete.slice(0, 1)), ...incomplete.slice(1),
+      h("h3", {}, "Portfolio", ...incomplete.slice(0, 1)), ...incomplete.slice(1),
       h("div", { class: "totals" },
         h("div", {}, h("div", { class: "subtle" }, "Assets"), h("strong", {}, portfolio.assets.map(money).join(" + ") || "0")),
         h("div", {}, h("div", { class: "subtle" }, "Liabilities"), h("strong", {}, portfolio.liabilities.map(money).join(" + ") || "0"))),
@@ -226,7 +226,7 @@ function render(customer, errors, redactions) {
 
   const name = [customer.givenName, customer.familyName].filter(Boolean).join(" ") || "(name hidden)";
   const nameBadge = r.get(p("givenName")) ? badge(r.get(p("givenName")), "Name") : [];
-  const heading = h("h1", { tabindex: "-1", id: "customer-name" }, name, ...nameBadge.slice(0, 1));
+  const heading = h("h2", { tabindex: "-1", id: "customer-name", class: "customer-name" }, name, ...nameBadge.slice(0, 1));
   panel().replaceChildren(
     heading, ...nameBadge.slice(1),
     h("p", { class: "subtle id" }, [customer.id, customer.segment && readable(customer.segment),
@@ -236,9 +236,9 @@ function render(customer, errors, redactions) {
     hiddenSummary(redactions, failedPartners),
     holdings(active.map(([c]) => c), terminated.map(([c]) => c)),
     totals,
-    h("h2", {}, "Personal details"),
+    h("h3", {}, "Personal details"),
     master,
-    h("h2", {}, "Contracts"),
+    h("h3", {}, "Contracts"),
     ...(contracts.length ? contracts : [h("p", { class: "state" }, "No active contracts you may see.")]),
     folded);
   return heading;
