@@ -25,7 +25,12 @@ OUT = Path(__file__).resolve().parent / "screenshots"
 async def as_identity(page: Page, url: str, label_starts: str) -> None:
     await page.goto(url)
     option = page.locator("#demo-identity option", has_text=label_starts).first
+    await page.wait_for_selector("#identity-panel")
+    if not await page.locator("#identity-panel").evaluate("d => d.open"):
+        await page.click("#identity-panel > summary")
     await page.select_option("#demo-identity", value=await option.get_attribute("value"))
+    await page.click("#use-demo")
+    await page.click("#identity-panel > summary")  # folded away, as a person leaves it
 
 
 async def main() -> None:
@@ -40,8 +45,18 @@ async def main() -> None:
                 await as_identity(page, demo.gateway_url + "/", "Consultant")
                 await page.click(f"ul.results button[data-id='{showcase}']")
                 await page.wait_for_selector(".contract")
-                await page.hover(".badge.redact >> nth=0")  # its tooltip names the rule
+                await page.click("#hidden-summary button.badge >> nth=0")  # an explanation, opened
                 await page.screenshot(path=OUT / "customer360.png")
+
+                phone = await browser.new_page(viewport={"width": 390, "height": 844})
+                await as_identity(phone, demo.gateway_url + "/", "Consultant")
+                await phone.click(f"ul.results button[data-id='{showcase}']")
+                await phone.wait_for_selector(".contract")
+                await phone.screenshot(path=OUT / "customer360-phone.png")
+                await as_identity(phone, demo.gateway_url + "/self-service", "Customer")
+                await phone.wait_for_selector("#access")
+                await phone.screenshot(path=OUT / "self-service-phone.png", full_page=True)
+                await phone.close()
 
                 await as_identity(page, demo.gateway_url + "/self-service", "Customer")
                 await page.wait_for_selector("#access")
@@ -51,7 +66,8 @@ async def main() -> None:
                 await page.wait_for_selector("#chain-status")
                 await page.fill("input[name=customerId]", showcase)
                 await page.click("#audit-search button[type=submit]")
-                await page.click("#events tbody tr:has-text('bank ok')")
+                await page.wait_for_selector("#status:has-text('found')")
+                await page.click("#events tbody tr.event:has-text('bank ok') button")
                 await page.wait_for_selector("#event-details")
                 await page.screenshot(path=OUT / "compliance.png", full_page=True)
                 await browser.close()

@@ -200,7 +200,7 @@ async def test_terminated_contracts_are_folded_away_and_holdings_are_counted(
     refs = [r for r in world.alliance.contracts if r.customer_id == subject.id]
     ended = [r for r in refs if r.status == "terminated"]
     holdings = await page.inner_text("#holdings h3")
-    assert holdings.startswith(f"Holds {len(refs) - len(ended)} active contract")
+    assert holdings.startswith(f"Holds {len(refs) - len(ended)} current contract")
     terminated = page.locator("#terminated .contract")
     assert await terminated.count() == len(ended)
     if ended:

@@ -35,14 +35,15 @@ export function portfolioChart(items, redactions, failedAt, path) {
     const at = path("contracts", index, field);
     const value = c[field];
     if (failedAt.get(at)) g.unanswered += 1;
-    else if (redactions.get(at) || !value) g.hidden += 1;  // hidden or rounded: not summed, as the totals do
+    else if (redactions.get(at)) g.hidden += 1;  // hidden or rounded: not summed, as the totals do
+    else if (!value) continue;  // the product has no such value (a disability policy has no surrender value)
     else {
       g.counted += 1;
       g.amounts.set(value.currency, (g.amounts.get(value.currency) || 0) + Number(value.amount));
     }
   }
-  if (!groups.size) return h("p", { class: "state" }, "No account, loan, depot or policy with a value to draw.");
-  const rows = [...groups.values()];
+  if (![...groups.values()].some((g) => g.counted || g.hidden || g.unanswered)) return h("p", { class: "state" }, "No account, loan, depot or policy with a value to draw.");
+  const rows = [...groups.values()].filter((g) => g.counted || g.hidden || g.unanswered);
   const largest = Math.max(1, ...rows.flatMap((g) => [...g.amounts.values()].map(Math.abs)));
   const chartRows = rows.map((g) => {
     const [currency, amount] = [...g.amounts][0] || [null, 0];

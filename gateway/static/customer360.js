@@ -154,11 +154,11 @@ function holdings(active, terminated) {
     byPartner.set(c.partner.name, p);
   }
   return h("div", { id: "holdings" },
-    h("h3", {}, `Holds ${active.length} active contract${active.length === 1 ? "" : "s"}`,
+    h("h3", {}, `Holds ${active.length} current contract${active.length === 1 ? "" : "s"}`,
       terminated.length ? h("span", { class: "subtle" }, ` and ${terminated.length} terminated`) : ""),
     active.length ? h("ul", { class: "plain" }, ...[...byPartner].map(([partner, products]) => h("li", {},
       h("strong", {}, partner), ": ",
-      [...products].map(([type, n]) => `${n} × ${productName(type)}`).join(", ")))) : h("p", { class: "state" }, "No active contracts you may see."));
+      [...products].map(([type, n]) => `${n} × ${productName(type)}`).join(", ")))) : h("p", { class: "state" }, "No current contracts you may see."));
 }
 
 function contractBlock(c, i, p, r, failedAt) {
@@ -239,7 +239,7 @@ function render(customer, errors, redactions) {
     h("h3", {}, "Personal details"),
     master,
     h("h3", {}, "Contracts"),
-    ...(contracts.length ? contracts : [h("p", { class: "state" }, "No active contracts you may see.")]),
+    ...(contracts.length ? contracts : [h("p", { class: "state" }, "No current contracts you may see.")]),
     folded);
   return heading;
 }

@@ -81,8 +81,8 @@ function holdingsSection(me) {
   return h("section", { id: "contracts", "aria-labelledby": "contracts-title" },
     h("h2", { id: "contracts-title" }, "What the alliance holds about you"),
     h("p", {}, active.length
-      ? `${active.length} active contract${active.length === 1 ? "" : "s"} with ${partners.size} partner${partners.size === 1 ? "" : "s"}, and your personal details with your relationship manager.`
-      : "No active contracts; your personal details are kept by your relationship manager."),
+      ? `${active.length} current contract${active.length === 1 ? "" : "s"} with ${partners.size} partner${partners.size === 1 ? "" : "s"}, and your personal details with your relationship manager.`
+      : "No current contracts; your personal details are kept by your relationship manager."),
     h("h3", {}, "Your personal details"),
     h("dl", { class: "fields" },
       h("dt", {}, "Name"), h("dd", {}, [me.givenName, me.familyName].filter(Boolean).join(" ") || "—"),
@@ -91,7 +91,7 @@ function holdingsSection(me) {
       h("dt", {}, "Phone"), h("dd", {}, me.phone || "—"),
       h("dt", {}, "Address"), h("dd", {}, address || "—")),
     h("h3", {}, "Your contracts"),
-    active.length ? h("ul", { class: "cards" }, ...active.map(card)) : h("p", { class: "state" }, "You have no active contracts with the alliance."),
+    active.length ? h("ul", { class: "cards" }, ...active.map(card)) : h("p", { class: "state" }, "You have no current contracts with the alliance."),
     ended.length ? h("details", { class: "folded" }, h("summary", {}, `Ended contracts (${ended.length})`), h("ul", { class: "cards" }, ...ended.map(card))) : null);
 }
 
