@@ -144,7 +144,7 @@ async def _focused(page: Page) -> str:
 async def _consultant_opens(page: Page, url: str, subject: Customer) -> None:
     await _as(page, url + "/", "consultant")
     await _open(page, subject.id)
-    await page.wait_for_selector(".contract")
+    await page.wait_for_selector(".contract", state="attached")
 
 
 async def test_a_consultant_finds_a_customer_by_keyboard_and_reads_why_a_field_is_hidden(
