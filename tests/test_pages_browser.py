@@ -114,6 +114,7 @@ async def _open(page: Page, customer_id: str) -> None:
 
 async def _axe(page: Page, where: str) -> None:
     """Every axe-core rule (WCAG 2.0/2.1 A and AA and best practice) on the page as it is now: no violation."""
+    assert AXE.is_file(), f"no {AXE}: `make node` installs it (npm ci in tests/node)"
     if not await page.evaluate("typeof window.axe === 'object'"):
         await page.evaluate(AXE.read_text(encoding="utf-8"))  # through DevTools: the page's CSP stays as served
     violations = await page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
