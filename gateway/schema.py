@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
-from strawberry.types import ExecutionContext, Info
+from strawberry.types import Info
 
 from gateway.audit_schema import (
     AccessEventConnection,
@@ -27,9 +16,8 @@ from gateway.audit_schema import (
     audit_chain,
     audit_events,
 )
-from gateway.cost import DEFAULT_MAX_COST, QueryCostLimit
 from gateway.customer import Customer, shown_customer
-from gateway.errors import BadRequest, CustomerNotFound, Forbidden, is_safe
+from gateway.errors import BadRequest, CustomerNotFound, Forbidden
 from gateway.lookup import active_consents, find_customer, own_record, page_customers
 from gateway.types import (
     BankAccount,
@@ -42,8 +30,6 @@ from gateway.types import (
 )
 from privacy.vocabulary import PURPOSES
 from resolvers.master import CustomerView
-
-log = logging.getLogger("vcv.graphql")
 
 
 @strawberry.type(description="One customer in a page of results.")
@@ -158,37 +144,9 @@ class Mutation:
         return Consent.of(row)
 
 
-class Schema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
-        # Errors meant for the caller (not found, partner down, bad input) are not incidents: log one line.
-        # Anything else is a bug and keeps its traceback, which the caller never sees.
-        for error in errors:
-            if is_safe(error):
-                log.info("request error: %s %s", error.extensions.get("code") if error.extensions else "-",
-                         error.message)
-            else:
-                log.error("unexpected error", exc_info=error.original_error)
-
-
-def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000,
-                 max_cost: int = DEFAULT_MAX_COST, introspection: bool = True) -> strawberry.Schema:
-    # The limiters build their validation rule classes in __init__; built once here, the rules are the same
-    # objects on every request, so the validation cache can hit (front ends send the same few query texts).
-    # Both caches are bounded LRUs: a client sending endless distinct queries only evicts, never grows memory.
-    # The depth limiter skips introspection fields; `fields { type { fields ...` bombs are stopped by
-    # graphql-core's MaxIntrospectionDepthRule, which is among its specified rules.
-    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
-             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
-    if not introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
-    return Schema(
-        query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot],
-        extensions=[
-            lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            lambda: ParserCache(maxsize=256),
-            lambda: AddValidationRules(rules),
-            lambda: ValidationCache(maxsize=256),
-            lambda: QueryCostLimit(max_cost),
-            lambda: MaskErrors(should_mask_error=lambda e: not is_safe(e), error_message="Internal error."),
-        ],
-    )
+def build_schema() -> strawberry.Schema:
+    """The joint schema: the SDL partners read (`vcv schema`), introspection, and the general executor. Its
+    limits (tokens, shape, cost, introspection) are the gate's (gateway/gate.py), which every operation
+    passes before anything runs."""
+    return strawberry.Schema(query=Query, mutation=Mutation,
+                             types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot])
