@@ -154,18 +154,25 @@ def measure(document: DocumentNode) -> Shape:
 
 def query_cost(document: DocumentNode, operation_name: str | None = None,
                variables: Mapping[str, Any] | None = None) -> int:
+    return costing(document, operation_name, variables)[0]
+
+
+def costing(document: DocumentNode, operation_name: str | None = None,
+            variables: Mapping[str, Any] | None = None) -> tuple[int, int]:
+    """The cost, and the number of AST nodes visited to compute it (each fragment once)."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
     if not chosen:
-        return 0  # execution reports the unknown operation
+        return 0, 0  # execution reports the unknown operation
     given = dict(variables or {})
     for definition in chosen[0].variable_definitions or ():
         # `query($n: Int = 100)` sent without variables runs with 100, so it must be costed with 100.
         name = definition.variable.name.value
         if name not in given and definition.default_value is not None:
             given[name] = value_from_ast_untyped(definition.default_value)
-    return _Costing(fragments, given).selection(chosen[0].selection_set)
+    run = _Costing(fragments, given)
+    return run.selection(chosen[0].selection_set), run.steps
 
 
 class _Costing:
@@ -176,6 +183,7 @@ class _Costing:
         self.variables = variables
         self.memo: dict[str, dict[str | None, int]] = {}
         self.in_progress: set[str] = set()
+        self.steps = 0
 
     def selection(self, node: SelectionSetNode | None) -> int:
         if node is None:
@@ -191,6 +199,7 @@ class _Costing:
         """The cost of each field under `node`, summed per type condition it applies to."""
         out: dict[str | None, int] = {}
         for child in node.selections:
+            self.steps += 1
             if isinstance(child, FieldNode):
                 out[condition] = _add(out.get(condition, 0), self.field(child))
             elif isinstance(child, InlineFragmentNode):
