@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from strawberry.dataloader import DataLoader
 
 from resolvers import models
+from resolvers.errors import MasterUnavailable
 from resolvers.types import ContractRef
+
+log = logging.getLogger("vcv.master")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 SERVICE_PURPOSES = ("service", "complaint")
 # An ID no customer has (IDs are `C-` and digits): reads for a lookup that is refused run for it, so a refusal
@@ -83,10 +91,26 @@ def _consents_query(customer_ids: Sequence[str]) -> Select[Any]:
     return select(k).where(k.customer_id.in_(customer_ids)).order_by(k.customer_id, k.purpose, k.id)
 
 
+def _reads_master(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """A database failure while reading or writing the master becomes MasterUnavailable: one retryable
+    refusal the gateway answers with 503, instead of an internal error next to a half-built view."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (DBAPIError, OSError, TimeoutError, ConnectionError) as exc:
+            log.warning("customer master unavailable in %s: %s", method.__name__, type(exc).__name__)
+            raise MasterUnavailable(str(exc)) from exc
+
+    return guarded
+
+
 class Master:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    @_reads_master
     async def customer_view(self, v: Visibility, customer_id: str,
                             admit: Callable[[models.Customer, list[models.Consent]], bool] | None = None,
                             ) -> CustomerView | None:
@@ -113,6 +137,7 @@ class Master:
         async with self._sessions() as s:
             return await s.run_sync(read)
 
+    @_reads_master
     async def customer_ids(self, v: Visibility, search: str | None = None,
                            search_in: tuple[str, ...] = ()) -> list[str]:
         """Every customer ID the caller may see, optionally matching `search`: for work that has to look at
@@ -122,12 +147,14 @@ class Master:
         async with self._sessions() as s:
             return list((await s.execute(query)).scalars())
 
+    @_reads_master
     async def customers_by_ids(self, v: Visibility, ids: Sequence[str]) -> list[models.Customer]:
         """The visible customers among `ids`."""
         async with self._sessions() as s:
             query = select(models.Customer).where(models.Customer.id.in_(ids), visible(v))
             return list((await s.execute(query)).scalars())
 
+    @_reads_master
     async def customers(self, v: Visibility, search: str | None, first: int, after_id: str | None,
                         search_in: tuple[str, ...] = ("id", "given_name", "family_name"),
                         ) -> tuple[list[models.Customer], bool]:
@@ -143,6 +170,7 @@ class Master:
         limit = max(0, min(first, MAX_PAGE))
         return rows[:limit], len(rows) > limit
 
+    @_reads_master
     async def contracts_of(self, customer_ids: Sequence[str]) -> list[list[ContractRef]]:
         async with self._sessions() as s:
             rows = (await s.execute(_contracts_query(customer_ids))).scalars()
@@ -151,6 +179,7 @@ class Master:
                 grouped[row.customer_id].append(_ref(row))
         return [grouped.get(cid, []) for cid in customer_ids]
 
+    @_reads_master
     async def consents_of(self, customer_ids: Sequence[str]) -> list[list[models.Consent]]:
         async with self._sessions() as s:
             rows = (await s.execute(_consents_query(customer_ids))).scalars()
@@ -159,16 +188,19 @@ class Master:
                 grouped[row.customer_id].append(row)
         return [grouped.get(cid, []) for cid in customer_ids]
 
+    @_reads_master
     async def consultants(self, ids: Sequence[str]) -> list[models.Consultant | None]:
         async with self._sessions() as s:
             rows = {r.id: r for r in (await s.execute(
                 select(models.Consultant).where(models.Consultant.id.in_(ids)))).scalars()}
         return [rows.get(i) for i in ids]
 
+    @_reads_master
     async def partners(self) -> list[models.Partner]:
         async with self._sessions() as s:
             return list((await s.execute(select(models.Partner).order_by(models.Partner.id))).scalars())
 
+    @_reads_master
     async def set_consent(self, customer_id: str, purpose: str, granted: bool, evidence: str) -> models.Consent:
         """Grant creates a new grant (unless one is active); withdrawal stamps every active grant."""
         k = models.Consent
