@@ -206,10 +206,9 @@ class Customer:
         )
 
 
-async def shown_customer(info: Info, row: models.Customer) -> Customer | None:
+def shown_customer(guard: Guard, row: models.Customer, consents: frozenset[str]) -> Customer | None:
     """The customer as this caller may meet them; None when the agreement hides even their ID (then the
     caller cannot tell them from a customer that does not exist)."""
-    consents = await active_consents(info, row.id)
-    if info.context.guard.decide(MASTER_OWNER, "Customer.id", consents).redacted:
+    if guard.decide(MASTER_OWNER, "Customer.id", consents).redacted:
         return None
     return Customer(row=row, consents_active=consents)  # type: ignore[call-arg]

@@ -141,11 +141,11 @@ class World:
     http: aiohttp.ClientSession
     pseudonym_keys: Path
 
-    def pseudonym(self, customer_id: str, per_consumer: str | None = None) -> str:
-        """How a consumer shown the master's IDs only as pseudonyms (a partner) knows this customer: the same
-        for every consumer of the agreement, unless the rule pseudonymises per consumer."""
+    def pseudonym(self, customer_id: str, consumer: str) -> str:
+        """How `consumer` (a partner ID, or a role), shown the master's IDs only as pseudonyms, knows this
+        customer: one key per (owner, consumer), so every consumer knows them by a different pseudonym."""
         keys = PseudonymKeys.load(["rm"], directory=self.pseudonym_keys)
-        key = keys.for_consumer("rm", per_consumer) if per_consumer else keys.get("rm")
+        key = keys.for_consumer("rm", consumer)
         assert key is not None
         return pseudonym(customer_id, key)
 

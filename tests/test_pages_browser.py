@@ -247,7 +247,7 @@ async def test_a_partner_that_times_out_is_named_and_the_gaps_are_explained(
 async def test_a_customer_reads_plain_words_and_withdraws_a_consent_by_keyboard(
         site: tuple[Gateway, Customer], page: Page, world: World) -> None:
     gateway, subject = site
-    known_as = world.pseudonym(subject.id)
+    known_as = world.pseudonym(subject.id, "bank")
     await _as(page, gateway.url + "/", "partner", "lead_management")
     await _open(page, known_as)
     await page.wait_for_selector(".contract")
@@ -292,7 +292,8 @@ async def test_compliance_answers_who_saw_a_customers_data_of_a_category_in_one_
     # The life insurer's own staff read the health class (their rule allows it); nobody else gets it.
     life = gateway.token("partner", ["service"], partner_id="life")
     health = "query($id: ID!) { customer(id: $id) { contracts { ... on LifePolicy { healthClass } } } }"
-    reply = await gateway.post(health, token=life, purpose="service", variables={"id": world.pseudonym(subject.id)})
+    known_to_life = world.pseudonym(subject.id, "life")
+    reply = await gateway.post(health, token=life, purpose="service", variables={"id": known_to_life})
     assert reply.status == 200 and any(c.get("healthClass") for c in reply.data["customer"]["contracts"])
     await _consultant_opens(page, gateway.url, subject)  # beneficiaries (third parties), no health data
 

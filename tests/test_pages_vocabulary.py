@@ -30,7 +30,7 @@ async def test_compliance_finds_only_the_events_that_showed_a_field(make_gateway
     gateway = await make_gateway(settings_overrides={"db_url": private_master(world, tmp_path)})
     life = gateway.token("partner", ["service"], partner_id="life")
     assert (await gateway.post(HEALTH, token=life, purpose="service",
-                               variables={"id": world.pseudonym(SHOWCASE)})).errors == []
+                               variables={"id": world.pseudonym(SHOWCASE, "life")})).errors == []
     consultant = gateway.token("consultant", ["advisory"], consultant_id=consultant_of(world, SHOWCASE))
     assert (await gateway.post(HEALTH, token=consultant, purpose="advisory", variables={"id": SHOWCASE})).status == 200
 

@@ -14,6 +14,8 @@ import pytest
 
 from fixtures.alliance import partner_record
 from gateway.policy import DEMO_AGREEMENTS
+from privacy.pseudonyms import PseudonymKeys
+from privacy.treatments import pseudonym
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
 
 
@@ -31,7 +33,7 @@ def _bank_accounts(world: World, customer: str = SHOWCASE):  # type: ignore[no-u
 async def test_aliases_get_the_same_treatment(gateway: Gateway, world: World) -> None:
     query = """query($id: ID!) { customer(id: $id) { contracts(partner: "bank") {
         ... on BankAccount { a: iban b: iban balance { amount } c: balance { amount } } } } }"""
-    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.errors == []
     contracts = reply.data["customer"]["contracts"]
@@ -72,7 +74,7 @@ async def test_variables_and_directives_change_nothing(gateway: Gateway, world: 
 async def test_portfolio_totals_leave_out_what_is_hidden(gateway: Gateway, world: World) -> None:
     query = """query($id: ID!) { customer(id: $id) { portfolio {
         assets { amount currency } liabilities { amount } complete missingContracts } } }"""
-    reply = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.errors == []
     portfolio = reply.data["customer"]["portfolio"]
@@ -92,7 +94,7 @@ async def test_portfolio_totals_leave_out_what_is_hidden(gateway: Gateway, world
 async def test_list_order_does_not_depend_on_hidden_values(gateway: Gateway, world: World) -> None:
     query = """query($id: ID!) { customer(id: $id) { contracts { contractId ... on BankAccount { balance { amount } }
         ... on Depot { marketValue { amount } } } } }"""
-    hidden = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE)},
+    hidden = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE, "life")},
                                    partner_id="life")
     shown = await gateway.as_role(query, "customer", "self_service", {"id": SHOWCASE}, customer_id=SHOWCASE)
     order = [c["contractId"] for c in hidden.data["customer"]["contracts"]]
@@ -124,7 +126,7 @@ async def test_hidden_partner_is_not_called_even_when_down(make_gateway, world: 
     query = 'query($id: ID!) { customer(id: $id) { contracts { ... on Depot { marketValue { amount } } } } }'
     # For service, the life insurer may see nothing of the brokerage's data: no call, so no timeout, no error
     # and no timing difference that could tell the caller anything about the depots.
-    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.errors == []
     assert (await world.stats("invest"))["requests"] == 0
@@ -166,7 +168,7 @@ async def test_a_hidden_id_hides_the_customer_like_a_missing_one(gateway: Gatewa
     assert not any(c.customer_id == "C-000002" and c.purpose == "lead_management" for c in world.alliance.consents)
     holder = next(r.partner_id for r in world.alliance.contracts if r.customer_id == "C-000002")
     one = 'query($id: ID!) { customer(id: $id) { id } }'
-    hidden = await gateway.as_role(one, "partner", "lead_management", {"id": world.pseudonym("C-000002")},
+    hidden = await gateway.as_role(one, "partner", "lead_management", {"id": world.pseudonym("C-000002", "life")},
                                    partner_id=holder)
     missing = await gateway.as_role(one, "partner", "lead_management", {"id": "C-999999"}, partner_id=holder)
     assert hidden.codes() == missing.codes() == ["CUSTOMER_NOT_FOUND"]
@@ -177,19 +179,19 @@ async def test_withdrawn_consent_takes_effect_on_the_next_request(gateway: Gatew
     set_consent = "mutation($g: Boolean!) { setConsent(purpose: \"lead_management\", granted: $g) { active } }"
     query = """query($id: ID!) { customer(id: $id) { contracts(partner: "invest") {
         ... on Depot { marketValue { amount } } } } }"""
-    before = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    before = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                    partner_id="life")
     assert all(c["marketValue"] is not None for c in before.data["customer"]["contracts"])
     try:
         withdrawn = await gateway.post(set_consent, token=customer, purpose="self_service", variables={"g": False})
         assert withdrawn.data == {"setConsent": {"active": False}}
-        after = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+        after = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                       partner_id="life")
         assert after.data == {"customer": None} and after.codes() == ["CUSTOMER_NOT_FOUND"]
     finally:
         granted = await gateway.post(set_consent, token=customer, purpose="self_service", variables={"g": True})
         assert granted.data == {"setConsent": {"active": True}}
-    again = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    again = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert again.data == before.data
 
@@ -199,7 +201,7 @@ async def test_contracts_at_other_partners_leave_no_trace(gateway: Gateway, worl
     # and the other partners show the bank nothing: a customer's disability cover is not the bank's business.
     query = """query($id: ID!) { customer(id: $id) { contracts { contractId productType partner { id } }
         portfolio { assets { amount } liabilities { amount } complete missingContracts } } }"""
-    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.errors == []
     refs = [r for r in world.alliance.contracts if r.customer_id == SHOWCASE]
@@ -229,14 +231,18 @@ async def test_partners_open_customers_by_pseudonym_and_never_by_real_id(gateway
     assert real.codes() == missing.codes() == forged.codes() == ["CUSTOMER_NOT_FOUND"]
     # And someone who sees real IDs cannot use a pseudonym to re-identify pseudonymised data.
     consultant = consultant_of(world, SHOWCASE)
-    by_pseudonym = await gateway.as_role(one, "consultant", "advisory", {"id": world.pseudonym(SHOWCASE)},
+    by_pseudonym = await gateway.as_role(one, "consultant", "advisory", {"id": world.pseudonym(SHOWCASE, "life")},
                                          consultant_id=consultant)
     assert by_pseudonym.codes() == ["CUSTOMER_NOT_FOUND"]
     by_id = await gateway.as_role(one, "consultant", "advisory", {"id": SHOWCASE}, consultant_id=consultant)
     assert by_id.data["customer"]["id"] == SHOWCASE
 
 
-async def test_pseudonyms_per_agreement_or_per_consumer(make_gateway, world: World, tmp_path: Path) -> None:
+async def test_two_partners_cannot_join_their_views_on_pseudonyms(make_gateway, world: World,
+                                                                   tmp_path: Path) -> None:
+    """SPEC §6: one key per (owner, consumer). The bank and the life insurer, both shown the customer under a
+    pseudonym, are shown different ones, each stable, and neither's pseudonym opens the customer for the other
+    (nor does one computed with the owner's key itself). The older `{per: consumer}` spelling means the same."""
     one = 'query($id: ID!) { customer(id: $id) { id } }'
 
     async def seen_by(gateway: Gateway, partner: str, known: str) -> str | None:
@@ -245,18 +251,15 @@ async def test_pseudonyms_per_agreement_or_per_consumer(make_gateway, world: Wor
         assert first.data == again.data  # stable from one request to the next
         return first.data["customer"]["id"] if first.data["customer"] else None
 
-    # SPEC §6: stable per agreement, so every partner knows the customer under the master's one pseudonym.
-    demo = await make_gateway()
-    shared = world.pseudonym(SHOWCASE)
-    assert await seen_by(demo, "bank", shared) == await seen_by(demo, "life", shared) == shared
-    # An agreement may narrow pseudonyms to each consumer: then two partners cannot join their data on them.
-    agreements = tmp_path / "agreements"
-    shutil.copytree(DEMO_AGREEMENTS, agreements)
-    rm = agreements / "rm.yaml"
+    keys = PseudonymKeys.load(["rm"], directory=world.pseudonym_keys)
+    agreement_wide = pseudonym(SHOWCASE, keys.get("rm") or b"")
+    bank, life = world.pseudonym(SHOWCASE, "bank"), world.pseudonym(SHOWCASE, "life")
+    assert len({bank, life, agreement_wide}) == 3
+    spelled_out = tmp_path / "agreements"
+    shutil.copytree(DEMO_AGREEMENTS, spelled_out)
+    rm = spelled_out / "rm.yaml"
     rm.write_text(rm.read_text().replace("Customer.id: pseudonymize", "Customer.id: {pseudonymize: {per: consumer}}"))
-    narrowed = await make_gateway(settings_overrides={"agreements_dir": agreements})
-    bank, life = world.pseudonym(SHOWCASE, per_consumer="bank"), world.pseudonym(SHOWCASE, per_consumer="life")
-    assert len({bank, life, shared}) == 3
-    assert await seen_by(narrowed, "bank", bank) == bank and await seen_by(narrowed, "life", life) == life
-    # Neither the bank's pseudonym nor the agreement-wide one opens the customer for the life insurer.
-    assert await seen_by(narrowed, "life", bank) is None and await seen_by(narrowed, "life", shared) is None
+    for demo in (await make_gateway(), await make_gateway(settings_overrides={"agreements_dir": spelled_out})):
+        assert await seen_by(demo, "bank", bank) == bank and await seen_by(demo, "life", life) == life
+        assert await seen_by(demo, "life", bank) is None and await seen_by(demo, "life", agreement_wide) is None
+        assert await seen_by(demo, "bank", life) is None

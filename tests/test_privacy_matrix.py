@@ -94,7 +94,7 @@ async def test_explain_matches_what_the_gateway_returns(gateway: Gateway, world:
                                                                    consents=consents)}
                  for owner in policy.owners()}
     # The caller names the customer the way it knows them: by pseudonym where that is all it is shown.
-    known_as = world.pseudonym(SHOWCASE) if explained["rm"]["Customer.id"].treatment.kind == "pseudonymize" \
+    known_as = world.pseudonym(SHOWCASE, consumer) if explained["rm"]["Customer.id"].treatment.kind == "pseudonymize" \
         else SHOWCASE
     reply = await gateway.as_role(_full_query(), role, purpose, {"id": known_as}, **ids)
 
@@ -109,7 +109,8 @@ async def test_explain_matches_what_the_gateway_returns(gateway: Gateway, world:
 
     def check(owner: str, field: str, kind: str, raw: Any, shown: Any, path: tuple) -> None:
         row = explained[owner][field]
-        expected = None if row.treatment.kind == "redact" else apply(row.treatment, raw, kind, key=keys.get(owner))
+        key = keys.for_consumer(owner, consumer)  # one pseudonym key per (owner, consumer)
+        expected = None if row.treatment.kind == "redact" else apply(row.treatment, raw, kind, key=key)
         assert _got(shown, kind) == _shown(expected, kind), (consumer, purpose, field, row.shown)
         if row.treatment.kind != "allow":
             entry = redactions[(path, field)]
