@@ -456,7 +456,7 @@ async def test_the_identity_list_applies_only_when_asked(site: tuple[Gateway, Cu
     await page.keyboard.press("Enter")  # the "Use identity" button
     await page.wait_for_selector("#who[data-purpose='advisory']")
     assert (await _focused(page)).startswith("button#use-demo")
-    assert "Now using" in await page.inner_text("#status")
+    await page.wait_for_selector("#status:has-text('customers found')")  # the new identity's customers, announced
 
 
 async def test_live_regions_are_short_status_lines_and_controls_have_3_to_1_borders(
