@@ -480,3 +480,30 @@ CONTRAST_OF_BORDERS = """() => {
   return [...document.querySelectorAll('input:not([type=checkbox]), select')].filter(e => e.offsetParent)
     .map(e => [e.name || e.id, (1.05) / (lum(getComputedStyle(e).borderTopColor) + 0.05)]);
 }"""
+
+
+async def test_compliance_dates_are_typed_as_the_pages_write_them_and_a_wrong_one_is_explained(
+        site: tuple[Gateway, Customer], page: Page) -> None:
+    gateway, subject = site
+    await _consultant_opens(page, gateway.url, subject)
+    await _as(page, gateway.url + "/compliance", "compliance")
+    await page.wait_for_selector("#chain-status")
+    await page.fill("input[name=customerId]", subject.id)
+    await page.select_option("select[name=period]", "dates")
+    await page.fill("input[name=since]", "31/02/2026")
+    await page.click("#audit-search button[type=submit]")
+    problem = page.locator("#date-problem")
+    await problem.wait_for()
+    assert "“31/02/2026” is not a date: write it as 5 Nov 2026" in await problem.inner_text()
+    assert await page.get_attribute("input[name=since]", "aria-invalid") == "true"
+    assert await page.input_value("input[name=since]") == "31/02/2026"  # nothing typed is lost
+    assert await page.evaluate("document.activeElement.name") == "since"  # where the mistake is
+
+    today = await page.evaluate(
+        "new Date().toLocaleDateString('en-GB', {day: 'numeric', month: 'short', year: 'numeric'})")
+    await page.fill("input[name=since]", today)  # as the pages write dates: "30 Nov 2026"
+    await page.fill("input[name=until]", today)
+    await page.click("#audit-search button[type=submit]")
+    await page.wait_for_selector("#status:has-text('found')")
+    assert await page.inner_text("#date-problem") == ""
+    assert await page.locator(f"#events tbody tr.event:has-text('consultant:{subject.consultant_id}')").count() >= 1

@@ -49,12 +49,32 @@ function period(form) {
   if (choice === "last-month") return [new Date(now.getFullYear(), now.getMonth() - 1, 1), new Date(now.getFullYear(), now.getMonth(), 1)];
   if (choice === "this-month") return [new Date(now.getFullYear(), now.getMonth(), 1), null];
   if (choice === "dates") {
-    const from = form.elements.since.value, to = form.elements.until.value;
-    const end = to ? new Date(`${to}T00:00:00`) : null;
-    if (end) end.setDate(end.getDate() + 1);  // "until 5 Nov" includes the whole of 5 Nov
-    return [from ? new Date(`${from}T00:00:00`) : null, end];
+    const from = parseDay(form.elements.since), end = parseDay(form.elements.until);
+    if (end) end.setDate(end.getDate() + 1);  // "until 5 Nov 2026" includes the whole of 5 Nov
+    return [from, end];
   }
   return [null, null];
+}
+
+class DateProblem extends Error {
+  constructor(input) {
+    super(`“${input.value}” is not a date: write it as 5 Nov 2026 (or 2026-11-05).`);
+    this.input = input;
+  }
+}
+
+// Dates are typed the way the pages write them ("5 Nov 2026"); ISO is accepted too. Midnight, local time.
+function parseDay(input) {
+  const text = input.value.trim();
+  if (!text) return null;
+  const iso = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(text);
+  const words = /^(\d{1,2})\.? ([A-Za-z]{3,9})\.? (\d{4})$/.exec(text);
+  const months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+  const [y, m, d] = iso ? [+iso[1], +iso[2] - 1, +iso[3]]
+    : words ? [+words[3], months.indexOf(words[2].slice(0, 3).toLowerCase()), +words[1]] : [0, -1, 0];
+  const date = new Date(y, m, d);
+  if (m < 0 || date.getMonth() !== m || date.getDate() !== d) throw new DateProblem(input);
+  return date;
 }
 
 function filterOf(form) {
@@ -150,7 +170,19 @@ function eventRow(e, close) {
 }
 
 async function search(form, list, more, after = null) {
-  const filter = filterOf(form);
+  let filter;
+  const problem = form.querySelector("#date-problem");
+  problem.textContent = "";
+  form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
+  try {
+    filter = filterOf(form);
+  } catch (error) {
+    if (!(error instanceof DateProblem)) throw error;
+    problem.textContent = error.message;  // what was typed stays, to be corrected
+    error.input.setAttribute("aria-invalid", "true");
+    error.input.focus();
+    return;
+  }
   if (!after) { found = []; list.replaceChildren(); }
   announce("Searching the audit log…");
   try {
@@ -184,8 +216,9 @@ function showFound(form, list) {
 
 function searchForm() {
   const dates = h("div", { class: "row", id: "dates", hidden: true },
-    h("label", {}, "From (date)", h("input", { name: "since", type: "date" })),
-    h("label", {}, "Until (date, included)", h("input", { name: "until", type: "date" })));
+    h("label", {}, "From", h("input", { name: "since", placeholder: "1 Nov 2026", autocomplete: "off", "aria-describedby": "date-problem" })),
+    h("label", {}, "Until (included)", h("input", { name: "until", placeholder: "30 Nov 2026", autocomplete: "off", "aria-describedby": "date-problem" })),
+    h("p", { class: "identity-error hint", id: "date-problem", role: "alert" }));
   const periodSelect = h("select", { name: "period" },
     ...[["", "Any time"], ["today", "Today"], ["7", "Last 7 days"], ["30", "Last 30 days"], ["this-month", "This month"],
       ["last-month", "Last month"], ["dates", "Between dates…"]].map(([v, t]) => h("option", { value: v }, t)));
