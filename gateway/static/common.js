@@ -230,7 +230,7 @@ export async function identityBar(root, { staffLinks = true } = {}) {
     demoForm, purposeForm,
     h("details", { class: "token", id: "token-panel" }, h("summary", {}, "Use an access token instead"), tokenForm), problem);
   render();
-  root.replaceChildren(h("div", { class: "bar" }, h("strong", { class: "brand" }, "Virtual Customer View"), nav), panel);
+  root.replaceChildren(h("div", { class: nav ? "bar" : "bar no-nav" }, h("strong", { class: "brand" }, "Virtual Customer View"), nav), panel);
 }
 
 // Fields the policy withheld or changed, by response path ("customer.contracts.3.iban").
