@@ -141,17 +141,19 @@ function eventRow(e, close) {
   const button = h("button", { type: "button", class: "open-event", "aria-expanded": "false" },
     h("span", { class: "sr-only" }, "Details of event "), String(e.seq));
   const data = categoriesOf(e.fieldsShown).map(categoryName);
-  const row = h("tr", { class: "event", "data-request": e.requestId, "data-seq": e.seq },
-    h("td", {}, button), h("td", {}, moment(e.time)), h("td", {}, e.caller.subject || e.caller.role || "—"),
-    h("td", {}, e.purpose ? purposeTitle(e.purpose) : "—"), h("td", { class: "id" }, e.customers.join(", ") || "—"),
-    h("td", { class: "data-shown" }, data.join(", ") || "—"),
-    h("td", {}, e.partners.map((p) => `${p.partner} ${p.outcome}`).join(", ") || "—"), h("td", {}, e.outcome));
+  const customers = e.customers.length > 3 ? `${e.customers.slice(0, 2).join(", ")} and ${e.customers.length - 2} more`
+    : e.customers.join(", ");
+  const cells = [button, moment(e.time), e.caller.subject || e.caller.role || "—", e.purpose ? purposeTitle(e.purpose) : "—",
+    customers || "—", data.join(", ") || "—", e.partners.map((p) => `${p.partner} ${p.outcome}`).join(", ") || "—", e.outcome];
+  // data-label: on a phone each row becomes a card whose cells say what they are (see app.css).
+  const row = h("tr", { class: "event", "data-request": e.requestId, "data-seq": e.seq, role: "row" },
+    ...cells.map((cell, i) => h("td", { "data-label": COLUMNS[i], role: "cell", class: i === 5 ? "data-shown" : null }, cell)));
   let opened = null;
   function toggle() {
     if (opened) { close(); return; }
     close();
     const [heading, body] = details(e);
-    opened = h("tr", { class: "event-details" }, h("td", { colspan: COLUMNS.length }, heading, body));
+    opened = h("tr", { class: "event-details", role: "row" }, h("td", { colspan: COLUMNS.length, role: "cell" }, heading, body));
     row.after(opened);
     row.setAttribute("aria-current", "true");
     button.setAttribute("aria-expanded", "true");
@@ -210,8 +212,9 @@ function showFound(form, list) {
   for (const e of shown.slice().reverse()) rows.push(eventRow(e, close));
   list.replaceChildren(h("p", { class: "subtle", id: "found-count" }, count),
     h("div", { class: "table-box", tabindex: "0", role: "region", "aria-label": "Audit events found" },
-      h("table", { id: "events" }, h("thead", {}, h("tr", {}, ...COLUMNS.map((t) => h("th", { scope: "col" }, t)))),
-        h("tbody", {}, ...rows.map((r) => r.row)))));
+      h("table", { id: "events", role: "table" }, h("thead", { role: "rowgroup" }, h("tr", { role: "row" },
+        ...COLUMNS.map((t) => h("th", { scope: "col", role: "columnheader" }, t)))),
+        h("tbody", { role: "rowgroup" }, ...rows.map((r) => r.row)))));
 }
 
 function searchForm() {
