@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -275,3 +276,50 @@ async def test_two_partners_cannot_join_their_views_on_pseudonyms(make_gateway, 
         assert await seen_by(demo, "bank", bank) == bank and await seen_by(demo, "life", life) == life
         assert await seen_by(demo, "life", bank) is None and await seen_by(demo, "life", agreement_wide) is None
         assert await seen_by(demo, "bank", life) is None
+
+
+def _kendall_tau(ranks: list[int]) -> float:
+    """+1 when `ranks` is sorted, -1 when reversed, about 0 when unrelated."""
+    pairs = [(i, j) for i in range(len(ranks)) for j in range(i + 1, len(ranks))]
+    concordant = sum(1 if ranks[i] < ranks[j] else -1 for i, j in pairs)
+    return concordant / len(pairs)
+
+
+@pytest.mark.parametrize("partner", ["bank", "life"])
+async def test_a_partner_cannot_line_pseudonyms_up_with_real_ids(gateway: Gateway, world: World, partner: str) -> None:
+    """The review's attack: a partner lists every customer it may see (by pseudonym), reads the contract IDs
+    shown beside each (its own and other partners'), sorts the pseudonyms by the lowest such ID and compares
+    with the order of the real IDs (which are assigned one after another). Neither the list order nor any ID
+    shown beside a pseudonym may line them up."""
+    listing = """query($after: String) { customers(first: 100, after: $after) {
+        edges { node { id contracts { contractId } } } pageInfo { hasNextPage endCursor } } }"""
+    seen: list[tuple[str, list[str]]] = []
+    after = None
+    while True:
+        reply = await gateway.as_role(listing, "partner", "service", {"after": after}, partner_id=partner)
+        assert reply.errors == []
+        page = reply.data["customers"]
+        seen += [(e["node"]["id"], [c["contractId"] for c in e["node"]["contracts"]]) for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    real_of = {world.pseudonym(c.id, partner): c.id for c in world.alliance.customers}
+    assert len(seen) > 20 and all(p in real_of for p, _ in seen)
+    real_rank = {cid: i for i, cid in enumerate(sorted(real_of.values()))}
+    listed_order = [real_rank[real_of[p]] for p, _ in seen]
+    by_lowest_id = [real_rank[real_of[p]] for p, ids in sorted(seen, key=lambda item: min(item[1]))]
+    foreign = sorted((p, min(i for i in ids if not i.startswith(PREFIX[partner]))) for p, ids in seen
+                     if any(not i.startswith(PREFIX[partner]) for i in ids))
+    by_foreign_id = [real_rank[real_of[p]] for p, _ in sorted(foreign, key=lambda item: item[1])]
+    if partner == "life":  # for service the insurer is shown the bank's accounts (direct debits)
+        assert len(foreign) > 5
+    for ranks in (listed_order, by_lowest_id, *([by_foreign_id] if foreign else [])):
+        n = len(ranks)
+        # Three standard deviations of Kendall's tau between unrelated orders of n items; a leak gives 1.0.
+        chance = 3 * math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
+        assert abs(_kendall_tau(ranks)) < min(0.8, chance), ranks
+    # Another partner's contract IDs are never shown in clear beside a pseudonym.
+    assert all(i.startswith((PREFIX[partner], "PSN-")) for _, ids in seen for i in ids)
+
+
+PREFIX = {"bank": "BNK-", "life": "LIF-", "property": "PNC-", "invest": "INV-"}
