@@ -117,9 +117,11 @@ def measure(document: DocumentNode) -> Shape:
             steps += 1
             if isinstance(child, FieldNode):
                 below = selection(child.selection_set)
-                # Introspection is bounded by graphql-core's MaxIntrospectionDepthRule, not by our depth.
-                own = 0 if child.name.value.startswith("__") else 1
-                tally.absorb(below, own)
+                if child.name.value.startswith("__"):
+                    # Introspection's depth is bounded by graphql-core's MaxIntrospectionDepthRule (the standard
+                    # introspection query nests deeper than any data query may); its size still counts.
+                    below.depth = 0
+                tally.absorb(below, 1)
                 tally.fields = _add(tally.fields, 1)
                 if child.alias is not None:
                     tally.aliases = _add(tally.aliases, 1)

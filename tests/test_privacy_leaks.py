@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -85,24 +86,29 @@ async def test_portfolio_totals_leave_out_what_is_hidden(gateway: Gateway, world
                      if r.partner_id == "life" and "surrender_value" in partner_record(world.alliance, r)), Decimal())
     assert portfolio["assets"] == [{"amount": str(surrender), "currency": "EUR"}]
     assert portfolio["liabilities"] == [] and portfolio["complete"] is False
-    hidden = {r.contract_id for r in refs if r.partner_id in ("bank", "invest")}
+    # ... listed under the life insurer's own pseudonyms of the bank's and the brokerage's contract IDs.
+    hidden = {world.pseudonym(r.contract_id, "life", r.partner_id) for r in refs if r.partner_id in ("bank", "invest")}
     assert hidden <= set(portfolio["missingContracts"])
     reported = {(r["field"], r["treatment"]) for r in reply.body["extensions"]["redactions"]}
     assert ("Depot.marketValue", "generalize step 1000") in reported
 
 
 async def test_list_order_does_not_depend_on_hidden_values(gateway: Gateway, world: World) -> None:
-    query = """query($id: ID!) { customer(id: $id) { contracts { contractId ... on BankAccount { balance { amount } }
-        ... on Depot { marketValue { amount } } } } }"""
+    query = """query($id: ID!) { customer(id: $id) { contracts { contractId partner { id }
+        ... on BankAccount { balance { amount } } ... on Depot { marketValue { amount } } } } }"""
     hidden = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE, "life")},
                                    partner_id="life")
     shown = await gateway.as_role(query, "customer", "self_service", {"id": SHOWCASE}, customer_id=SHOWCASE)
-    order = [c["contractId"] for c in hidden.data["customer"]["contracts"]]
-    full = [c["contractId"] for c in shown.data["customer"]["contracts"]]
-    # The life insurer sees the bank accounts (balances hidden) but not every contract; what it sees keeps
-    # the ID order of the full list, whatever the hidden balances are.
-    assert any(cid.startswith("BNK-") for cid in order) and len(order) < len(full)
-    assert order == [cid for cid in full if cid in set(order)] and full == sorted(full)
+    order = [(c["partner"]["id"], c["contractId"]) for c in hidden.data["customer"]["contracts"]]
+    full = [(c["partner"]["id"], c["contractId"]) for c in shown.data["customer"]["contracts"]]
+    # The life insurer sees the bank accounts (balances hidden, IDs as its own pseudonyms) but not every
+    # contract; both lists are in the order of what each caller is shown (partner, then the ID as shown),
+    # whatever the hidden balances and whatever order the bank numbered its accounts in.
+    assert any(cid.startswith("PSN-") for partner, cid in order if partner == "bank") and len(order) < len(full)
+    assert order == sorted(order) and full == sorted(full)
+    bank_accounts = {world.pseudonym(r.contract_id, "life", "bank") for r in world.alliance.contracts
+                     if r.customer_id == SHOWCASE and r.product_type in ("CURRENT_ACCOUNT", "SAVINGS")}
+    assert {cid for partner, cid in order if partner == "bank"} == bank_accounts
 
 
 async def test_error_messages_carry_no_values(make_gateway, world: World) -> None:
@@ -205,14 +211,21 @@ async def test_contracts_at_other_partners_leave_no_trace(gateway: Gateway, worl
                                   partner_id="life")
     assert reply.errors == []
     refs = [r for r in world.alliance.contracts if r.customer_id == SHOWCASE]
-    expected = sorted(r.contract_id for r in refs
+    # Its own policies by their IDs; the bank's accounts under the life insurer's own pseudonyms of them.
+    expected = sorted((r.partner_id, r.contract_id if r.partner_id == "life" else
+                       world.pseudonym(r.contract_id, "life", r.partner_id)) for r in refs
                       if r.partner_id == "life" or r.product_type in ("CURRENT_ACCOUNT", "SAVINGS"))
-    assert [c["contractId"] for c in reply.data["customer"]["contracts"]] == expected
+    assert [(c["partner"]["id"], c["contractId"]) for c in reply.data["customer"]["contracts"]] == expected
     text = json.dumps(reply.body)
     for ref in refs:
-        if ref.contract_id not in expected:
+        if ref.partner_id != "life":
             assert ref.contract_id not in text  # not listed, not in the portfolio, not in a redaction entry
-    assert not any(r["field"].endswith(".contractId") for r in reply.body["extensions"]["redactions"])
+    # The listed accounts' IDs are reported as pseudonymised; the unlisted contracts are not reported at all.
+    id_reports = [r for r in reply.body["extensions"]["redactions"] if r["field"].endswith(".contractId")]
+    assert {(r["field"], r["treatment"]) for r in id_reports} == {("BankAccount.contractId", "pseudonymize")}
+    accounts = sum(1 for partner, _ in expected if partner == "bank")
+    # once in the list, once in the portfolio's missing contracts (their balances are not the insurer's to see)
+    assert sorted(r["path"][1] for r in id_reports) == ["contracts"] * accounts + ["portfolio"] * accounts
     assert "MORTGAGE" not in text and "DEPOT" not in text and "LOAN" not in text
 
 
@@ -263,3 +276,50 @@ async def test_two_partners_cannot_join_their_views_on_pseudonyms(make_gateway, 
         assert await seen_by(demo, "bank", bank) == bank and await seen_by(demo, "life", life) == life
         assert await seen_by(demo, "life", bank) is None and await seen_by(demo, "life", agreement_wide) is None
         assert await seen_by(demo, "bank", life) is None
+
+
+def _kendall_tau(ranks: list[int]) -> float:
+    """+1 when `ranks` is sorted, -1 when reversed, about 0 when unrelated."""
+    pairs = [(i, j) for i in range(len(ranks)) for j in range(i + 1, len(ranks))]
+    concordant = sum(1 if ranks[i] < ranks[j] else -1 for i, j in pairs)
+    return concordant / len(pairs)
+
+
+@pytest.mark.parametrize("partner", ["bank", "life"])
+async def test_a_partner_cannot_line_pseudonyms_up_with_real_ids(gateway: Gateway, world: World, partner: str) -> None:
+    """The review's attack: a partner lists every customer it may see (by pseudonym), reads the contract IDs
+    shown beside each (its own and other partners'), sorts the pseudonyms by the lowest such ID and compares
+    with the order of the real IDs (which are assigned one after another). Neither the list order nor any ID
+    shown beside a pseudonym may line them up."""
+    listing = """query($after: String) { customers(first: 100, after: $after) {
+        edges { node { id contracts { contractId } } } pageInfo { hasNextPage endCursor } } }"""
+    seen: list[tuple[str, list[str]]] = []
+    after = None
+    while True:
+        reply = await gateway.as_role(listing, "partner", "service", {"after": after}, partner_id=partner)
+        assert reply.errors == []
+        page = reply.data["customers"]
+        seen += [(e["node"]["id"], [c["contractId"] for c in e["node"]["contracts"]]) for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    real_of = {world.pseudonym(c.id, partner): c.id for c in world.alliance.customers}
+    assert len(seen) > 20 and all(p in real_of for p, _ in seen)
+    real_rank = {cid: i for i, cid in enumerate(sorted(real_of.values()))}
+    listed_order = [real_rank[real_of[p]] for p, _ in seen]
+    by_lowest_id = [real_rank[real_of[p]] for p, ids in sorted(seen, key=lambda item: min(item[1]))]
+    foreign = sorted((p, min(i for i in ids if not i.startswith(PREFIX[partner]))) for p, ids in seen
+                     if any(not i.startswith(PREFIX[partner]) for i in ids))
+    by_foreign_id = [real_rank[real_of[p]] for p, _ in sorted(foreign, key=lambda item: item[1])]
+    if partner == "life":  # for service the insurer is shown the bank's accounts (direct debits)
+        assert len(foreign) > 5
+    for ranks in (listed_order, by_lowest_id, *([by_foreign_id] if foreign else [])):
+        n = len(ranks)
+        # Three standard deviations of Kendall's tau between unrelated orders of n items; a leak gives 1.0.
+        chance = 3 * math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
+        assert abs(_kendall_tau(ranks)) < min(0.8, chance), ranks
+    # Another partner's contract IDs are never shown in clear beside a pseudonym.
+    assert all(i.startswith((PREFIX[partner], "PSN-")) for _, ids in seen for i in ids)
+
+
+PREFIX = {"bank": "BNK-", "life": "LIF-", "property": "PNC-", "invest": "INV-"}
