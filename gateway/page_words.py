@@ -40,7 +40,7 @@ PRODUCTS = {
 CATEGORIES = {
     "health": "Health information", "third parties": "People named in your contracts",
     "claims": "Insurance claims", "financial": "Balances and amounts", "investment profile": "Investment profile",
-    "identity": "Name and date of birth", "contact": "Contact details", "insured objects": "What is insured",
+    "identity": "Your name and identity", "contact": "Contact details", "insured objects": "What is insured",
     "relationship": "Your relationship with the alliance", "contract": "Contract details",
 }
 
