@@ -301,10 +301,20 @@ async def test_compliance_answers_who_saw_a_customers_data_of_a_category_in_one_
     status = page.locator("#chain-status")
     await status.wait_for()
     assert (await status.inner_text()).startswith("Audit chain intact — intact:")
-    await page.fill("input[name=customerId]", subject.id)
-    await page.select_option("select[name=data]", "category:health")
-    await page.select_option("select[name=period]", "today")
-    await page.click("#audit-search button[type=submit]")
+    # By keyboard alone: skip to the content, Tab through the form, type, choose by typing, Enter.
+    await page.evaluate("document.activeElement.blur()")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await _tab_to(page, "input[name=customerId]")
+    await page.keyboard.type(subject.id)
+    await _tab_to(page, "select[name=data]")
+    await page.keyboard.type("Health")  # type-ahead in the list: "Health information (health)"
+    assert await page.input_value("select[name=data]") == "category:health"
+    await _tab_to(page, "select[name=period]")
+    await page.keyboard.type("Today")
+    assert await page.input_value("select[name=period]") == "today"
+    await _tab_to(page, "#audit-search button[type=submit]")
+    await page.keyboard.press("Enter")
     await page.wait_for_selector("#status:has-text('1 event found')")
     rows = page.locator("#events tbody tr.event")
     assert await rows.count() == 1
