@@ -145,7 +145,7 @@ def _graphql_route(app: web.Application, gate: Gate, executor: Executor, graphiq
         state: _State = request.app[STATE]  # type: ignore[assignment]
         outcome = await gate.run(request[REQUEST_ID], request.method, request.headers, operation,
                                  verifier=request.app[VERIFIER], audit=state.audit,
-                                 context_for=_context_for(request), execute=executor)
+                                 context_for=_context_for(request), execute=executor, tracer=state.tracing.tracer)
         request[OUTCOME] = outcome
         return outcome
 
