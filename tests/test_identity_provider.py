@@ -6,16 +6,21 @@ audience or lifetime."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jwt
+import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.claims import ClaimMapping, ClaimSource
 from gateway.identity import IdentitySettings
-from tests.gateway_support import Gateway, free_port
+from privacy.audit.keys import generate
+from tests.gateway_support import Gateway, World, free_port, wait_ready
 from tests.identity_provider import AUDIENCE, RESOURCE, Provider
 
 QUERY = "{ partners { id } }"
@@ -195,3 +200,29 @@ async def test_provider_unreachable_at_start_is_not_ready(make_gateway: Callable
                                purpose="advisory")
     assert (reply.status, reply.codes()) == (503, ["IDENTITY_UNAVAILABLE"])
     assert reply.data is None
+
+
+async def test_vcv_serve_takes_its_keys_from_the_issuer(start_provider: Callable[..., Any], world: World,
+                                                        tmp_path: Path) -> None:
+    provider: Provider = await start_provider(CLIENTS)
+    partners = tmp_path / "partners.yaml"
+    partners.write_text(yaml.safe_dump(world.config()))
+    config = tmp_path / "vcv.yaml"
+    config.write_text(yaml.safe_dump({"issuer": provider.issuer, "audience": AUDIENCE,
+                                      "claims": KEYCLOAK.model_dump(exclude_defaults=True)}))
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--db", world.db_url,
+        "--partners", str(partners), "--keys-dir", str(world.pseudonym_keys),
+        "--audit-key", str(generate(tmp_path / "audit")[0]), "--port", str(port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await wait_ready(world.http, f"http://127.0.0.1:{port}/readyz", timeout_s=30)
+        served = Gateway(f"http://127.0.0.1:{port}", world.keys_dir, world.http)
+        assert await _ask(served, await provider.token("kc-consultant")) == (200, [], "")
+        # The demo's keys mean nothing to a gateway that trusts the bank's provider.
+        demo = served.token("consultant", ["advisory"], consultant_id="K-001")
+        assert (await _ask(served, demo))[:2] == (401, ["UNAUTHENTICATED"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
