@@ -152,7 +152,10 @@ class RemoteKeys:
         while True:
             # Until the first success, try sooner: a gateway started during an outage becomes ready soon after.
             await asyncio.sleep(self._refresh_s if self.keys else min(self._refresh_s, self._refetch_min_s))
-            await self.refresh("schedule")
+            try:
+                await self.refresh("schedule")
+            except Exception:  # a surprise must not end the schedule: the keys would silently stop following
+                log.exception("identity provider keys: refresh failed unexpectedly")
 
     async def fetch_for_unknown_kid(self) -> bool:
         """One fetch for a token naming a key we do not hold, at most every `refetch_min_s` (tokens with
