@@ -29,7 +29,7 @@ from gateway.cost import DEFAULT_MAX_COST
 from gateway.cursors import Cursors
 from gateway.errors import VcvError
 from gateway.gate import ContextFactory, Executor, Gate, GraphQLRequest, Limits, Outcome
-from gateway.identity import Caller, Verifier
+from gateway.identity import Caller, IdentitySettings, Verifier
 from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import REQUEST_SECONDS, REQUESTS, metrics_endpoint
 from gateway.operations import TrustedOperations
@@ -63,7 +63,7 @@ VERIFIER = web.AppKey("verifier", Verifier)
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
     db_url: str
-    jwks_path: Path
+    jwks_path: Path | None  # the demo's and tests' JWKS file; `identity` (vcv serve) wins when given
     partners: PartnersConfig
     agreements_dir: Path = DEMO_AGREEMENTS
     # pseudonym keys: VCV_PSEUDONYM_KEY_<OWNER> in the environment, else <keys_dir>/<owner>.key
@@ -85,6 +85,8 @@ class GatewaySettings:
     traces_endpoint: str | None = None
     # Demo mode only: tokens the pages offer as one-click identities (role, label, purposes, token).
     demo_identities: list[dict[str, Any]] | None = None
+    # Where tokens' keys come from and what they must say (issuer, audience, lifetime, claim mapping).
+    identity: IdentitySettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +228,10 @@ async def _readyz(request: web.Request) -> web.Response:
         log.exception("readiness check failed: customer master")
         master = "down"
     audit = "up" if await state.audit.ready() else "down"  # without the log, every answer would be refused
-    ready = master == audit == "up"
+    identity = request.app[VERIFIER].state()  # stale (provider unreachable, last good keys) is still ready
+    ready = master == audit == "up" and identity != "down"
     return web.json_response({"status": "ready" if ready else "unavailable", "master": master, "audit": audit,
-                              "partners": circuits}, status=200 if ready else 503)
+                              "identity": identity, "partners": circuits}, status=200 if ready else 503)
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
@@ -265,7 +268,9 @@ async def reload_configuration(app: web.Application) -> bool:
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_request_id])
     app[SETTINGS] = settings
-    app[VERIFIER] = Verifier.from_file(settings.jwks_path)
+    app[VERIFIER] = Verifier.from_settings(settings.identity or IdentitySettings(jwks_file=settings.jwks_path,
+                                                                                max_token_lifetime_s=None))
+    app.cleanup_ctx.append(app[VERIFIER].running)  # the provider's keys: first fetch, then refreshes
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
     rules = _load_rules(settings, settings.partners, Cursors())
     schema = build_schema()

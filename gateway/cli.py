@@ -161,7 +161,12 @@ def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="VCV_CONFIG",
               help="YAML file of settings (keys as in docs/operations.md); flags and VCV_* variables win")
 @click.option("--db", "database_url", help="the customer master's SQLAlchemy URL [VCV_DATABASE_URL]")
-@click.option("--jwks", type=click.Path(path_type=Path), help="the identity provider's public keys [VCV_JWKS]")
+@click.option("--jwks", type=click.Path(path_type=Path), help="the identity provider's public keys, a JWKS file "
+              "[VCV_JWKS]")
+@click.option("--jwks-url", help="the identity provider's JWKS URL, refreshed while running [VCV_JWKS_URL]")
+@click.option("--issuer", help="the identity provider's issuer URL: checked in tokens, and found by OpenID Connect "
+              "discovery unless --jwks or --jwks-url is given [VCV_ISSUER]")
+@click.option("--audience", help="tokens' aud must contain it [VCV_AUDIENCE]")
 @click.option("--partners", type=click.Path(path_type=Path), help="partners file [VCV_PARTNERS]")
 @click.option("--agreements", type=click.Path(path_type=Path),
               help="directory of data-sharing agreements [VCV_AGREEMENTS; default: the demo's]")

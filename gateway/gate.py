@@ -120,7 +120,7 @@ class Gate:
         caller: Caller | None = None
         try:
             # Who asks and why comes first: nothing about the document is looked at for an unknown caller.
-            caller = verifier.verify(headers.get("Authorization"), headers.get("X-Purpose"))
+            caller = await verifier.authenticate(headers.get("Authorization"), headers.get("X-Purpose"))
             if isinstance(operation, VcvError):
                 raise Refused(operation, headers=getattr(operation, "headers", None))
             operation = self._registered(operation)

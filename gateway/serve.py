@@ -22,6 +22,7 @@ from gunicorn.glogging import Logger
 
 from gateway.app import GatewaySettings, create_app
 from gateway.config import ServeConfig
+from gateway.identity import IdentitySettings
 from gateway.metrics import worker_exited
 from gateway.operations import TrustedOperations
 from privacy.agreements import AgreementError
@@ -40,7 +41,15 @@ def gateway_settings(config: ServeConfig) -> GatewaySettings:
         trusted_operations=TrustedOperations.load(config.operations) if config.operations else None,
         audit_db_url=config.audit_database_url, audit_signing_key=load_signing_key(config.audit_key_file),
         audit_checkpoint_every=config.audit_checkpoint_every, partners_file=config.partners,
-        reload_on_sighup=True, traces_endpoint=config.traces_endpoint)
+        reload_on_sighup=True, traces_endpoint=config.traces_endpoint, identity=identity_settings(config))
+
+
+def identity_settings(config: ServeConfig) -> IdentitySettings:
+    return IdentitySettings(
+        jwks_file=config.jwks, jwks_url=config.jwks_url, issuer=config.issuer, audience=config.audience,
+        max_token_lifetime_s=config.max_token_lifetime_s, leeway_s=config.token_leeway_s, claims=config.claims,
+        jwks_refresh_s=config.jwks_refresh_s, jwks_refetch_min_s=config.jwks_refetch_min_s,
+        token_cache_size=config.token_cache_size)
 
 
 def run(config: ServeConfig) -> None:
