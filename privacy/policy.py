@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from privacy.catalogue import Catalogue
+from privacy.rules import Agreement, Rule
 from privacy.treatments import REDACT, Treatment
 from privacy.vocabulary import ROLES
-
-if TYPE_CHECKING:
-    from privacy.agreements import Agreement, Rule
 
 DEFAULT_DENY = "default-deny"
 
@@ -170,17 +167,6 @@ class PolicySet:
         owner, _, rule_id = qualified_id.partition("/")
         agreement = self.agreements.get(owner)
         return next((r for r in agreement.rules if r.id == rule_id), None) if agreement else None
-
-    def records(self) -> dict[str, Any]:
-        """The record of processing activities (GDPR Art. 30) as JSON-ready data."""
-        from privacy.records import build_records
-
-        return build_records(self)
-
-    def records_markdown(self) -> str:
-        from privacy.records import render_markdown
-
-        return render_markdown(self.records())
 
     def _owner_fields(self, owner: str) -> Mapping[str, str]:
         if owner not in self.catalogue:

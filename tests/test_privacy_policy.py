@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.agreements import Agreement, Rule, load_agreements
+from privacy.agreements import load_agreements
 from privacy.policy import Decision, ExplainRow, PolicySet
+from privacy.rules import Agreement, Rule
 from privacy.treatments import ALLOW, PSEUDONYMIZE, REDACT, Treatment
 
 CATALOGUE = {
