@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import shutil
 import sys
@@ -16,9 +17,9 @@ from typing import Any, TypeVar
 import click
 
 from gateway.logs import LogFormat, configure_logging
+from gateway.tokens import DEFAULT_DATA_DIR
 
 T = TypeVar("T")
-DEFAULT_DATA_DIR = Path(".vcv")
 _ROOT = Path(__file__).resolve().parent.parent
 DEMO_AGREEMENTS = _ROOT / "fixtures" / "agreements"
 DEMO_PARTNERS = _ROOT / "fixtures" / "partners.yaml"
@@ -34,18 +35,6 @@ def main(log_format: LogFormat, log_level: str) -> None:
     configure_logging(log_format, log_level)
 
 
-@main.command()
-@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--db", "db_url", required=True, help="SQLAlchemy URL, e.g. sqlite+aiosqlite:///master.db")
-def seed(customers: int, seed: int, db_url: str) -> None:
-    """Create the customer master schema (migrations) and fill it with the synthetic alliance."""
-    from fixtures.seed import seed_master
-
-    counts = asyncio.run(seed_master(db_url, customers=customers, seed=seed))
-    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
-
-
 @main.group()
 def db() -> None:
     """Customer master database."""
@@ -59,38 +48,6 @@ def db_upgrade(db_url: str) -> None:
 
     migrate(db_url)
     click.echo("customer master schema is at head")
-
-
-@main.group()
-def partners() -> None:
-    """The partner simulators (bank, life, property, invest)."""
-
-
-@partners.command("run")
-@click.argument("names", nargs=-1)
-@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--base-port", type=int, default=9101, show_default=True,
-              help="bank, life, property, invest listen on base, base+1, ...")
-@click.option("--latency-ms", type=int, default=0, show_default=True)
-@click.option("--jitter-ms", type=int, default=0, show_default=True)
-@click.option("--error-rate", type=float, default=0.0, show_default=True)
-@click.option("--mode", default="none", show_default=True,
-              type=click.Choice(["none", "timeout", "error", "malformed", "wrong_types", "extra_fields", "reset"]))
-@click.option("--credentials", "credentials_file", type=click.Path(path_type=Path),
-              help="JSON file with each partner's credential and admin credential; written if missing")
-def partners_run(names: tuple[str, ...], customers: int, seed: int, host: str, base_port: int,
-                 latency_ms: int, jitter_ms: int, error_rate: float, mode: str,
-                 credentials_file: Path | None) -> None:
-    """Start partner simulators (all four unless NAMES are given) until Ctrl-C."""
-    from fixtures.partners.runner import run_forever
-
-    asyncio.run(run_forever(
-        names=names or None, customers=customers, seed=seed, host=host, base_port=base_port,
-        faults={"latency_ms": latency_ms, "jitter_ms": jitter_ms, "error_rate": error_rate, "mode": mode},
-        credentials_file=credentials_file,
-    ))
 
 
 @main.command()
@@ -143,18 +100,6 @@ def schema() -> None:
     from gateway.schema import build_schema
 
     click.echo(build_schema().as_str())
-
-
-@main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
-@click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
-    """Run the whole alliance on loopback: master, four partners, gateway."""
-    from gateway.demo import run_demo
-
-    asyncio.run(run_demo(data_dir, port=port, customers=customers, seed=seed))
 
 
 @main.command()
@@ -395,6 +340,17 @@ def policy_records(fmt: str, agreements_dir: Path, partners_file: Path) -> None:
 
     click.echo(records(_load_policy(agreements_dir, partners_file), fmt), nl=False)  # type: ignore[arg-type]
 
+
+def _plug_in(group: click.Group) -> None:
+    """Add the commands other installed packages declare under the entry point group `vcv.commands`
+    (pyproject.toml). The demo world (fixtures/: `vcv demo`, `vcv seed`, `vcv partners run`) comes in this
+    way, so the gateway never imports the simulators it is tested against, and an installation without them
+    simply has no such commands."""
+    for entry in importlib.metadata.entry_points(group="vcv.commands"):
+        group.add_command(entry.load(), entry.name)
+
+
+_plug_in(main)
 
 if __name__ == "__main__":
     main()

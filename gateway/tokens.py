@@ -14,6 +14,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+# Where `vcv token` and `vcv demo` keep the demo keys, tokens and data unless told otherwise.
+DEFAULT_DATA_DIR = Path(".vcv")
 KEY_FILE = "demo-signing-key.pem"
 JWKS_FILE = "jwks.json"
 KID = "vcv-demo-1"
