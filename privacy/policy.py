@@ -131,13 +131,6 @@ class PolicySet:
             self._compiled[key] = table
         return table
 
-    def visible_any(self, owner: str, consumer: str | None, role: str | None, purpose: str,
-                    consents: frozenset[str] = frozenset(), fields: Iterable[str] | None = None) -> bool:
-        """Whether any of `fields` (default: all of the owner's) would be shown in any form. False means
-        the owner's system need not be called at all (data minimisation, SPEC §4)."""
-        names = self.fields(owner) if fields is None else fields
-        return any(not self.decide(owner, f, consumer, role, purpose, consents).redacted for f in names)
-
     def explain(self, owner: str, consumer: str, purpose: str, *, role: str | None = None,
                 consents: Iterable[str] | None = None) -> list[ExplainRow]:
         """One row per field of the owner: what `consumer` (a role, or a partner ID, which implies role

@@ -93,9 +93,6 @@ class Treatment:
             return (rank, 0, 1 if self.param == PER_CONSUMER else 0)  # per consumer also unlinks consumers
         return (rank, 0, 0)
 
-    def at_least_as_restrictive_as(self, other: Treatment) -> bool:
-        return self.sort_key >= other.sort_key
-
 
 ALLOW = Treatment("allow")
 REDACT = Treatment("redact")

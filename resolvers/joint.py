@@ -32,7 +32,6 @@ TYPE_OF_PRODUCT: dict[str, str] = {
 }
 
 # Fields every contract has; the customer master supplies them, so selecting only these calls no partner.
-MASTER_CONTRACT_FIELDS = ("contractId", "partner", "productType", "status", "startDate")
 
 
 def object_of(kind: str) -> str | None:
