@@ -22,7 +22,7 @@ NOT_PRODUCTION = ("fixtures", "bench", "tests")
 # The edge of gateway/: the modules that take requests in and wire the app. gateway/planner/ sits below them
 # and serves them, so it never imports one of them back.
 EDGE = ("gateway.app", "gateway.gate", "gateway.view", "gateway.middleware", "gateway.health", "gateway.pages",
-        "gateway.cli", "gateway.serve", "gateway.demo")
+        "gateway.cli", "gateway.serve")
 
 
 @dataclass(frozen=True, slots=True)
