@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import orjson
@@ -53,14 +53,12 @@ from resolvers.master import Master, MasterLoaders
 
 log = logging.getLogger("vcv.gateway")
 
-STATE = web.AppKey("state", object)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", Caller)
 CONTEXT = web.RequestKey("context", RequestContext)
 OPERATION = web.RequestKey("operation", tuple)
 AUDITED = web.RequestKey("audited", bool)
 AUDIT_FAILED = web.RequestKey("audit_failed", bool)
-SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
 # Messages of strawberry's query-limit rules, mapped onto our public code.
 _TOO_COMPLEX = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than",
@@ -94,6 +92,9 @@ class GatewaySettings:
     demo_identities: list[dict[str, Any]] | None = None
 
 
+SETTINGS = web.AppKey("settings", GatewaySettings)
+
+
 @dataclass(frozen=True, slots=True)
 class _Policy:
     policy: PolicySet
@@ -113,6 +114,9 @@ class _State:
     tracing: Tracing
 
 
+STATE = web.AppKey("state", _State)  # set when the app starts (lifecycle), absent before
+
+
 def _error_response(error: VcvError, request_id: str, status: int | None = None) -> web.Response:
     headers = {"X-Request-ID": request_id}
     if error.http_status == 401:
@@ -121,7 +125,7 @@ def _error_response(error: VcvError, request_id: str, status: int | None = None)
                              headers=headers)
 
 
-class View(GraphQLView):  # type: ignore[type-arg]
+class View(GraphQLView[RequestContext | None, None]):
     def __init__(self, *, trusted: TrustedOperations | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._trusted = trusted
@@ -149,12 +153,12 @@ class View(GraphQLView):  # type: ignore[type-arg]
             request.request[OPERATION] = (data.query, data.operation_name)  # for the audit event
         return data
 
-    async def get_context(self, request: web.Request, response: web.StreamResponse) -> RequestContext:
-        state: _State = request.app[STATE]  # type: ignore[assignment]
+    async def get_context(self, request: web.Request, response: web.StreamResponse) -> RequestContext | None:
+        state: _State = request.app[STATE]
         rules = state.rules
         caller = request.get(CALLER)
         if caller is None:  # the GraphiQL page: nothing is executed without a verified caller
-            return None  # type: ignore[return-value]
+            return None
         deadline = time.monotonic() + state.partners.deadline_s
         call = CallContext(request_id=request[REQUEST_ID], purpose=caller.purpose, deadline=deadline,
                            tracer=state.tracing.tracer)
@@ -175,7 +179,7 @@ class View(GraphQLView):  # type: ignore[type-arg]
             return payload
         query, operation_name = request.get(OPERATION, (None, None))
         event = operation_event(request[REQUEST_ID], context, query, operation_name, dict(payload))
-        state: _State = request.app[STATE]  # type: ignore[assignment]
+        state: _State = request.app[STATE]
         request[AUDITED] = True
         try:
             # Fail closed: nothing leaves before its access is durably in the log.
@@ -196,7 +200,9 @@ class View(GraphQLView):  # type: ignore[type-arg]
             payload["extensions"] = {**(payload.get("extensions") or {}), "redactions": redactions}
             for redaction in redactions:
                 REDACTIONS.labels(redaction["owner"], redaction["treatment"].split()[0], redaction["rule"]).inc()
-        for error in payload.get("errors") or []:
+        # strawberry types them as objects; each is a formatted GraphQL error, a dict.
+        errors = cast("list[dict[str, Any]]", payload.get("errors") or [])
+        for error in errors:
             if any(m in error.get("message", "") for m in _TOO_COMPLEX):
                 error.setdefault("extensions", {})["code"] = "QUERY_TOO_COMPLEX"
             elif "extensions" not in error or "code" not in error["extensions"]:
@@ -224,7 +230,7 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def _server_span(request: web.Request) -> Any:
-    state: _State | None = request.app.get(STATE)  # type: ignore[assignment]
+    state: _State | None = request.app.get(STATE)
     tracer = state.tracing.tracer if state is not None and request.path == "/graphql" else NO_TRACING
     return server_span(tracer, request.method, request.path, request.headers, request[REQUEST_ID])
 
@@ -281,7 +287,7 @@ async def _audit_refusal(request: web.Request, response: web.StreamResponse) -> 
             codes = [(e.get("extensions") or {}).get("code", "") for e in json.loads(response.text or "{}")["errors"]]
         except (ValueError, KeyError, TypeError):
             codes = []
-    state: _State | None = request.app.get(STATE)  # type: ignore[assignment]
+    state: _State | None = request.app.get(STATE)
     if state is None:
         return
     try:
@@ -340,7 +346,7 @@ def _circuits(state: _State) -> dict[str, str]:
 async def _readyz(request: web.Request) -> web.Response:
     # Ready means the master answers. A partner with an open circuit does not make the gateway unready:
     # its fields come back as PARTNER_CIRCUIT_OPEN errors and every other partner's data still flows.
-    state: _State = request.app[STATE]  # type: ignore[assignment]
+    state: _State = request.app[STATE]
     circuits = _circuits(state)
     master = "up"
     try:
@@ -355,7 +361,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
-    _circuits(request.app[STATE])  # type: ignore[arg-type]
+    _circuits(request.app[STATE])
     return await metrics_endpoint(request)
 
 
@@ -368,8 +374,8 @@ def _load_rules(settings: GatewaySettings, partners: PartnersConfig, cursors: Cu
 async def reload_configuration(app: web.Application) -> bool:
     """Re-read the partners file and the agreements. Everything is validated first: an invalid file keeps
     the running configuration and the log says why (file and line). Requests in flight finish as they began."""
-    settings: GatewaySettings = app[SETTINGS]  # type: ignore[assignment]
-    state: _State = app[STATE]  # type: ignore[assignment]
+    settings: GatewaySettings = app[SETTINGS]
+    state: _State = app[STATE]
     if settings.partners_file is None:
         log.warning("reload asked for, but the gateway was not started from a partners file")
         return False

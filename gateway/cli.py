@@ -12,12 +12,16 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
 from gateway.logs import LogFormat, configure_logging
 from gateway.tokens import DEFAULT_DATA_DIR
+
+if TYPE_CHECKING:  # the commands import these lazily, so `vcv token` does not load the policy engine
+    from privacy.catalogue import Catalogue
+    from privacy.policy import PolicySet
 
 T = TypeVar("T")
 _ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +74,9 @@ def token(data_dir: Path, role: str, consultant_id: str | None, customer_id: str
     if needed and not given[needed]:
         raise click.UsageError(f"a {role} token needs --{needed.replace('_', '-')}")
     wanted = [p.strip() for p in purposes.split(",") if p.strip()]
-    click.echo(mint(data_dir, role=role, purposes=wanted, ttl_s=ttl, **{needed: given[needed]} if needed else {}))
+    claim = {needed: given[needed]} if needed else {}  # only the ID the role needs goes into the token
+    click.echo(mint(data_dir, role=role, purposes=wanted, ttl_s=ttl, consultant_id=claim.get("consultant_id"),
+                    customer_id=claim.get("customer_id"), partner_id=claim.get("partner_id")))
 
 
 @main.command()
@@ -243,7 +249,7 @@ def audit_export(db_url: str, customer_id: str | None, subject: str | None, sinc
         while True:
             rows = await log.search(AuditQuery(after_seq=after, limit=1000, customer_id=customer_id,
                                                subject=subject, since=utc(since), until=utc(until)))
-            written += write_events(rows, fmt, click.get_text_stream("stdout"), header=written == 0)
+            written += write_events(rows, fmt, sys.stdout, header=written == 0)
             if len(rows) < 1000:
                 return written
             after = rows[-1]["seq"]
@@ -266,7 +272,7 @@ def policy() -> None:
     """Data-sharing agreements: check, explain, records of processing."""
 
 
-def _policy_inputs(agreements_dir: Path, partners_file: Path) -> tuple:  # type: ignore[type-arg]
+def _policy_inputs(agreements_dir: Path, partners_file: Path) -> tuple[Catalogue, set[str]]:
     from privacy.vocabulary import ROLES
     from resolvers.connectors.config import ConfigError, load
     from resolvers.joint import catalogue
@@ -302,7 +308,7 @@ def policy_check(agreements_dir: Path, partners_file: Path) -> None:
     click.echo(summary(load_agreements(agreements_dir, owners, known_consumers=consumers)))
 
 
-def _load_policy(agreements_dir: Path, partners_file: Path):  # type: ignore[no-untyped-def]
+def _load_policy(agreements_dir: Path, partners_file: Path) -> PolicySet:
     from privacy.agreements import AgreementError, load_agreements
 
     owners, consumers = _policy_inputs(agreements_dir, partners_file)
@@ -334,11 +340,11 @@ def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str,
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
 @_agreements_option
 @_partners_option
-def policy_records(fmt: str, agreements_dir: Path, partners_file: Path) -> None:
+def policy_records(fmt: Literal["markdown", "json"], agreements_dir: Path, partners_file: Path) -> None:
     """The GDPR Art. 30 record of processing activities: owners, consumers, purposes, data categories."""
     from privacy.cli import records
 
-    click.echo(records(_load_policy(agreements_dir, partners_file), fmt), nl=False)  # type: ignore[arg-type]
+    click.echo(records(_load_policy(agreements_dir, partners_file), fmt), nl=False)
 
 
 def _plug_in(group: click.Group) -> None:

@@ -99,7 +99,9 @@ def read_agreement(path: Path, catalogue: Catalogue, *, known_consumers: Iterabl
 @cache
 def schema() -> dict[str, Any]:
     """The JSON Schema of the agreement format (also usable by editors for completion)."""
-    return json.loads(resources.files("privacy").joinpath("agreement.schema.json").read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(
+        resources.files("privacy").joinpath("agreement.schema.json").read_text(encoding="utf-8"))
+    return loaded
 
 
 @cache
@@ -140,7 +142,7 @@ def _schema_problem(document: Document, error: ValidationError) -> Problem:
     if error.validator == "required":
         message = f"{where or 'the agreement'} is missing {error.message.removesuffix(' is a required property')}"
     elif error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else ())
         extra = sorted(str(k) for k in error.instance if k not in allowed)
         node = (key_node(node, extra[0]) or node) if extra else node
         message = f"unknown key {', '.join(map(repr, extra))} in {where or 'the agreement'}; " \

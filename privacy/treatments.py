@@ -176,9 +176,10 @@ def _exponent(number: Decimal) -> int:
 
 def _generalize_number(value: Any, step: Decimal, kind: str) -> Any:
     if kind == "money" or (hasattr(value, "amount") and hasattr(value, "currency")):
-        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        amount = getattr(value, "amount", None)
+        if amount is None or not dataclasses.is_dataclass(value) or isinstance(value, type):
             raise TypeError(f"money must be a dataclass with amount and currency, not {type(value).__name__}")
-        return dataclasses.replace(value, amount=floor_to_step(Decimal(value.amount), step))  # type: ignore[type-var]
+        return dataclasses.replace(value, amount=floor_to_step(Decimal(amount), step))
     if isinstance(value, bool):
         raise TypeError("a boolean cannot be generalised")
     if isinstance(value, Decimal):
