@@ -20,8 +20,7 @@ from gateway.logs import LogFormat, configure_logging
 from gateway.tokens import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:  # the commands import these lazily, so `vcv token` does not load the policy engine
-    from privacy.catalogue import Catalogue
-    from privacy.policy import PolicySet
+    from privacy import Catalogue, PolicySet
 
 T = TypeVar("T")
 _ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +47,7 @@ def db() -> None:
 @click.option("--db", "db_url", required=True)
 def db_upgrade(db_url: str) -> None:
     """Run the Alembic migrations up to the newest revision."""
-    from resolvers.database import migrate
+    from resolvers import migrate
 
     migrate(db_url)
     click.echo("customer master schema is at head")
@@ -88,11 +87,11 @@ def keys(directory: Path, partners_file: Path) -> None:
     JWKS (for `vcv token`; production verifies tokens of its identity provider instead), one pseudonym key per
     data owner, and the audit signing key."""
     from gateway.tokens import ensure_demo_keys
+    from privacy import ensure_demo_pseudonym_keys as ensure_pseudonym_keys
     from privacy.audit.keys import generate
-    from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
-    from resolvers.connectors.config import load
+    from resolvers import load_partners
 
-    owners = ["rm", *load(partners_file, allow_missing_env=True).partners]
+    owners = ["rm", *load_partners(partners_file, allow_missing_env=True).partners]
     jwks = ensure_demo_keys(directory)
     pseudonyms = ensure_pseudonym_keys(directory / "pseudonym-keys", owners)
     audit_key, audit_public = generate(directory)
@@ -137,8 +136,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     metrics_dir, parent = _metrics_shared_by_workers(), os.getpid()
     from gateway.config import ConfigError, load_config
     from gateway.serve import run
-    from privacy.agreements import AgreementError
-    from privacy.pseudonyms import PseudonymKeyError
+    from privacy import AgreementError, PseudonymKeyError
 
     try:
         config = load_config(config_file, **flags)
@@ -178,7 +176,7 @@ def operations(operations_file: Path) -> None:
 
 def _on_database(db_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(engine)` against `db_url` and close the engine whatever happens."""
-    from resolvers.database import create_engine
+    from resolvers import create_engine
 
     async def run() -> T:
         engine = create_engine(db_url)
@@ -273,12 +271,11 @@ def policy() -> None:
 
 
 def _policy_inputs(agreements_dir: Path, partners_file: Path) -> tuple[Catalogue, set[str]]:
-    from privacy.vocabulary import ROLES
-    from resolvers.connectors.config import ConfigError, load
-    from resolvers.joint import catalogue
+    from privacy import ROLES
+    from resolvers import ConfigError, catalogue, load_partners
 
     try:
-        partners_config = load(partners_file, allow_missing_env=True)
+        partners_config = load_partners(partners_file, allow_missing_env=True)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     owners = catalogue({pid: c.product_types for pid, c in partners_config.partners.items()})
@@ -296,20 +293,19 @@ _partners_option = click.option("--partners", "partners_file", type=click.Path(e
 @_partners_option
 def policy_check(agreements_dir: Path, partners_file: Path) -> None:
     """Validate every agreement file; exit 1 listing each problem with file and line."""
-    from privacy.agreements import load_agreements
-    from privacy.cli import check, summary
+    from privacy import cli, load_agreements
 
     owners, consumers = _policy_inputs(agreements_dir, partners_file)
-    problems = check(agreements_dir, owners, consumers)
+    problems = cli.check(agreements_dir, owners, consumers)
     if problems:
         for line in problems:
             click.echo(line, err=True)
         raise SystemExit(1)
-    click.echo(summary(load_agreements(agreements_dir, owners, known_consumers=consumers)))
+    click.echo(cli.summary(load_agreements(agreements_dir, owners, known_consumers=consumers)))
 
 
 def _load_policy(agreements_dir: Path, partners_file: Path) -> PolicySet:
-    from privacy.agreements import AgreementError, load_agreements
+    from privacy import AgreementError, load_agreements
 
     owners, consumers = _policy_inputs(agreements_dir, partners_file)
     try:
@@ -328,12 +324,12 @@ def _load_policy(agreements_dir: Path, partners_file: Path) -> PolicySet:
 def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str, ...], agreements_dir: Path,
                    partners_file: Path) -> None:
     """What CONSUMER sees of OWNER's data for PURPOSE, field by field, and by which rule."""
-    from privacy.cli import explain_table
+    from privacy import cli
 
     loaded = _load_policy(agreements_dir, partners_file)
     if owner not in loaded.owners():
         raise click.UsageError(f"unknown owner {owner!r}; one of {', '.join(loaded.owners())}")
-    click.echo(explain_table(loaded, owner, consumer, purpose, consents=consents or None))
+    click.echo(cli.explain_table(loaded, owner, consumer, purpose, consents=consents or None))
 
 
 @policy.command("records")
@@ -342,9 +338,9 @@ def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str,
 @_partners_option
 def policy_records(fmt: Literal["markdown", "json"], agreements_dir: Path, partners_file: Path) -> None:
     """The GDPR Art. 30 record of processing activities: owners, consumers, purposes, data categories."""
-    from privacy.cli import records
+    from privacy import cli
 
-    click.echo(records(_load_policy(agreements_dir, partners_file), fmt), nl=False)
+    click.echo(cli.records(_load_policy(agreements_dir, partners_file), fmt), nl=False)
 
 
 def _plug_in(group: click.Group) -> None:

@@ -8,11 +8,9 @@ import strawberry
 
 from gateway.cursors import Cursors
 from gateway.identity import Caller
+from privacy import Guard
 from privacy.audit.store import AuditLog
-from privacy.guard import Guard
-from resolvers.connectors import ConnectorConfig
-from resolvers.loaders import PartnerLoaders
-from resolvers.master import Master, MasterLoaders, Visibility
+from resolvers import ConnectorConfig, Master, MasterLoaders, PartnerLoaders, Visibility
 
 
 @dataclass(slots=True)

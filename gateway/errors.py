@@ -7,7 +7,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from resolvers.errors import PartnerError
+from resolvers import PartnerError
 
 
 class VcvError(Exception):

@@ -10,7 +10,7 @@ from typing import Any
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
-from resolvers.joint import CONTRACT_TYPES
+from resolvers import CONTRACT_TYPES
 
 
 def _included(directives: dict[str, dict[str, object]]) -> bool:

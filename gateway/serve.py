@@ -24,10 +24,9 @@ from gateway.app import GatewaySettings, create_app
 from gateway.config import ServeConfig
 from gateway.metrics import worker_exited
 from gateway.operations import TrustedOperations
-from privacy.agreements import AgreementError
+from privacy import AgreementError, PseudonymKeyError
 from privacy.audit.keys import load_signing_key
-from privacy.pseudonyms import PseudonymKeyError
-from resolvers.connectors.config import load as load_partners
+from resolvers import load_partners
 
 log = logging.getLogger("vcv.serve")
 
