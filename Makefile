@@ -49,4 +49,4 @@ screenshots: $(STAMP) chromium
 	$(VENV)/bin/python docs/screenshots.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache
