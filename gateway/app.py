@@ -52,11 +52,9 @@ from resolvers.master import Master, MasterLoaders
 
 log = logging.getLogger("vcv.gateway")
 
-STATE = web.AppKey("state", object)
 REQUEST_ID = web.RequestKey("request_id", str)
 CONTEXT = web.RequestKey("context", RequestContext)
 OUTCOME = web.RequestKey("outcome", Outcome)
-SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
 
 
@@ -108,9 +106,13 @@ class _State:
     tracing: Tracing
 
 
+STATE = web.AppKey("state", _State)  # set when the app starts (lifecycle), absent before
+SETTINGS = web.AppKey("settings", GatewaySettings)
+
+
 def _context_for(request: web.Request) -> ContextFactory:
     """Everything the resolvers of one request reach: the verified caller, fresh loaders, the guard."""
-    state: _State = request.app[STATE]  # type: ignore[assignment]
+    state: _State = request.app[STATE]
 
     def build(caller: Caller, request_id: str) -> RequestContext:
         rules = state.rules  # a reload replaces these as a whole; this request keeps the ones it began with
@@ -144,7 +146,7 @@ def _strawberry_executor(schema: strawberry.Schema) -> Executor:
 
 def _graphql_route(app: web.Application, gate: Gate, executor: Executor, graphiql: bool) -> GraphQLView:
     async def run(request: web.Request, operation: GraphQLRequest | VcvError) -> Outcome:
-        state: _State = request.app[STATE]  # type: ignore[assignment]
+        state: _State = request.app[STATE]
         outcome = await gate.run(request[REQUEST_ID], request.method, request.headers, operation,
                                  verifier=request.app[VERIFIER], audit=state.audit,
                                  context_for=_context_for(request), execute=executor, tracer=state.tracing.tracer)
@@ -173,7 +175,7 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def _server_span(request: web.Request) -> Any:
-    state: _State | None = request.app.get(STATE)  # type: ignore[assignment]
+    state: _State | None = request.app.get(STATE)
     tracer = state.tracing.tracer if state is not None and request.path == "/graphql" else NO_TRACING
     return server_span(tracer, request.method, request.path, request.headers, request[REQUEST_ID])
 
@@ -219,7 +221,7 @@ def _circuits(state: _State) -> dict[str, str]:
 async def _readyz(request: web.Request) -> web.Response:
     # Ready means the master answers. A partner with an open circuit does not make the gateway unready:
     # its fields come back as PARTNER_CIRCUIT_OPEN errors and every other partner's data still flows.
-    state: _State = request.app[STATE]  # type: ignore[assignment]
+    state: _State = request.app[STATE]
     circuits = _circuits(state)
     master = "up"
     try:
@@ -235,7 +237,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
-    _circuits(request.app[STATE])  # type: ignore[arg-type]
+    _circuits(request.app[STATE])
     return await metrics_endpoint(request)
 
 
@@ -248,8 +250,8 @@ def _load_rules(settings: GatewaySettings, partners: PartnersConfig, cursors: Cu
 async def reload_configuration(app: web.Application) -> bool:
     """Re-read the partners file and the agreements. Everything is validated first: an invalid file keeps
     the running configuration and the log says why (file and line). Requests in flight finish as they began."""
-    settings: GatewaySettings = app[SETTINGS]  # type: ignore[assignment]
-    state: _State = app[STATE]  # type: ignore[assignment]
+    settings: GatewaySettings = app[SETTINGS]
+    state: _State = app[STATE]
     if settings.partners_file is None:
         log.warning("reload asked for, but the gateway was not started from a partners file")
         return False

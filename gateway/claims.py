@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.errors import AuthError, PurposeError
-from privacy.vocabulary import ROLES
+from privacy import ROLES
 
 # The claim that ties each role to the rows it may see (SPEC §5).
 ROLE_SUBJECT_CLAIM = {"consultant": "consultant_id", "customer": "customer_id", "partner": "partner_id"}
