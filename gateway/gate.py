@@ -38,6 +38,7 @@ from gateway.errors import VcvError, is_safe
 from gateway.identity import Caller, Verifier
 from gateway.metrics import ERRORS, REDACTIONS
 from gateway.operations import OperationRefused, TrustedOperations
+from gateway.tracing import NO_TRACING
 from privacy.audit.store import AuditLog, AuditUnavailable
 
 log = logging.getLogger("vcv.gate")
@@ -115,11 +116,11 @@ class Gate:
 
     async def run(self, request_id: str, method: str, headers: Mapping[str, str],
                   operation: GraphQLRequest | VcvError, *, verifier: Verifier, audit: AuditLog | None,
-                  context_for: ContextFactory, execute: Executor) -> Outcome:
+                  context_for: ContextFactory, execute: Executor, tracer: Any = NO_TRACING) -> Outcome:
         caller: Caller | None = None
         try:
             # Who asks and why comes first: nothing about the document is looked at for an unknown caller.
-            caller = verifier.verify(headers.get("Authorization"), headers.get("X-Purpose"))
+            caller = await verifier.authenticate(headers.get("Authorization"), headers.get("X-Purpose"))
             if isinstance(operation, VcvError):
                 raise Refused(operation, headers=getattr(operation, "headers", None))
             operation = self._registered(operation)
@@ -147,7 +148,8 @@ class Gate:
         if audit is not None:
             try:
                 # Fail closed: nothing leaves before its access is durably in the log.
-                await audit.record(event)
+                with tracer.start_as_current_span("audit record"):
+                    await audit.record(event)
             except AuditUnavailable as exc:
                 log.error("audit store unavailable, withholding the response: %s", exc)
                 outcome.payload = {"errors": [{"message": "the access could not be recorded in the audit log, "

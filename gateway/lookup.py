@@ -17,12 +17,8 @@ from dataclasses import dataclass
 
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, Forbidden
-from privacy.guard import Guard
-from privacy.treatments import PSEUDONYM_PREFIX
-from privacy.vocabulary import PURPOSES
-from resolvers import models
-from resolvers.joint import MASTER_OWNER
-from resolvers.master import NO_CUSTOMER, CustomerView
+from privacy import PSEUDONYM_PREFIX, PURPOSES, Guard
+from resolvers import MASTER_OWNER, NO_CUSTOMER, CustomerView, models
 
 SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
 ID_FIELD = "Customer.id"

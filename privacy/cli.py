@@ -11,6 +11,7 @@ from typing import Literal
 from privacy.agreements import AgreementError, load_agreements
 from privacy.catalogue import Catalogue
 from privacy.policy import PolicySet
+from privacy.records import build_records, render_markdown
 from privacy.vocabulary import PURPOSES
 
 
@@ -47,9 +48,9 @@ def explain_table(policy: PolicySet, owner: str, consumer: str, purpose: str, *,
 
 def records(policy: PolicySet, fmt: Literal["markdown", "json"] = "markdown") -> str:
     if fmt == "json":
-        return json.dumps(policy.records(), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(build_records(policy), indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
-        return policy.records_markdown()
+        return render_markdown(build_records(policy))
     raise ValueError(f"unknown format {fmt!r}; use markdown or json")
 
 

@@ -75,12 +75,6 @@ class PseudonymKeys:
             raise PseudonymKeyError("; ".join(problems))
         return cls(keys)
 
-    def key_for(self, owner: str) -> bytes:
-        try:
-            return self._keys[owner]
-        except KeyError:
-            raise PseudonymKeyError(f"no pseudonym key loaded for {owner}") from None
-
     def get(self, owner: str) -> bytes | None:
         """The key, or None for an owner that pseudonymises nothing; treatments.apply refuses a
         pseudonymize without a key, so passing this along can never produce an unkeyed pseudonym."""
