@@ -153,7 +153,7 @@ async def audit_events(info: Info, filter: AuditFilter | None, first: int | None
     query = AuditQuery(after_seq=after_seq, limit=first + 1, customer_id=str(f.customer_id) if f.customer_id else None,
                        subject=f.subject, purpose=f.purpose, outcome=f.outcome, since=f.since, until=f.until)
     if f.fields_shown is not None:
-        rows = await _showing(info, query, set(f.fields_shown))
+        rows = await _showing(info, query, set(f.fields_shown), first + 1)
     else:
         rows = await info.context.audit.search(query)
     page = rows[:first]
@@ -161,18 +161,18 @@ async def audit_events(info: Info, filter: AuditFilter | None, first: int | None
     return AuditEventConnection(events=[_event(r) for r in page], end_cursor=end, has_next_page=len(rows) > first)
 
 
-async def _showing(info: Info, query: AuditQuery, fields: set[str]) -> list[dict[str, Any]]:
-    """Up to `query.limit` events that showed one of `fields`; the store filters the rest, this the fields
-    (kept as `owner/Type.field` in the event body), reading on in batches until the page is full."""
+async def _showing(info: Info, query: AuditQuery, fields: set[str], limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` events that showed one of `fields`; the store filters the rest, this the fields (kept as
+    `owner/Type.field` in the event body), reading on in batches until the page is full."""
     found: list[dict[str, Any]] = []
     after = query.after_seq
-    while len(found) < query.limit:
+    while len(found) < limit:
         rows = await info.context.audit.search(replace(query, after_seq=after, limit=200))
         for row in rows:
             shown = (row["body"].get("fields") or {}).get("shown") or []
             if any(f.split("/", 1)[-1] in fields for f in shown):
                 found.append(row)
-                if len(found) == query.limit:
+                if len(found) == limit:
                     break
         if len(rows) < 200:
             break
