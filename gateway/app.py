@@ -28,11 +28,11 @@ from gateway.context import RequestContext
 from gateway.cost import DEFAULT_MAX_COST
 from gateway.cursors import Cursors
 from gateway.errors import VcvError
-from gateway.gate import ContextFactory, Executor, Gate, GraphQLRequest, Limits, Outcome
+from gateway.gate import ContextFactory, Executor, Gate, Limits, Outcome
 from gateway.identity import Caller, IdentitySettings, Verifier
 from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import REQUEST_SECONDS, REQUESTS, metrics_endpoint
-from gateway.operations import TrustedOperations
+from gateway.operations import GraphQLRequest, TrustedOperations
 from gateway.page_words import vocabulary
 from gateway.pages import add_pages, graphiql_page
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy

@@ -67,7 +67,7 @@ class Verifier:
         self._mapping = claims or ClaimMapping()
         self._cache = TokenCache(cache_size)
         required = ["exp"] + (["iat"] if max_token_lifetime_s else []) + (["iss"] if issuer else [])
-        self._options: dict[str, Any] = {"require": required}
+        self._options: jwt.types.Options = {"require": required}
 
     @classmethod
     def from_file(cls, path: Path, **kwargs: Any) -> Verifier:
@@ -122,7 +122,7 @@ class Verifier:
             raise AuthError("the token is not a well-formed JWT") from None
         kid = header.get("kid")
         key = keys.get(kid) if isinstance(kid, str) else None
-        if key is None:
+        if key is None or not isinstance(kid, str):
             if not keys:
                 raise IdentityUnavailable("the identity provider's keys are not available yet; try again shortly")
             raise _UnknownKey()

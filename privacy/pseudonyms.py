@@ -95,6 +95,19 @@ class PseudonymKeys:
         return owner in self._keys
 
 
+def index_token(key: bytes, shown: str) -> str:
+    """What the pseudonym index stores for the pseudonym `shown` (resolvers/pseudonym_index.py): a keyed HMAC of
+    it under a key derived from the consumer's, so someone reading the database learns neither the pseudonym
+    a consumer sees nor anything to compute one with."""
+    derived = hmac.new(key, b"vcv/pseudonym-index", hashlib.sha256).digest()
+    return hmac.new(derived, shown.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Tells one key from another (an index built with an older key is rebuilt) and nothing about the key."""
+    return hmac.new(key, b"vcv/pseudonym-index/fingerprint", hashlib.sha256).hexdigest()[:16]
+
+
 def ensure_demo_keys(directory: Path, owners: Iterable[str]) -> Path:
     """Create a random key file for each owner that has none (existing keys are never replaced, so
     pseudonyms stay stable across demo restarts). Returns the directory."""
