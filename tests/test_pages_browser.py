@@ -260,7 +260,7 @@ async def test_a_customer_reads_plain_words_and_withdraws_a_consent_by_keyboard(
     # The access report names the partner and the purpose in words, with data categories, never schema paths.
     text = await page.inner_text("main")
     assert "Alliance Bank" in text and "Product offers from alliance partners" in text
-    assert INTERNAL.findall(text) == [], INTERNAL.findall(text)
+    assert [m.group(0) for m in INTERNAL.finditer(text)] == []
     assert "00:00:00" not in text and "never given" not in text.lower()
     assert await page.locator("#consent-self_service").count() == 0  # using self-service is not a choice
     # No staff page, no token field in sight.
