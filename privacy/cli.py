@@ -43,7 +43,12 @@ def explain_table(policy: PolicySet, owner: str, consumer: str, purpose: str, *,
         header += f", with active consents: {', '.join(sorted(consents)) or 'none'}"
     table = _table(("field", "treatment", "rule", "defined at"),
                    [(r.field, r.shown, r.rule, r.where or "-") for r in rows])
-    return f"{header}\n\n{table}\n"
+    keyed = ""
+    if any(r.treatment.kind == "pseudonymize" for r in rows):
+        # Which key family a pseudonym comes from decides who can join on it (SPEC §6): say it.
+        keyed = (f"\nPseudonyms: keyed per (owner, consumer) = ({owner}, {consumer}), derived from {owner}'s key; "
+                 f"stable for {consumer}, different for every other consumer.\n")
+    return f"{header}\n\n{table}\n{keyed}"
 
 
 def records(policy: PolicySet, fmt: Literal["markdown", "json"] = "markdown") -> str:
