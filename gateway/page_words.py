@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from privacy.categories import category_of, sort_key
-from privacy.policy import PolicySet
-from resolvers.connectors import PartnersConfig
+from privacy import PolicySet, category_of, category_sort_key
+from resolvers import PartnersConfig
 
 MASTER_NAME = "Your relationship manager"
 
@@ -60,7 +59,7 @@ def vocabulary(partners: PartnersConfig, policy: PolicySet) -> dict[str, Any]:
     for kinds in policy.catalogue.values():
         for name, kind in kinds.items():
             fields.setdefault(name, category_of(name, kind))
-    categories = sorted(set(fields.values()), key=sort_key)
+    categories = sorted(set(fields.values()), key=category_sort_key)
     rules = {rule.qualified_id: rule.description.strip() for agreement in policy.agreements.values()
              for rule in agreement.rules if rule.description.strip()}
     return {

@@ -7,6 +7,8 @@ This is the package's public surface: callers import from `privacy` (and the aud
 from privacy import cli
 from privacy.agreements import AgreementError, Problem, load_agreements
 from privacy.catalogue import Catalogue
+from privacy.categories import category_of
+from privacy.categories import sort_key as category_sort_key
 from privacy.guard import Guard, Redaction
 from privacy.policy import DEFAULT_DENY, Decision, ExplainRow, PolicySet
 from privacy.pseudonyms import PseudonymKeyError, PseudonymKeys
@@ -20,6 +22,6 @@ __all__ = [
     "ALLOW", "DEFAULT_DENY", "PSEUDONYMIZE", "PSEUDONYM_PREFIX", "PURPOSES", "REDACT", "ROLES",
     "Agreement", "AgreementError", "Catalogue", "Decision", "ExplainRow", "Guard", "PolicySet", "Problem",
     "PseudonymKeyError", "PseudonymKeys", "Redaction", "Rule", "Treatment",
-    "apply", "build_records", "cli", "ensure_demo_pseudonym_keys", "load_agreements", "pseudonym",
-    "render_markdown",
+    "apply", "build_records", "category_of", "category_sort_key", "cli", "ensure_demo_pseudonym_keys",
+    "load_agreements", "pseudonym", "render_markdown",
 ]
