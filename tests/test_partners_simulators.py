@@ -171,6 +171,20 @@ async def test_property_is_a_federation_subgraph(partners: World) -> None:
     assert '@key(fields: "contractId")' in sdl and "policiesByCustomer" in sdl
 
 
+async def test_property_repeated_lookup_is_answered_and_counted_alike(partners: World) -> None:
+    # The simulator keeps clean answers by request body; a repeat must still be counted, and a fault still bite.
+    ids = [r.contract_id for r in partners.alliance.contracts_of("property")[3:5]]
+    first = await _entities(partners, ids, {**_auth(partners, "property"), "X-Request-ID": "first"})
+    again = await _entities(partners, ids, {**_auth(partners, "property"), "X-Request-ID": "again"})
+    assert first == again and first[0] == 200 and None not in first[1]["data"]["_entities"]
+    stats = await partners.stats("property")
+    assert (stats["batch_calls"], stats["contract_lookups"]) == (2, 4)
+    assert [r["request_id"] for r in stats["recent"]] == ["first", "again"]
+    await partners.fault("property", mode="wrong_types")
+    status, body = await _entities(partners, ids)
+    assert status == 200 and not isinstance(body["data"]["_entities"][0]["premium"], dict)
+
+
 async def test_property_batch_and_customer_queries(partners: World) -> None:
     customer = next(c for c in partners.alliance.customers if "property" in c.partner_numbers)
     query = {"query": "query($n: String!) { policiesByCustomer(customerNumber: $n) { contractId } }",
