@@ -28,6 +28,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,25 @@ def _peak_rss_mib(pid: int) -> float:
     return round(total / 1024, 1)
 
 
+def _free_range(count: int, taken: set[int]) -> int:
+    """A base port whose `count` consecutive ports are free now (the simulators take base, base+1, ...)."""
+    for _ in range(100):
+        base = _free_port()
+        wanted = range(base, base + count)
+        if taken.isdisjoint(wanted) and all(_bindable(p) for p in wanted):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @dataclass
 class Figures:
     requests: int = 0
@@ -153,7 +173,7 @@ class Stack:
         self.spawn("subgraphs", ["node", str(HERE / "subgraphs.cjs"), str(work / "export.json"),
                                  str(work / "credentials.json"), *(f"{n}={p}" for n, p in ports.items())], cwd=HERE,
                    env=NODE_ENV)
-        base = _free_port()
+        base = _free_range(len(NAMES), set(ports.values()))
         self.spawn("simulators", [sys.executable, "-m", "gateway.cli", "partners", "run", "--customers",
                                   str(args.customers), "--seed", "42", "--base-port", str(base), "--credentials",
                                   str(work / "credentials.json")])
