@@ -169,7 +169,11 @@ class Stack:
                  for n in (*SUBGRAPHS, "property")}
         (work / "credentials.json").write_text(json.dumps(creds))
 
-        ports = {n: _free_port() for n in SUBGRAPHS}
+        ports: dict[str, int] = {}
+        for n in SUBGRAPHS:
+            while (port := _free_port()) in ports.values():
+                pass
+            ports[n] = port
         self.spawn("subgraphs", ["node", str(HERE / "subgraphs.cjs"), str(work / "export.json"),
                                  str(work / "credentials.json"), *(f"{n}={p}" for n, p in ports.items())], cwd=HERE,
                    env=NODE_ENV)
@@ -212,7 +216,11 @@ class Stack:
         jwks = ensure_demo_keys(work)
         keys_dir = ensure_pseudonym_keys(work / "pseudonym-keys", ["rm", *NAMES])
         audit_key, _ = generate_audit_keys(work / "audit-keys")
-        gateway_ports = {g: _free_port() for g in GATEWAYS}
+        gateway_ports: dict[str, int] = {}
+        for g in GATEWAYS:  # four distinct ports (a released port may be handed out again)
+            while (port := _free_port()) in gateway_ports.values():
+                pass
+            gateway_ports[g] = port
         self.spawn("vcv", [sys.executable, "-m", "gateway.cli", "serve", "--db", db_url, "--jwks", str(jwks),
                            "--partners", str(work / "partners.yaml"), "--agreements", str(work / "agreements"),
                            "--keys-dir", str(keys_dir), "--audit-key", str(audit_key),
