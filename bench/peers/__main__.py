@@ -384,9 +384,12 @@ def render(r: dict[str, Any], args: argparse.Namespace, command: str, load: tupl
         f"{g} {', '.join(f'{x:.0f}' for x in r[g]['rps_rounds'])}" for g in GATEWAYS) + "."]
     if errors:
         lines.append(f"Answers that carried errors (still counted): {json.dumps(errors)}.")
-    lines += ["", f"The partners cost little beside the gateways: the property simulator "
-              f"{r['property_cpu_ms_per_batch']:.2f} ms CPU per batch, the JS subgraphs "
-              f"{r['js_subgraphs_cpu_ms_per_call']:.2f} ms per call (the four together, master included)."]
+    lines += ["", "CPU per request is the figure other load on the machine moves least; throughput and latencies "
+              "move with it (see the rounds above), so compare those on a quiet machine. What the partners cost "
+              "during the run, CPU in their own processes: the property simulator "
+              f"{r['property_cpu_ms_per_batch']:.2f} ms per batch, the JS subgraphs "
+              f"{r['js_subgraphs_cpu_ms_per_call']:.2f} ms per call (the four "
+              "together, master included); `python -m bench.simulators` measures each simulator alone."]
     return "\n".join(lines) + "\n"
 
 
