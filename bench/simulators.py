@@ -21,7 +21,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.run import NAMES, SHOWCASE, _cpu_seconds, _free_port, _wait_ready
+from bench.ports import free_range
+from bench.run import NAMES, SHOWCASE, _cpu_seconds, _wait_ready
 from fixtures.alliance import generate
 
 ENTITIES = ("query Lookup($representations: [_Any!]!) { _entities(representations: $representations) "
@@ -39,8 +40,12 @@ def batch_request(partner: str, ids: list[str]) -> tuple[str, dict[str, Any]]:
 
 async def measure(batches: int, customers: int = 200) -> dict[str, float]:
     alliance = generate(customers, 42)
-    work = Path(tempfile.mkdtemp(prefix="vcv-simcost-"))
-    base = _free_port()
+    with tempfile.TemporaryDirectory(prefix="vcv-simcost-") as work:
+        return await _measure(Path(work), alliance, batches, customers)
+
+
+async def _measure(work: Path, alliance: Any, batches: int, customers: int) -> dict[str, float]:
+    base = free_range(len(NAMES), set())
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "partners", "run", "--customers", str(customers),
                              "--seed", "42", "--base-port", str(base), "--credentials", str(work / "creds.json")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import yaml
 from aiohttp import web
 
 from bench.peers.data import export, vcv_partners
+from bench.ports import free_port
 from fixtures.alliance import Alliance, generate, partner_record
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
@@ -37,12 +37,6 @@ CUSTOMERS, SEED = 30, 11
 CUSTOMER = "C-000001"  # the showcase: 20 contracts, accounts and loans at the bank among them
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 async def bank_subgraph(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str], Alliance]]:
     if shutil.which("node") is None or not (NODE_MODULES / "@apollo" / "subgraph").is_dir():
@@ -52,7 +46,7 @@ async def bank_subgraph(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, st
     (tmp_path / "export.json").write_text(json.dumps(export(alliance, template)))
     creds = {"credential": "bank-graphql-secret", "admin_credential": "bank-admin-secret"}
     (tmp_path / "credentials.json").write_text(json.dumps({"bank": creds}))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(["node", str(ROOT / "bench" / "peers" / "subgraphs.cjs"), str(tmp_path / "export.json"),
                              str(tmp_path / "credentials.json"), f"bank={port}"],
                             env={**os.environ, "NODE_PATH": str(NODE_MODULES)}, stderr=subprocess.PIPE)

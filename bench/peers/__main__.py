@@ -28,7 +28,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,8 @@ import aiohttp
 import yaml
 
 from bench.peers.data import JS_PARTNERS, agreements, export, vcv_partners
-from bench.run import NAMES, QUERY, RESULTS, SHOWCASE, TEMPLATE, Client, _free_port, _pct, machine
+from bench.ports import free_port, free_range
+from bench.run import NAMES, QUERY, RESULTS, SHOWCASE, TEMPLATE, Client, _pct, machine
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
 from gateway.tokens import ensure_demo_keys, mint
@@ -102,25 +102,6 @@ def _peak_rss_mib(pid: int) -> float:
     return round(total / 1024, 1)
 
 
-def _free_range(count: int, taken: set[int]) -> int:
-    """A base port whose `count` consecutive ports are free now (the simulators take base, base+1, ...)."""
-    for _ in range(100):
-        base = _free_port()
-        wanted = range(base, base + count)
-        if taken.isdisjoint(wanted) and all(_bindable(p) for p in wanted):
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @dataclass
 class Figures:
     requests: int = 0
@@ -171,13 +152,13 @@ class Stack:
 
         ports: dict[str, int] = {}
         for n in SUBGRAPHS:
-            while (port := _free_port()) in ports.values():
+            while (port := free_port()) in ports.values():
                 pass
             ports[n] = port
         self.spawn("subgraphs", ["node", str(HERE / "subgraphs.cjs"), str(work / "export.json"),
                                  str(work / "credentials.json"), *(f"{n}={p}" for n, p in ports.items())], cwd=HERE,
                    env=NODE_ENV)
-        base = _free_range(len(NAMES), set(ports.values()))
+        base = free_range(len(NAMES), set(ports.values()))
         self.spawn("simulators", [sys.executable, "-m", "gateway.cli", "partners", "run", "--customers",
                                   str(args.customers), "--seed", "42", "--base-port", str(base), "--credentials",
                                   str(work / "credentials.json")])
@@ -218,7 +199,7 @@ class Stack:
         audit_key, _ = generate_audit_keys(work / "audit-keys")
         gateway_ports: dict[str, int] = {}
         for g in GATEWAYS:  # four distinct ports (a released port may be handed out again)
-            while (port := _free_port()) in gateway_ports.values():
+            while (port := free_port()) in gateway_ports.values():
                 pass
             gateway_ports[g] = port
         self.spawn("vcv", [sys.executable, "-m", "gateway.cli", "serve", "--db", db_url, "--jwks", str(jwks),
