@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test typecheck lint bench clean chromium screenshots node
+.PHONY: demo test typecheck lint bench bench-peers clean chromium screenshots node
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,16 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.run $(ARGS)
+
+# vcv beside Apollo Gateway and Hive Gateway over the same subgraphs (bench/peers/package.json, exact versions,
+# lock file): npm ci there, then the driver writes the Peers section of bench/RESULTS.md.
+PEERS_STAMP := bench/peers/node_modules/.installed
+$(PEERS_STAMP): bench/peers/package.json bench/peers/package-lock.json
+	cd bench/peers && npm ci --no-audit --no-fund --loglevel=error
+	touch $(PEERS_STAMP)
+
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(VENV)/bin/python -m bench.peers $(ARGS)
 
 screenshots: $(STAMP) chromium
 	$(VENV)/bin/python docs/screenshots.py

@@ -183,7 +183,9 @@ def test_explain_table_lists_every_field_with_its_rule_aligned(policy: PolicySet
     assert lines[0] == "What life sees of bank's data for lead_management"
     header = lines[2]
     assert header.split() == ["field", "treatment", "rule", "defined", "at"]
-    rows = [line for line in lines[4:] if line]
+    rows = [line for line in lines[4:] if line and not line.startswith("Pseudonyms:")]
+    # The bank's contract IDs reach the insurer as pseudonyms of the insurer's own key family.
+    assert "Pseudonyms: keyed per (owner, consumer) = (bank, life)" in table
     # 11 bank fields (9 values and the two contract types' IDs), 6 of which the lead-management consent changes
     assert len(rows) == 17
     rule_column = header.index("rule")
