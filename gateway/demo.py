@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
+import shutil
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,9 +92,12 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
     jwks = ensure_demo_keys(data_dir)
     first = alliance.customers[0]
     tokens = demo_tokens(data_dir, first.id, first.consultant_id)
+    # The witness: every commit's signed checkpoint, outside the database, so a cut tail shows in `verify`.
+    witness = data_dir / "audit-witness.jsonl"
     settings = GatewaySettings(db_url=db_url, jwks_path=jwks, partners=partners_config,
                                keys_dir=keys_dir, audit_signing_key=load_signing_key(audit_key),
-                               audit_checkpoint_every=10, demo_identities=demo_identities(tokens, alliance))
+                               audit_checkpoint_every=10, audit_witness=witness,
+                               demo_identities=demo_identities(tokens, alliance))
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -102,8 +108,9 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
         "gateway_url": gateway_url,
         "graphql_url": f"{gateway_url}/graphql",
         "database_url": db_url,
-        "audit": {"database_url": db_url, "public_key": str(audit_public),
-                  "verify": f"vcv audit verify --db {db_url} --public-key {audit_public}"},
+        "audit": {"database_url": db_url, "public_key": str(audit_public), "witness": str(witness),
+                  "verify": shlex.join([_vcv(), "audit", "verify", "--db", db_url, "--public-key", str(audit_public),
+                                        "--witness", str(witness)])},
         "jwks": str(settings.jwks_path),
         "partners_config": str(config_path),
         "partners": {pid: {"url": p.url, "credential": p.credential, "admin_credential": p.admin_credential}
@@ -113,6 +120,12 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
     }
     _write_private(data_dir / "demo.json", json.dumps(info, indent=2))
     return Demo(data_dir, gateway_url, partners, runner, info)
+
+
+def _vcv() -> str:
+    """The `vcv` command that is running this demo, so the printed verify command runs as printed."""
+    beside = Path(sys.executable).parent / "vcv"
+    return str(beside) if beside.is_file() else shutil.which("vcv") or "vcv"
 
 
 def _write_private(path: Path, text: str) -> None:
