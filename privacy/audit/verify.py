@@ -152,15 +152,16 @@ class _Scan:
         self.broken = (seq, reason)
         return False
 
-    def finish(self) -> None:
-        """After the last event: nothing may claim events the log lacks, and a signature covers the end."""
+    def finish(self, signed: bool) -> None:
+        """After the last event: nothing may claim events the log lacks, and (when signatures are checked, so
+        that coverage means something) a signature covers the end."""
         last = self.next_seq - 1
         beyond = sorted((seq, claim.kind) for seq, claims in self.expected.items() if seq > last for claim in claims)
         if beyond:
             seq, kind = beyond[0]
             what = {"witness": "a witnessed checkpoint", "checkpoint": "a signed checkpoint", "head": "its signed head"}
             self._break(last + 1, f"the log ends at {last}, but {what[kind]} is at {seq} (its tail was cut)")
-        elif self.covered < last and not self.legacy_since_covered:
+        elif signed and self.covered < last and not self.legacy_since_covered:
             self._break(self.covered + 1, f"events {self.covered + 1}–{last} are not covered by a signed checkpoint "
                                           "(a commit without its checkpoint, or events rewritten after the "
                                           "checkpoints were deleted)")
@@ -269,7 +270,7 @@ async def verify(engine: AsyncEngine, public_key: PublicKeys, witness: Path | No
                 break
             after = upto
     if scan.broken is None:
-        scan.finish()
+        scan.finish(check_signatures)
     if scan.broken is not None:
         return Verdict(False, scan.count, scan.checkpoints, scan.broken[0], scan.broken[1], check_signatures,
                        scan.legacy)
