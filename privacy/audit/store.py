@@ -236,6 +236,11 @@ class AuditLog:
     async def _append(self, conn: AsyncConnection, bodies: Sequence[dict[str, Any]]
                       ) -> tuple[list[int], list[dict[str, Any]]]:
         await self._bound_waits(conn)
+        if conn.dialect.name == "postgresql":
+            # Writers of all processes queue here, as SQLite's BEGIN IMMEDIATE makes them, instead of all reading
+            # the same last event and all but one failing on the primary key and trying again (which under load
+            # took longer than a request may wait). The key on `seq` still guards writers that do not queue.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(7461030)"))
         last = (await conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc())
                                    .limit(1))).first()
         seq, previous = (last.seq, last.hash) if last is not None else (0, GENESIS)
