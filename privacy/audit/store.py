@@ -19,9 +19,11 @@ import json
 import logging
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,88 @@ class AuditSettings:
     witness: Path | None = None
 
 
+@dataclass(slots=True)
+class _Commit:
+    now: datetime
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    touched: list[dict[str, Any]] = field(default_factory=list)
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    top: dict[str, Any] | None = None
+    seqs: list[int] = field(default_factory=list)
+
+    @property
+    def signed(self) -> list[dict[str, Any]]:
+        """What the witness gets: the kept checkpoints and the head (once, when it is also a kept one)."""
+        return self.kept + ([self.top] if self.top is not None and self.top not in self.kept else [])
+
+
+_SQLITE_WRITES = {
+    "events": "INSERT INTO audit_events (seq, prev_hash, hash, recorded_at, body, subject, purpose, outcome) "
+              "VALUES (:seq, :prev_hash, :hash, :recorded_at, :body, :subject, :purpose, :outcome)",
+    "links": "INSERT INTO audit_event_customers (seq, customer_id) VALUES (:seq, :customer_id)",
+    "kept": "INSERT INTO audit_checkpoints (seq, hash, signature, signed_at) "
+            "VALUES (:seq, :hash, :signature, :signed_at)",
+    "head": "INSERT INTO audit_head (slot, seq, hash, signature, signed_at) "
+            "VALUES (1, :seq, :hash, :signature, :signed_at) ON CONFLICT (slot) DO UPDATE SET seq = excluded.seq, "
+            "hash = excluded.hash, signature = excluded.signature, signed_at = excluded.signed_at",
+}
+
+
+class _SQLiteWriter:
+    """Appends to a SQLite log on one connection of its own in one thread of its own, a whole commit per
+    hand-off: through aiosqlite every statement (BEGIN, the last event, each insert, COMMIT) was a hand-off to
+    its thread and back, and each cost about a millisecond of the event loop's time under load."""
+
+
+    def __init__(self, path: str, timeout_s: float) -> None:
+        self._path, self._timeout_s = path, timeout_s
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vcv-audit-sqlite")
+        self._db: sqlite3.Connection | None = None
+
+    async def append(self, log: AuditLog, bodies: Sequence[dict[str, Any]]) -> tuple[list[int], list[dict[str, Any]]]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._append, log, bodies)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            # isolation_level None: the module opens no transactions of its own; BEGIN IMMEDIATE below takes the
+            # write lock first, waiting at most the commit bound (the busy timeout) for another writer.
+            db = sqlite3.connect(self._path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            self._db = db
+        return self._db
+
+    def _append(self, log: AuditLog, bodies: Sequence[dict[str, Any]]) -> tuple[list[int], list[dict[str, Any]]]:
+        db = self._connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            last = db.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+            commit = log.chain(*(last or (0, GENESIS)), bodies)
+            stamp = _sqlite_time(commit.now)  # the form SQLAlchemy's DateTime reads back on SQLite
+            db.executemany(_SQLITE_WRITES["events"], [{**row, "recorded_at": stamp} for row in commit.rows])
+            if commit.touched:
+                db.executemany(_SQLITE_WRITES["links"], commit.touched)
+            if commit.kept:
+                db.executemany(_SQLITE_WRITES["kept"], [{**c, "signed_at": stamp} for c in commit.kept])
+            if commit.top is not None:
+                db.execute(_SQLITE_WRITES["head"], {**commit.top, "signed_at": stamp})
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return commit.seqs, commit.signed
+
+    def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            self._thread.submit(db.close)  # in the thread that uses it, after a commit still running there
+        self._thread.shutdown(wait=True)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 class _Pending:
     """One event waiting for its commit (an object, so that a caller who gave up can take its own out)."""
 
@@ -118,8 +202,12 @@ class AuditLog:
         # Opened now, so that a witness that cannot be written stops the start, not a later commit.
         self._witness_fd = None if self.settings.witness is None else \
             os.open(self.settings.witness, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._sqlite: _SQLiteWriter | None = None
         if engine.dialect.name == "sqlite":
             _bound_sqlite_waits(engine, self.settings.commit_timeout_s)
+            database = engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self._sqlite = _SQLiteWriter(database, self.settings.commit_timeout_s)
 
     async def ensure_schema(self) -> None:
         """Create the tables if missing; safe when several processes start at once."""
@@ -218,20 +306,50 @@ class AuditLog:
             try:
                 if not self._schema_ready:  # lazily, so a gateway starts (and fails closed) with the store down
                     await self.ensure_schema()
-                async with self._engine.begin() as conn:
-                    seqs, signed = await self._append(conn, bodies)
+                if self._sqlite is not None:
+                    seqs, signed = await self._sqlite.append(self, bodies)
+                else:
+                    async with self._engine.begin() as conn:
+                        seqs, signed = await self._append(conn, bodies)
                 self._witness(signed)
                 return seqs
-            except (IntegrityError, OperationalError) as exc:
-                if isinstance(exc, OperationalError) and not _is_contention(exc):
+            except (IntegrityError, OperationalError, sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
+                if isinstance(exc, OperationalError | sqlite3.OperationalError) and not _is_contention(exc):
                     raise AuditUnavailable(f"audit store unavailable: {_describe(exc)}") from exc
                 if time.monotonic() >= deadline:  # each try already waited for the lock; that is enough
                     raise AuditUnavailable(f"audit store did not commit within {self.settings.commit_timeout_s:g} s"
                                            ) from exc
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # another writer won the race
-            except (DBAPIError, OSError) as exc:
+            except (DBAPIError, OSError, sqlite3.Error) as exc:
                 raise AuditUnavailable(f"audit store unavailable: {_describe(exc)}") from exc
         raise AuditUnavailable("audit store too contended: could not append")
+
+    def chain(self, seq: int, previous: str, bodies: Sequence[dict[str, Any]]) -> _Commit:
+        """The rows one commit writes after event `seq` (hash `previous`): events chained to it, their customer
+        links, the checkpoints kept for good, and the signed head (None without a key)."""
+        now = datetime.now(UTC)
+        recorded = time_text(now)
+        commit = _Commit(now)
+        overdue = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds
+        for index, body in enumerate(bodies):
+            seq += 1
+            text_body = canonical(body)
+            current = hash_of_canonical(seq, previous, recorded, text_body)
+            commit.rows.append({"seq": seq, "prev_hash": previous, "hash": current, "recorded_at": now,
+                                "body": text_body.decode("utf-8"), **searchable(body)})
+            commit.touched += [{"seq": seq, "customer_id": c} for c in sorted(set(body.get("customers") or []))]
+            final = index == len(bodies) - 1
+            if self._key is not None and (seq % self.settings.checkpoint_every == 0 or (overdue and final)):
+                commit.kept.append({"seq": seq, "hash": current, "signature": sign_checkpoint(self._key, seq, current),
+                                    "signed_at": now})
+            previous = current
+            commit.seqs.append(seq)
+        if commit.kept:
+            self._last_checkpoint = time.monotonic()
+        if self._key is not None:
+            commit.top = commit.kept[-1] if commit.kept and commit.kept[-1]["seq"] == seq else \
+                {"seq": seq, "hash": previous, "signature": sign_checkpoint(self._key, seq, previous), "signed_at": now}
+        return commit
 
     async def _append(self, conn: AsyncConnection, bodies: Sequence[dict[str, Any]]
                       ) -> tuple[list[int], list[dict[str, Any]]]:
@@ -243,38 +361,15 @@ class AuditLog:
             await conn.execute(text("SELECT pg_advisory_xact_lock(7461030)"))
         last = (await conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc())
                                    .limit(1))).first()
-        seq, previous = (last.seq, last.hash) if last is not None else (0, GENESIS)
-        now = datetime.now(UTC)
-        recorded = time_text(now)
-        rows, kept, seqs, touched = [], [], [], []
-        overdue = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds
-        for index, body in enumerate(bodies):
-            seq += 1
-            text_body = canonical(body)
-            current = hash_of_canonical(seq, previous, recorded, text_body)
-            rows.append({"seq": seq, "prev_hash": previous, "hash": current, "recorded_at": now,
-                         "body": text_body.decode("utf-8"), **searchable(body)})
-            touched += [{"seq": seq, "customer_id": c} for c in sorted(set(body.get("customers") or []))]
-            final = index == len(bodies) - 1
-            if self._key is not None and (seq % self.settings.checkpoint_every == 0 or (overdue and final)):
-                kept.append({"seq": seq, "hash": current, "signature": sign_checkpoint(self._key, seq, current),
-                             "signed_at": now})
-            previous = current
-            seqs.append(seq)
-        await conn.execute(insert(events), rows)
-        if touched:
-            await conn.execute(insert(event_customers), touched)
-        if kept:
-            await conn.execute(insert(checkpoints), kept)
-            self._last_checkpoint = time.monotonic()
-        signed = list(kept)
-        if self._key is not None:
-            top = kept[-1] if kept and kept[-1]["seq"] == seq else \
-                {"seq": seq, "hash": previous, "signature": sign_checkpoint(self._key, seq, previous), "signed_at": now}
-            await conn.execute(_upsert_head(conn.dialect.name, top))
-            if top not in kept:
-                signed.append(top)
-        return seqs, signed
+        commit = self.chain(*((last.seq, last.hash) if last is not None else (0, GENESIS)), bodies)
+        await conn.execute(insert(events), commit.rows)
+        if commit.touched:
+            await conn.execute(insert(event_customers), commit.touched)
+        if commit.kept:
+            await conn.execute(insert(checkpoints), commit.kept)
+        if commit.top is not None:
+            await conn.execute(_upsert_head(conn.dialect.name, commit.top))
+        return commit.seqs, commit.signed
 
     def _witness(self, signed: list[dict[str, Any]]) -> None:
         """Append this commit's checkpoints to the witness file: one write of whole lines with O_APPEND, so the
@@ -292,6 +387,9 @@ class AuditLog:
             log.error("audit witness %s not written: %s", self.settings.witness, exc)
 
     def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
         if self._witness_fd is not None:
             os.close(self._witness_fd)
             self._witness_fd = None
@@ -378,7 +476,7 @@ def _timed_out(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or "timeout" in message or "locked" in message or "busy" in message
 
 
-def _is_contention(exc: OperationalError) -> bool:
+def _is_contention(exc: Exception) -> bool:
     # SQLite: another process holds the write lock or moved the snapshot on; retrying is the answer.
-    message = str(exc.orig).lower()
+    message = str(getattr(exc, "orig", None) or exc).lower()
     return "locked" in message or "busy" in message
