@@ -98,14 +98,18 @@ class _Scan:
         """Check `rows` (seq, prev_hash, hash, recorded_at, body, subject, purpose, outcome); False once broken."""
         sha256, loads, expected = hashlib.sha256, _decode, self.expected
         previous, next_seq = self.previous, self.next_seq
+        stamp, stamped = None, ""  # the events of one commit share their recorded time: convert it once
         for seq, prev_hash, hash_, recorded_at, body, subject, purpose, outcome in rows:
             if seq != next_seq:
                 return self._break(next_seq, f"event {next_seq} is missing (next is {seq})")
             if prev_hash != previous:
                 return self._break(seq, "does not chain to the event before it")
+            if recorded_at != stamp:
+                stamp, stamped = recorded_at, _time(recorded_at)
             data = body.encode("utf-8")
-            if sha256(f"vcv-audit/2\n{seq}\n{previous}\n{_time(recorded_at)}\n".encode("ascii") + data
-                      ).hexdigest() == hash_:
+            digest = sha256(f"vcv-audit/2\n{seq}\n{previous}\n{stamped}\n".encode("ascii"))
+            digest.update(data)
+            if digest.hexdigest() == hash_:
                 legacy = False
             elif legacy_hash_of_canonical(seq, previous, data) == hash_:
                 legacy = True  # written before the recorded time was hashed
