@@ -256,12 +256,18 @@ class AuditLog:
                                                 "recorded_at": datetime.now(UTC), "body": "{}", "outcome": "probe"})
             await conn.rollback()
 
-    async def _bound_waits(self, conn: AsyncConnection) -> None:
+    async def _bound_waits(self, conn: AsyncConnection, *, queue: bool = False) -> None:
         # PostgreSQL waits for a lock forever by default; SQLite's bound is its busy timeout (set on connect).
         if conn.dialect.name == "postgresql":
             ms = str(max(1, int(self.settings.commit_timeout_s * 1000)))
+            # `queue`: writers of all processes then queue on one lock, as SQLite's BEGIN IMMEDIATE makes them,
+            # instead of all reading the same last event and all but one failing on the primary key and trying
+            # again (which under load took longer than a request may wait); the key on `seq` still guards
+            # writers that do not queue. One statement: the target list is evaluated in order, so the lock is
+            # waited for under the bound just set.
             await conn.execute(text("SELECT set_config('lock_timeout', :ms, true), "
-                                    "set_config('statement_timeout', :ms, true)"), {"ms": ms})
+                                    "set_config('statement_timeout', :ms, true)"
+                                    + (", pg_advisory_xact_lock(7461030)" if queue else "")), {"ms": ms})
 
     async def record(self, body: dict[str, Any]) -> int:
         """Append one event and return its sequence number once it is durably committed.
@@ -315,6 +321,9 @@ class AuditLog:
                 return seqs
             except (IntegrityError, OperationalError, sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
                 if isinstance(exc, OperationalError | sqlite3.OperationalError) and not _is_contention(exc):
+                    if _timed_out(exc):  # PostgreSQL gave up waiting for a lock within the bound
+                        raise AuditUnavailable("audit store did not commit within "
+                                               f"{self.settings.commit_timeout_s:g} s (lock wait)") from exc
                     raise AuditUnavailable(f"audit store unavailable: {_describe(exc)}") from exc
                 if time.monotonic() >= deadline:  # each try already waited for the lock; that is enough
                     raise AuditUnavailable(f"audit store did not commit within {self.settings.commit_timeout_s:g} s"
@@ -353,12 +362,7 @@ class AuditLog:
 
     async def _append(self, conn: AsyncConnection, bodies: Sequence[dict[str, Any]]
                       ) -> tuple[list[int], list[dict[str, Any]]]:
-        await self._bound_waits(conn)
-        if conn.dialect.name == "postgresql":
-            # Writers of all processes queue here, as SQLite's BEGIN IMMEDIATE makes them, instead of all reading
-            # the same last event and all but one failing on the primary key and trying again (which under load
-            # took longer than a request may wait). The key on `seq` still guards writers that do not queue.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(7461030)"))
+        await self._bound_waits(conn, queue=True)
         last = (await conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc())
                                    .limit(1))).first()
         commit = self.chain(*((last.seq, last.hash) if last is not None else (0, GENESIS)), bodies)
