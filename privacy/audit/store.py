@@ -321,15 +321,15 @@ class AuditLog:
                 return seqs
             except (IntegrityError, OperationalError, sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
                 if isinstance(exc, OperationalError | sqlite3.OperationalError) and not _is_contention(exc):
-                    if _timed_out(exc):  # PostgreSQL gave up waiting for a lock within the bound
-                        raise AuditUnavailable("audit store did not commit within "
-                                               f"{self.settings.commit_timeout_s:g} s (lock wait)") from exc
                     raise AuditUnavailable(f"audit store unavailable: {_describe(exc)}") from exc
                 if time.monotonic() >= deadline:  # each try already waited for the lock; that is enough
                     raise AuditUnavailable(f"audit store did not commit within {self.settings.commit_timeout_s:g} s"
                                            ) from exc
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # another writer won the race
             except (DBAPIError, OSError, sqlite3.Error) as exc:
+                if _timed_out(exc):  # PostgreSQL gave up waiting for a lock within the bound
+                    raise AuditUnavailable("audit store did not commit within "
+                                           f"{self.settings.commit_timeout_s:g} s (lock wait)") from exc
                 raise AuditUnavailable(f"audit store unavailable: {_describe(exc)}") from exc
         raise AuditUnavailable("audit store too contended: could not append")
 
