@@ -36,7 +36,7 @@ EVENT = {"request_id": "bench", "caller": {"subject": "consultant:K-001", "role"
          "errors": [], "outcome": "allowed"}
 
 
-async def measure(url: str, events: int, concurrency: int, verify_events: int) -> dict[str, Any]:
+async def measure(url: str, events: int, concurrency: int, verify_events: int = 0) -> dict[str, Any]:
     engine = create_engine(url, write_lock_first=True)
     key = Ed25519PrivateKey.generate()
     log = AuditLog(engine, key, AuditSettings(checkpoint_every=100))
@@ -95,7 +95,7 @@ async def pg_reachable(base: str) -> bool:
     return True
 
 
-async def measure_pg(base: str, events: int, concurrency: int, verify_events: int) -> dict[str, Any]:
+async def measure_pg(base: str, events: int, concurrency: int, verify_events: int = 0) -> dict[str, Any]:
     """`measure` in a schema of its own, dropped afterwards."""
     schema = await _pg_schema(base)
     try:
