@@ -166,3 +166,12 @@ async def test_compliance_verifies_the_chain_and_sees_where_it_breaks(make_gatew
     chain = (await gateway.as_role(CHAIN, "compliance", "audit")).data["auditChain"]
     assert not chain["intact"] and chain["brokenAt"] == 2
     assert chain["summary"].startswith("broken at sequence number 2: ")
+
+
+async def test_a_gateway_without_a_signing_key_never_calls_its_log_intact(make_gateway, world: World,
+                                                                          tmp_path) -> None:
+    gateway = await make_gateway(settings_overrides={"db_url": private_master(world, tmp_path)})
+    await gateway.as_role("{ partners { id } }", "consultant", "advisory", {}, consultant_id="K-001")
+    chain = (await gateway.as_role(CHAIN, "compliance", "audit")).data["auditChain"]
+    assert not chain["intact"] and chain["brokenAt"] is None
+    assert chain["summary"].startswith("unsigned: ") and "signatures not checked" in chain["summary"]
