@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import strawberry
+
 from gateway.cursors import Cursors
 from gateway.identity import Caller
+from privacy import Guard
 from privacy.audit.store import AuditLog
-from privacy.guard import Guard
-from resolvers.connectors import ConnectorConfig
-from resolvers.loaders import PartnerLoaders
-from resolvers.master import Master, MasterLoaders, Visibility
+from resolvers import ConnectorConfig, Master, MasterLoaders, PartnerLoaders, Visibility
 
 
 @dataclass(slots=True)
@@ -23,10 +23,14 @@ class RequestContext:
     partner_configs: dict[str, ConnectorConfig]
     guard: Guard
     cursors: Cursors
-    audit: AuditLog | None = None  # for reading the log (auditEvents, accessLog); writing is the app's
+    audit: AuditLog  # for reading the log (auditEvents, accessLog); writing is the app's
     touched: set[str] = field(default_factory=set)  # customers shown to the caller, for the audit event
 
     @property
     def visibility(self) -> Visibility:
         c = self.caller
         return Visibility(c.role, c.purpose, c.consultant_id, c.customer_id, c.partner_id)
+
+
+# What a resolver of this schema is handed: the request's context, and no root value.
+Info = strawberry.Info[RequestContext, None]

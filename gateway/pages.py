@@ -49,3 +49,12 @@ async def _identities(request: web.Request) -> web.Response:
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     if request.path in PAGES or request.path.startswith("/static/"):
         response.headers.update(SECURITY_HEADERS)
+
+
+async def graphiql_page(request: web.Request) -> web.Response:
+    """The GraphiQL explorer for a person's browser at /graphql. It is a static page: it executes nothing by
+    itself, every query it sends comes back to /graphql as an ordinary request through the gate."""
+    from strawberry.http.ides import get_graphql_ide_html
+
+    return web.Response(text=get_graphql_ide_html(graphql_ide="graphiql"), content_type="text/html",
+                        headers={"Cache-Control": "no-cache"})

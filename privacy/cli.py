@@ -11,6 +11,7 @@ from typing import Literal
 from privacy.agreements import AgreementError, load_agreements
 from privacy.catalogue import Catalogue
 from privacy.policy import PolicySet
+from privacy.records import build_records, render_markdown
 from privacy.vocabulary import PURPOSES
 
 
@@ -42,14 +43,19 @@ def explain_table(policy: PolicySet, owner: str, consumer: str, purpose: str, *,
         header += f", with active consents: {', '.join(sorted(consents)) or 'none'}"
     table = _table(("field", "treatment", "rule", "defined at"),
                    [(r.field, r.shown, r.rule, r.where or "-") for r in rows])
-    return f"{header}\n\n{table}\n"
+    keyed = ""
+    if any(r.treatment.kind == "pseudonymize" for r in rows):
+        # Which key family a pseudonym comes from decides who can join on it (SPEC §6): say it.
+        keyed = (f"\nPseudonyms: keyed per (owner, consumer) = ({owner}, {consumer}), derived from {owner}'s key; "
+                 f"stable for {consumer}, different for every other consumer.\n")
+    return f"{header}\n\n{table}\n{keyed}"
 
 
 def records(policy: PolicySet, fmt: Literal["markdown", "json"] = "markdown") -> str:
     if fmt == "json":
-        return json.dumps(policy.records(), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(build_records(policy), indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
-        return policy.records_markdown()
+        return render_markdown(build_records(policy))
     raise ValueError(f"unknown format {fmt!r}; use markdown or json")
 
 

@@ -1,13 +1,15 @@
-"""Pseudonym keys, one per agreement (owner), held outside the database.
+"""Pseudonym keys: one secret per agreement (owner), held outside the database, narrowed to one key per
+(owner, consumer) for every pseudonym shown (SPEC §6).
 
 A key comes from the environment (`VCV_PSEUDONYM_KEY_<OWNER>`, hex) or from `<directory>/<owner>.key`
 (hex, one line); the environment wins so production can inject secrets without files. Without the key a
 consumer cannot recompute or invert a pseudonym; with a different owner's key the same ID gives an
 unrelated pseudonym, so two owners' pseudonyms cannot be joined.
 
-A rule written `{pseudonymize: {per: consumer}}` narrows the key to each consumer (a partner, or a role):
-the bank and the life insurer then see different pseudonyms for the same customer and cannot join their
-data on them, while each one's pseudonyms stay stable from one request to the next.
+Every pseudonym is computed with the owner's key narrowed to the consumer (a partner, or a role): the bank
+and the life insurer see different pseudonyms for the same customer and cannot join their data on them,
+while each one's pseudonyms stay stable from one request to the next. (`{pseudonymize: {per: consumer}}`,
+the older explicit spelling, means the same.)
 """
 
 from __future__ import annotations
@@ -73,12 +75,6 @@ class PseudonymKeys:
             raise PseudonymKeyError("; ".join(problems))
         return cls(keys)
 
-    def key_for(self, owner: str) -> bytes:
-        try:
-            return self._keys[owner]
-        except KeyError:
-            raise PseudonymKeyError(f"no pseudonym key loaded for {owner}") from None
-
     def get(self, owner: str) -> bytes | None:
         """The key, or None for an owner that pseudonymises nothing; treatments.apply refuses a
         pseudonymize without a key, so passing this along can never produce an unkeyed pseudonym."""
@@ -97,6 +93,19 @@ class PseudonymKeys:
 
     def __contains__(self, owner: object) -> bool:
         return owner in self._keys
+
+
+def index_token(key: bytes, shown: str) -> str:
+    """What the pseudonym index stores for the pseudonym `shown` (resolvers/pseudonym_index.py): a keyed HMAC of
+    it under a key derived from the consumer's, so someone reading the database learns neither the pseudonym
+    a consumer sees nor anything to compute one with."""
+    derived = hmac.new(key, b"vcv/pseudonym-index", hashlib.sha256).digest()
+    return hmac.new(derived, shown.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Tells one key from another (an index built with an older key is rebuilt) and nothing about the key."""
+    return hmac.new(key, b"vcv/pseudonym-index/fingerprint", hashlib.sha256).hexdigest()[:16]
 
 
 def ensure_demo_keys(directory: Path, owners: Iterable[str]) -> Path:

@@ -26,8 +26,8 @@ MASK_VARIANTS = ("email", "last4", "initials", "full")
 # Date generalisation units, least to most restrictive.
 DATE_UNITS = ("month", "year")
 
-# `pseudonymize` is stable per agreement; `{pseudonymize: {per: consumer}}` narrows the key to each consumer,
-# so two consumers under the same agreement see different pseudonyms and cannot join their data on them.
+# `pseudonymize` always uses one key per (owner, consumer) (privacy/pseudonyms.py), so two consumers under the
+# same agreement see different pseudonyms; `{pseudonymize: {per: consumer}}` is the older explicit spelling.
 PER_CONSUMER = "consumer"
 
 FULL_MASK = "***"
@@ -92,9 +92,6 @@ class Treatment:
         if self.kind == "pseudonymize":
             return (rank, 0, 1 if self.param == PER_CONSUMER else 0)  # per consumer also unlinks consumers
         return (rank, 0, 0)
-
-    def at_least_as_restrictive_as(self, other: Treatment) -> bool:
-        return self.sort_key >= other.sort_key
 
 
 ALLOW = Treatment("allow")
@@ -179,9 +176,10 @@ def _exponent(number: Decimal) -> int:
 
 def _generalize_number(value: Any, step: Decimal, kind: str) -> Any:
     if kind == "money" or (hasattr(value, "amount") and hasattr(value, "currency")):
-        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        amount = getattr(value, "amount", None)
+        if amount is None or not dataclasses.is_dataclass(value) or isinstance(value, type):
             raise TypeError(f"money must be a dataclass with amount and currency, not {type(value).__name__}")
-        return dataclasses.replace(value, amount=floor_to_step(Decimal(value.amount), step))  # type: ignore[type-var]
+        return dataclasses.replace(value, amount=floor_to_step(Decimal(amount), step))
     if isinstance(value, bool):
         raise TypeError("a boolean cannot be generalised")
     if isinstance(value, Decimal):

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from fixtures.alliance import Alliance, generate
+from fixtures.alliance import Alliance, generate, partner_record
 from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
@@ -89,6 +89,15 @@ class Gateway:
                                variables=variables)
 
 
+def account_ibans(world: World, customer_id: str) -> list[str]:
+    """The IBANs of the customer's bank accounts as the bank holds them; never empty, so a check that none of
+    them leaked really looked at some."""
+    ibans = [partner_record(world.alliance, ref)["iban"] for ref in world.alliance.contracts
+             if ref.customer_id == customer_id and ref.product_type in ("CURRENT_ACCOUNT", "SAVINGS")]
+    assert ibans, f"{customer_id} has no bank account to check"
+    return ibans
+
+
 def private_master(world: World, directory: Path) -> str:
     """A copy of the world's SQLite master for a test that changes it (a consent, the audit log), so that
     other tests keep seeing the shared one as seeded. Its audit log starts empty (the gateway creates it on
@@ -141,13 +150,13 @@ class World:
     http: aiohttp.ClientSession
     pseudonym_keys: Path
 
-    def pseudonym(self, customer_id: str, per_consumer: str | None = None) -> str:
-        """How a consumer shown the master's IDs only as pseudonyms (a partner) knows this customer: the same
-        for every consumer of the agreement, unless the rule pseudonymises per consumer."""
-        keys = PseudonymKeys.load(["rm"], directory=self.pseudonym_keys)
-        key = keys.for_consumer("rm", per_consumer) if per_consumer else keys.get("rm")
+    def pseudonym(self, value: str, consumer: str, owner: str = "rm") -> str:
+        """How `consumer` (a partner ID, or a role), shown `owner`'s IDs only as pseudonyms, knows this customer
+        (or contract): one key per (owner, consumer), so every consumer knows it by a different pseudonym."""
+        keys = PseudonymKeys.load([owner], directory=self.pseudonym_keys)
+        key = keys.for_consumer(owner, consumer)
         assert key is not None
-        return pseudonym(customer_id, key)
+        return pseudonym(value, key)
 
     def config(self, **per_partner: dict[str, Any]) -> dict[str, Any]:
         raw = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))

@@ -59,6 +59,14 @@ def test_explain_prints_field_treatment_and_rule() -> None:
     assert rows["LifePolicy.premium"][1:3] == ["allow", "life/consultant-advisory"]
     unknown = _vcv("policy", "explain", "--owner", "nobody", "--consumer", "consultant", "--purpose", "advisory")
     assert unknown.returncode == 2 and "unknown owner" in unknown.stderr
+    assert "Pseudonyms:" not in result.stdout  # nothing pseudonymised for the consultant
+
+
+def test_explain_names_the_key_family_of_a_pseudonym() -> None:
+    result = _vcv("policy", "explain", "--owner", "rm", "--consumer", "bank", "--purpose", "service")
+    assert result.returncode == 0, result.stderr
+    assert "Customer.id" in result.stdout and "pseudonymize" in result.stdout
+    assert "Pseudonyms: keyed per (owner, consumer) = (rm, bank)" in result.stdout
 
 
 def test_records_of_processing_in_markdown_and_json() -> None:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from gateway.cli import main
 from gateway.config import ConfigError, load_config
+from gateway.serve import identity_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +22,8 @@ def config_file(tmp_path: Path) -> Path:
     jwks.write_text('{"keys": []}')
     path = tmp_path / "vcv.yaml"
     path.write_text(yaml.safe_dump({"database_url": "sqlite+aiosqlite:///from-file.db", "jwks": str(jwks),
-                                    "partners": str(ROOT / "fixtures" / "partners.yaml"), "port": 9000,
+                                    "partners": str(ROOT / "fixtures" / "partners.yaml"),
+                                    "agreements": str(ROOT / "fixtures" / "agreements"), "port": 9000,
                                     "workers": 4}))
     return path
 
@@ -42,7 +44,7 @@ def test_a_misspelt_key_is_an_error_not_a_silent_default(config_file: Path) -> N
 
 
 def test_missing_and_invalid_settings_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("VCV_DATABASE_URL", "VCV_JWKS", "VCV_PARTNERS", "VCV_WORKERS"):
+    for name in ("VCV_DATABASE_URL", "VCV_JWKS", "VCV_PARTNERS", "VCV_WORKERS", "VCV_AGREEMENTS"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "vcv.yaml"
     path.write_text("workers: 0\njwks: /nowhere/jwks.json\n")
@@ -52,6 +54,8 @@ def test_missing_and_invalid_settings_are_named(tmp_path: Path, monkeypatch: pyt
     assert str(path) in message
     assert "database_url: required (a flag, VCV_DATABASE_URL or `database_url:` in the configuration file)" in message
     assert "workers: Input should be greater than or equal to 1" in message
+    # Production never falls back to the demo's agreements: without them it does not start, and says so.
+    assert "agreements: required (a flag, VCV_AGREEMENTS or `agreements:` in the configuration file)" in message
     assert "jwks: Value error, no such file: /nowhere/jwks.json" in message
 
 
@@ -85,3 +89,47 @@ def test_vcv_serve_refuses_to_start_and_says_why(config_file: Path, monkeypatch:
     result = CliRunner().invoke(main, ["serve", "--config", str(config_file)])
     assert result.exit_code != 0
     assert "not starting: no audit signing key: set $VCV_AUDIT_SIGNING_KEY or give a key file" in result.output
+
+
+def test_vcv_serve_refuses_to_start_without_identity_configuration(config_file: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("VCV_JWKS", "VCV_JWKS_URL", "VCV_ISSUER", "VCV_AUDIENCE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # where the demo would keep its keys (.vcv): nothing may appear there
+    settings = yaml.safe_load(config_file.read_text())
+    del settings["jwks"]
+    config_file.write_text(yaml.safe_dump(settings))
+    result = CliRunner().invoke(main, ["serve", "--config", str(config_file)])
+    assert result.exit_code != 0
+    assert ("not starting: invalid configuration (flags, VCV_* environment, " + str(config_file) + "): no identity "
+            "provider configured: give `jwks` (a JWKS file), `jwks_url` or `issuer` (flags --jwks, --jwks-url, "
+            "--issuer; VCV_JWKS, VCV_JWKS_URL, VCV_ISSUER); vcv serve never uses the demo's keys") in result.output
+    assert not (tmp_path / ".vcv").exists()
+
+
+def test_a_provider_needs_an_audience_and_one_source_of_keys(config_file: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("VCV_JWKS", "VCV_JWKS_URL", "VCV_ISSUER", "VCV_AUDIENCE", "VCV_CLAIMS"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match=r"give `jwks` \(a file\) or `jwks_url`, not both"):
+        load_config(config_file, jwks_url="https://login.bank.example/realms/rm/protocol/openid-connect/certs")
+    settings = yaml.safe_load(config_file.read_text())
+    del settings["jwks"]
+    settings["issuer"] = "https://login.bank.example/realms/rm"
+    config_file.write_text(yaml.safe_dump(settings))
+    with pytest.raises(ConfigError, match=r"identity: `audience` is required with a provider's keys"):
+        load_config(config_file)
+    with pytest.raises(ConfigError, match=r"issuer: Value error, not an http\(s\) URL: login.bank.example"):
+        load_config(config_file, issuer="login.bank.example", audience="vcv")
+
+    settings.update(audience="vcv-gateway", claims={"role": {"claim": "realm_access.roles", "prefix": "vcv-"},
+                                                    "purposes": {"claim": "scope", "prefix": "purpose:"}})
+    config_file.write_text(yaml.safe_dump(settings))
+    identity = identity_settings(load_config(config_file))
+    assert (identity.issuer, identity.audience, identity.jwks_file) == (settings["issuer"], "vcv-gateway", None)
+    assert identity.claims.role.claim == "realm_access.roles" and identity.claims.purposes.prefix == "purpose:"
+    assert identity.claims.consultant_id.claim == "consultant_id"  # what the file does not say stays the demo's
+    # The environment can carry the mapping too, as JSON.
+    monkeypatch.setenv("VCV_CLAIMS", '{"role": {"claim": "groups", "map": {"g-1": "auditor"}}}')
+    with pytest.raises(ConfigError, match=r"claims\.role: Value error, role map targets auditor"):
+        load_config(config_file)
