@@ -77,6 +77,10 @@ class GatewaySettings:
     audit_db_url: str | None = None
     audit_signing_key: Ed25519PrivateKey | None = None
     audit_checkpoint_every: int = 100
+    # How long a request waits for its event's commit before AUDIT_UNAVAILABLE (and /readyz for a test write).
+    audit_commit_timeout_s: float = 3.0
+    # The file each commit's signed checkpoints are appended to, outside the database (None: none kept).
+    audit_witness: Path | None = None
     # Where the partners configuration came from, so SIGHUP can re-read it (with the agreements directory).
     partners_file: Path | None = None
     reload_on_sighup: bool = False
@@ -230,7 +234,8 @@ async def _readyz(request: web.Request) -> web.Response:
     except Exception:
         log.exception("readiness check failed: customer master")
         master = "down"
-    audit = "up" if await state.audit.ready() else "down"  # without the log, every answer would be refused
+    # "up" only if the log takes a (rolled-back) write in time: without it, every answer would be refused.
+    audit = await state.audit.writable()
     identity = request.app[VERIFIER].state()  # stale (provider unreachable, last good keys) is still ready
     ready = master == audit == "up" and identity != "down"
     return web.json_response({"status": "ready" if ready else "unavailable", "master": master, "audit": audit,
@@ -293,7 +298,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
         audit_engine = create_engine(settings.audit_db_url or settings.db_url, write_lock_first=True)
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=64))
         audit = AuditLog(audit_engine, settings.audit_signing_key,
-                         AuditSettings(checkpoint_every=settings.audit_checkpoint_every))
+                         AuditSettings(checkpoint_every=settings.audit_checkpoint_every,
+                                       commit_timeout_s=settings.audit_commit_timeout_s,
+                                       witness=settings.audit_witness))
         state = _State(Master(session_factory(engine)), session, audit, settings.partners,
                        build_connectors(settings.partners, session), rules, Tracing(settings.traces_endpoint))
         app[STATE] = state
@@ -306,6 +313,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         await session.close()
         await engine.dispose()
         await audit_engine.dispose()
+        audit.close()
         await asyncio.to_thread(state.tracing.shutdown)  # spans still queued are exported first
 
     app.cleanup_ctx.append(lifecycle)

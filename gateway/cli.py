@@ -202,20 +202,30 @@ def audit() -> None:
 @click.option("--db", "db_url", required=True, envvar="VCV_AUDIT_DATABASE_URL")
 @click.option("--public-key", "public_keys", multiple=True, type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="the audit key's public half (hex); repeat it for keys used before a "
-              "rotation; without any, signatures are not checked")
+              "rotation; required unless --no-signatures")
 @click.option("--witness", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="checkpoints kept outside the database (vcv audit witness), to detect a cut tail")
-def audit_verify(db_url: str, public_keys: tuple[Path, ...], witness: Path | None) -> None:
+              help="checkpoints kept outside the database (the gateway's witness file or vcv audit witness), "
+                   "to detect a cut tail")
+@click.option("--no-signatures", is_flag=True, help="check the chain only, not who signed it: the verdict is then "
+              "'unsigned', never 'intact'")
+def audit_verify(db_url: str, public_keys: tuple[Path, ...], witness: Path | None, no_signatures: bool) -> None:
     """Exit 0 when the log is intact; otherwise name the first broken sequence number and exit 1."""
     from privacy.audit.keys import load_public_key
-    from privacy.audit.verify import verify
+    from privacy.audit.verify import read_witness, verify
 
+    if not public_keys and not no_signatures:
+        raise click.UsageError("give --public-key FILE (the audit key's public half): a log whose signatures were "
+                               "not checked is not called intact; --no-signatures checks the chain alone")
+    if public_keys and no_signatures:
+        raise click.UsageError("--public-key and --no-signatures contradict each other")
     try:
         key = [load_public_key(path) for path in public_keys] or None
+        if witness is not None:
+            read_witness(witness)  # a malformed file is a usage problem, named before the database is read
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    verdict = _on_database(db_url, lambda engine: verify(engine, key, witness))
-    if not verdict.intact:
+    verdict = _on_database(db_url, lambda engine: verify(engine, key, witness, check_signatures=not no_signatures))
+    if not verdict.consistent:
         raise click.ClickException(str(verdict))
     click.echo(str(verdict))
 

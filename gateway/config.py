@@ -50,7 +50,12 @@ class ServeConfig(BaseSettings):
     keys_dir: Path | None = Field(None, description="pseudonym keys <owner>.key; the environment wins")
     operations: Path | None = Field(None, description="registered operations; only these run (production)")
     audit_key_file: Path | None = Field(None, description="audit signing key (hex); VCV_AUDIT_SIGNING_KEY wins")
-    audit_checkpoint_every: int = Field(100, ge=1, description="events between signed checkpoints")
+    audit_checkpoint_every: int = Field(100, ge=1, description="events between checkpoints kept for good (every "
+                                        "commit signs the chain's head as well)")
+    audit_commit_timeout_s: float = Field(3.0, gt=0, le=60, description="longest wait for an audit commit before "
+                                          "AUDIT_UNAVAILABLE; /readyz proves a write within it")
+    audit_witness: Path | None = Field(Path("audit-witness.jsonl"), description="file (outside the database) each "
+                                       "commit's signed checkpoints are appended to; null: none")
     introspection: bool = True
     graphiql: bool = True
     max_query_cost: int = Field(DEFAULT_MAX_COST, ge=1)
@@ -67,6 +72,15 @@ class ServeConfig(BaseSettings):
     def _existing_file(cls, path: Path | None) -> Path | None:
         if path is not None and not path.is_file():
             raise ValueError(f"no such file: {path}")
+        return path
+
+    @field_validator("audit_witness")
+    @classmethod
+    def _writable_place(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.parent.is_dir():
+            raise ValueError(f"no such directory for the witness file: {path.parent}")
+        if path is not None and path.is_dir():
+            raise ValueError(f"a directory, not a file: {path}")
         return path
 
     @field_validator("jwks_url", "issuer")

@@ -39,7 +39,8 @@ def gateway_settings(config: ServeConfig) -> GatewaySettings:
         max_query_cost=config.max_query_cost, introspection=config.introspection, graphiql=config.graphiql,
         trusted_operations=TrustedOperations.load(config.operations) if config.operations else None,
         audit_db_url=config.audit_database_url, audit_signing_key=load_signing_key(config.audit_key_file),
-        audit_checkpoint_every=config.audit_checkpoint_every, partners_file=config.partners,
+        audit_checkpoint_every=config.audit_checkpoint_every, audit_commit_timeout_s=config.audit_commit_timeout_s,
+        audit_witness=config.audit_witness.resolve() if config.audit_witness else None, partners_file=config.partners,
         reload_on_sighup=True, traces_endpoint=config.traces_endpoint, identity=identity_settings(config))
 
 

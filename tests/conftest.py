@@ -18,6 +18,13 @@ import pytest
 PG_URL = os.environ.get("VCV_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture(autouse=True)
+def _audit_witness_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `vcv serve` keeps its audit witness in the working directory by default; a test's gateway (and the
+    # subprocesses that inherit this environment) keeps it in the test's own directory instead.
+    monkeypatch.setenv("VCV_AUDIT_WITNESS", str(tmp_path / "audit-witness.jsonl"))
+
+
 def _pg_reachable(url: str) -> bool:
     parts = urlsplit(url)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -71,6 +72,11 @@ async def test_demo_runs_answers_and_stops_cleanly(tmp_path: Path) -> None:
             body = await response.json()
         assert "errors" not in body, body
         assert len(body["data"]["customer"]["contracts"]) == 20
+        # The verify command demo.json prints runs as printed: with the public key and the gateway's witness.
+        verify = subprocess.run(shlex.split(info["audit"]["verify"]), capture_output=True, text=True, timeout=60)
+        assert verify.returncode == 0, verify.stderr
+        assert verify.stdout.startswith("intact: ") and "--witness" in info["audit"]["verify"]
+        assert Path(info["audit"]["witness"]).read_text().strip()  # the query's commit, signed, outside the database
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)

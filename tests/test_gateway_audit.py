@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from privacy.audit.store import AuditLog
@@ -72,10 +73,11 @@ async def test_refused_requests_are_logged_too_and_the_chain_holds(gateway: Gate
     assert event["caller"] == {"subject": None, "role": None, "organisation": None}
     engine = create_engine(world.db_url)
     try:
-        verdict = await verify(engine, None)
+        verdict = await verify(engine, None, check_signatures=False)  # this test gateway signs nothing
     finally:
         await engine.dispose()
-    assert verdict.intact and verdict.events > 0, verdict
+    assert verdict.consistent and not verdict.intact and verdict.events > 0, verdict
+    assert str(verdict).startswith("unsigned: ")
 
 
 EVENTS = """query($f: AuditFilter, $after: String) { auditEvents(filter: $f, first: 50, after: $after) {
@@ -141,7 +143,8 @@ CHAIN = "{ auditChain { intact events checkpoints brokenAt reason summary } }"
 
 async def test_compliance_verifies_the_chain_and_sees_where_it_breaks(make_gateway, world: World, tmp_path) -> None:
     master = private_master(world, tmp_path)  # this test edits the log
-    gateway = await make_gateway(settings_overrides={"db_url": master})
+    gateway = await make_gateway(settings_overrides={"db_url": master,
+                                                     "audit_signing_key": Ed25519PrivateKey.generate()})
     reply = await gateway.as_role(CHAIN, "consultant", "advisory", {}, consultant_id="K-001")
     assert reply.data is None and reply.codes() == ["FORBIDDEN"]
     reply = await gateway.as_role(CHAIN, "compliance", "audit")
@@ -160,3 +163,12 @@ async def test_compliance_verifies_the_chain_and_sees_where_it_breaks(make_gatew
     chain = (await gateway.as_role(CHAIN, "compliance", "audit")).data["auditChain"]
     assert not chain["intact"] and chain["brokenAt"] == 2
     assert chain["summary"].startswith("broken at sequence number 2: ")
+
+
+async def test_a_gateway_without_a_signing_key_never_calls_its_log_intact(make_gateway, world: World,
+                                                                          tmp_path) -> None:
+    gateway = await make_gateway(settings_overrides={"db_url": private_master(world, tmp_path)})
+    await gateway.as_role("{ partners { id } }", "consultant", "advisory", {}, consultant_id="K-001")
+    chain = (await gateway.as_role(CHAIN, "compliance", "audit")).data["auditChain"]
+    assert not chain["intact"] and chain["brokenAt"] is None
+    assert chain["summary"].startswith("unsigned: ") and "signatures not checked" in chain["summary"]

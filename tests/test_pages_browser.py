@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.async_api import Browser, Page, async_playwright
 
 from fixtures.alliance import Customer
@@ -67,8 +68,9 @@ async def site(make_gateway: Callable[..., Any], world: World, tmp_path: Path) -
                    "purposes": {"consultant": ["advisory", "lead_management"], "customer": ["self_service"],
                                 "partner": ["service", "lead_management"], "compliance": ["audit"]}[role]}
                   for role, token in tokens.items()]
-    gateway = await make_gateway(settings_overrides={"db_url": master,
-                                                     "demo_identities": identities})
+    # Signed like the demo's, so that the compliance page can call the chain intact.
+    gateway = await make_gateway(settings_overrides={"db_url": master, "demo_identities": identities,
+                                                     "audit_signing_key": Ed25519PrivateKey.generate()})
     return gateway, subject
 
 

@@ -1,5 +1,10 @@
 """Audit events out of the database for auditors: JSON Lines (every detail) or CSV (one row per event, the
-columns a spreadsheet needs). Like the log itself, an export holds names, codes and rules, never values."""
+columns a spreadsheet needs). Like the log itself, an export holds names, codes and rules, never values.
+
+CSV cells are written as text a spreadsheet will not run: a caller chooses some of what is logged (its
+`X-Request-ID`, an operation name), and a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return
+would be taken as a formula. Such a cell gets a leading `'`, the rule the compliance page's export follows
+(gateway/static/compliance.js)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,16 @@ from typing import Any, TextIO
 
 CSV_COLUMNS = ("seq", "recorded_at", "request_id", "subject", "role", "organisation", "purpose", "operation",
                "customers", "partners", "fields_shown", "fields_withheld", "errors", "outcome", "hash")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """`value` as a spreadsheet keeps it: text that would start a formula is prefixed with `'`."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +50,7 @@ def write_events(rows: Iterable[dict[str, Any]], fmt: str, out: TextIO, *, heade
         if header:
             writer.writeheader()
         for row in rows:
-            writer.writerow(_csv_row(row))
+            writer.writerow({name: spreadsheet_safe(value) for name, value in _csv_row(row).items()})
             count += 1
         return count
     for row in rows:
