@@ -36,6 +36,8 @@ from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metrics_endpoint
 from gateway.operations import OperationRefused, TrustedOperations
 from gateway.pages import add_pages
+from gateway.planner import PlanCache
+from gateway.planner import run as run_plan
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
 from gateway.tracing import NO_TRACING, Tracing, describe, server_span
@@ -92,6 +94,8 @@ class GatewaySettings:
     traces_endpoint: str | None = None
     # Demo mode only: tokens the pages offer as one-click identities (role, label, purposes, token).
     demo_identities: list[dict[str, Any]] | None = None
+    # Answer the operations it covers with the planner (gateway/planner); off: strawberry answers everything.
+    planner: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +126,22 @@ def _error_response(error: VcvError, request_id: str, status: int | None = None)
 
 
 class View(GraphQLView):  # type: ignore[type-arg]
-    def __init__(self, *, trusted: TrustedOperations | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, trusted: TrustedOperations | None = None, plans: PlanCache | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._trusted = trusted
+        self._plans = plans
+
+    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
+                             root_value: Any, request_data: Any) -> ExecutionResult:
+        # The planner's one call site: it answers what it covers, None hands the operation to strawberry.
+        if self._plans is not None and context is not None:
+            result = await run_plan(self._plans, self.schema, request_data.query,  # type: ignore[arg-type]
+                                    request_data.operation_name, request_data.variables, context)
+            if result is not None:
+                return result
+        return await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                            request_data)
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)  # orjson.JSONDecodeError is a json.JSONDecodeError: same 400 for bad JSON
@@ -393,7 +410,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     rules = _load_rules(settings, settings.partners, Cursors())
     schema = build_schema(max_cost=settings.max_query_cost, introspection=settings.introspection)
     view = View(schema=schema, graphql_ide="graphiql" if settings.graphiql else None,
-                trusted=settings.trusted_operations)
+                trusted=settings.trusted_operations, plans=PlanCache() if settings.planner else None)
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)

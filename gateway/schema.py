@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
+from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -158,7 +159,18 @@ class Mutation:
         return Consent.of(row)
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a document must stay within, beyond GraphQL's own validation: tokens, extra rules, cost."""
+
+    max_tokens: int
+    rules: tuple[type[ASTValidationRule], ...]
+    max_cost: int
+
+
 class Schema(strawberry.Schema):
+    limits: Limits
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # Errors meant for the caller (not found, partner down, bad input) are not incidents: log one line.
         # Anything else is a bug and keeps its traceback, which the caller never sees.
@@ -171,7 +183,7 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000,
-                 max_cost: int = DEFAULT_MAX_COST, introspection: bool = True) -> strawberry.Schema:
+                 max_cost: int = DEFAULT_MAX_COST, introspection: bool = True) -> Schema:
     # The limiters build their validation rule classes in __init__; built once here, the rules are the same
     # objects on every request, so the validation cache can hit (front ends send the same few query texts).
     # Both caches are bounded LRUs: a client sending endless distinct queries only evicts, never grows memory.
@@ -181,7 +193,7 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
              *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
     if not introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
-    return Schema(
+    schema = Schema(
         query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot],
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
@@ -192,3 +204,7 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int 
             lambda: MaskErrors(should_mask_error=lambda e: not is_safe(e), error_message="Internal error."),
         ],
     )
+    # The same limits, for the planner: it validates a document exactly as the extensions above do before
+    # it answers one (gateway/planner/compile.py), and leaves anything they would refuse to strawberry.
+    schema.limits = Limits(max_tokens=max_tokens, rules=tuple(rules), max_cost=max_cost)
+    return schema
