@@ -154,7 +154,9 @@ def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
     """Run the whole alliance on loopback: master, four partners, gateway."""
     from gateway.demo import run_demo
 
-    asyncio.run(run_demo(data_dir, port=port, customers=customers, seed=seed))
+    import uvloop
+
+    uvloop.run(run_demo(data_dir, port=port, customers=customers, seed=seed))  # a faster loop, same asyncio
 
 
 @main.command()
@@ -175,6 +177,8 @@ def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
               help="file with the audit signing key (hex); VCV_AUDIT_SIGNING_KEY wins [VCV_AUDIT_KEY_FILE]")
 @click.option("--introspection/--no-introspection", default=None, help="[VCV_INTROSPECTION; default: on]")
 @click.option("--graphiql/--no-graphiql", default=None, help="[VCV_GRAPHIQL; default: on]")
+@click.option("--planner/--no-planner", default=None,
+              help="answer the operations it covers with the planner, else strawberry alone [VCV_PLANNER; default: on]")
 @click.option("--host", help="[VCV_HOST; default: 127.0.0.1]")
 @click.option("--port", type=int, help="[VCV_PORT; default: 8080]")
 @click.option("--workers", type=int, help="processes serving the port (gunicorn) [VCV_WORKERS; default: 1]")

@@ -106,13 +106,15 @@ FULL = """query C360($id: ID!) { customer(id: $id) { id givenName familyName bir
   consents { purpose grantedAt withdrawnAt active }
   contracts { __typename contractId productType status startDate partner { id name contractPrefix productTypes }
     ... on BankAccount { iban balance { amount currency } overdraftLimit { amount currency } interestRate
-                         recentTransactions(first: 3) { bookingDate amount { amount currency } counterparty reference } }
+                         recentTransactions(first: 3) {
+                           bookingDate amount { amount currency } counterparty reference } }
     ... on Loan { principal { amount currency } outstanding { amount currency } interestRate maturityDate }
     ... on LifePolicy { sumInsured { amount currency } premium { amount currency } paymentFrequency beneficiaries
                         surrenderValue { amount currency } healthClass }
     ... on PropertyPolicy { kind premium { amount currency } deductible { amount currency } insuredObject
                             claims { claimId reportedOn amount { amount currency } status } }
-    ... on Depot { marketValue { amount currency } riskProfile positions { isin name quantity value { amount currency } } } }
+    ... on Depot { marketValue { amount currency } riskProfile
+                   positions { isin name quantity value { amount currency } } } }
   portfolio { assets { amount currency } liabilities { amount currency } complete missingContracts } } }"""
 
 
@@ -196,7 +198,8 @@ CUSTOMER_LEAVES = ["id", "givenName", "familyName", "birthDate", "email", "phone
                    "address { city country }", "consultant { id name }", "consents { purpose active }"]
 CONTRACT_COMMON = ["contractId", "status", "startDate", "productType", "__typename", "partner { id name }"]
 BY_TYPE = {
-    "BankAccount": ["iban", "balance { amount currency }", "interestRate", "recentTransactions(first: $n) { amount { amount } }"],
+    "BankAccount": ["iban", "balance { amount currency }", "interestRate",
+                    "recentTransactions(first: $n) { amount { amount } }"],
     "Loan": ["outstanding { amount }", "maturityDate", "interestRate"],
     "LifePolicy": ["healthClass", "surrenderValue { amount }", "beneficiaries", "premium { amount }"],
     "PropertyPolicy": ["kind", "claims { claimId status }", "deductible { amount }"],
@@ -239,7 +242,7 @@ def operations(draw: st.DrawFn) -> str:
             + " ".join(fragments))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(operation=operations(), caller=st.integers(0, 5), flag=st.booleans(), n=st.sampled_from([None, 0, 2]),
        consent=st.sampled_from([None, True, False]),
        fault=st.sampled_from([None, ("bank", "malformed"), ("life", "error"), ("invest", "malformed")]))
