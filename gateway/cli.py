@@ -152,9 +152,9 @@ def schema() -> None:
 @click.option("--seed", type=int, default=42, show_default=True)
 def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
     """Run the whole alliance on loopback: master, four partners, gateway."""
-    from gateway.demo import run_demo
-
     import uvloop
+
+    from gateway.demo import run_demo
 
     uvloop.run(run_demo(data_dir, port=port, customers=customers, seed=seed))  # a faster loop, same asyncio
 
