@@ -65,7 +65,9 @@ def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]
 
 @dataclass(frozen=True, slots=True)
 class CustomerView:
-    """A customer with everything a customer view reads from the master, read in one go."""
+    """A customer with everything a customer view reads from the master, read in one go. The customer,
+    consents and consultant are rows read with SQLAlchemy Core: they have the models' attributes (by column
+    name) and nothing else (no lazy loading, no session)."""
 
     customer: models.Customer
     consents: list[models.Consent]
@@ -73,14 +75,20 @@ class CustomerView:
     consultant: models.Consultant | None
 
 
-def _contracts_query(customer_ids: Sequence[str]) -> Select[Any]:
+def _contracts_query(customer_ids: Sequence[str], core: bool = False) -> Select[Any]:
     r = models.ContractRef
-    return select(r).where(r.customer_id.in_(customer_ids)).order_by(r.customer_id, r.contract_id)
+    return select(r.__table__ if core else r).where(r.customer_id.in_(customer_ids)).order_by(
+        r.customer_id, r.contract_id)
 
 
-def _consents_query(customer_ids: Sequence[str]) -> Select[Any]:
+def _consents_query(customer_ids: Sequence[str], core: bool = False) -> Select[Any]:
     k = models.Consent
-    return select(k).where(k.customer_id.in_(customer_ids)).order_by(k.customer_id, k.purpose, k.id)
+    return select(k.__table__ if core else k).where(k.customer_id.in_(customer_ids)).order_by(
+        k.customer_id, k.purpose, k.id)
+
+
+_CUSTOMERS = models.Customer.__table__
+_CONSULTANTS = models.Consultant.__table__
 
 
 class Master:
@@ -96,19 +104,21 @@ class Master:
         otherwise), so the time a lookup takes says nothing about who exists."""
 
         def read(s: Session) -> CustomerView | None:
-            row = s.execute(select(models.Customer).where(models.Customer.id == customer_id,
-                                                          visible(v))).scalar_one_or_none()
-            consents = list(s.execute(_consents_query([row.id if row is not None else NO_CUSTOMER])).scalars())
-            if row is not None and admit is not None and not admit(row, consents):
+            # SQLAlchemy Core on the session's connection: plain rows (attribute access by column name, as
+            # the ORM objects had) without the ORM's identity map and object construction on the hot path.
+            conn = s.connection()
+            row = conn.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id, visible(v))).one_or_none()
+            consents = list(conn.execute(_consents_query([row.id if row is not None else NO_CUSTOMER],
+                                                         core=True)))
+            if row is not None and admit is not None and not admit(row, consents):  # type: ignore[arg-type]
                 row = None
             key = row.id if row is not None else NO_CUSTOMER
-            contracts = [_ref(r) for r in s.execute(_contracts_query([key])).scalars()]
+            contracts = [_ref(r) for r in conn.execute(_contracts_query([key], core=True))]  # type: ignore[arg-type]
             consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
-            consultant = s.execute(select(models.Consultant).where(
-                models.Consultant.id == consultant_id)).scalar_one_or_none()
+            consultant = conn.execute(select(_CONSULTANTS).where(_CONSULTANTS.c.id == consultant_id)).one_or_none()
             if row is None:
                 return None
-            return CustomerView(row, consents, contracts, consultant)
+            return CustomerView(row, consents, contracts, consultant)  # type: ignore[arg-type]
 
         async with self._sessions() as s:
             return await s.run_sync(read)

@@ -47,7 +47,7 @@ from gateway.planner.compile import (
     operation_of,
     prepare,
 )
-from gateway.planner.project import CannotProject, complete
+from gateway.planner.project import complete
 from gateway.schema import Schema
 from gateway.types import Partner
 from resolvers import models
@@ -151,8 +151,11 @@ async def _run(cache: PlanCache, schema: Schema, query: str | None, operation_na
         return None
     try:
         result = await _execute(plan, Running(context, coerced))
-    except CannotProject as reason:
-        log.info("planner hands the operation to strawberry: %s", reason)
+    except Exception as reason:
+        # CannotProject (null propagation), or something failing below (the master unreachable): strawberry
+        # meets the same and reports it the way it always does (masked as an internal error where it is not
+        # the caller's to read).
+        log.info("planner hands the operation to strawberry: %s", type(reason).__name__)
         context.guard.redactions.clear()
         context.guard.shown.clear()
         return _FALLBACK
