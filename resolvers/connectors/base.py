@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 from opentelemetry import propagate, trace
-from tenacity import AsyncRetrying, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
 from resolvers.connectors.config import ConnectorConfig
@@ -110,12 +110,11 @@ class Connector:
         started = time.perf_counter()
         self.retry_budget.record_try()
         try:
-            async for attempt in AsyncRetrying(
-                retry=should_retry(self.retry_budget, ctx.deadline), stop=stop_after_attempt(self._retry.attempts),
-                wait=backoff, reraise=True,
-            ):
-                with attempt:
-                    reply = await self._timed(ids, wanted, joint_fields, ctx)
+            try:
+                # The fast path: one plain call. Only a failure pays for the retry machinery below.
+                reply = await self._timed(ids, wanted, joint_fields, ctx)
+            except PartnerError as first:
+                reply = await self._retried(first, ids, wanted, joint_fields, ctx)
         except PartnerError as error:
             PARTNER_CALLS.labels(self.config.id, error.code).inc()
             PARTNER_SECONDS.labels(self.config.id).observe(time.perf_counter() - started)
@@ -130,6 +129,22 @@ class Connector:
         PARTNER_SECONDS.labels(self.config.id).observe(time.perf_counter() - started)
         self.breaker.success()
         return reply
+
+    async def _retried(self, first: PartnerError, ids: list[str], wanted: list[str], joint_fields: set[str],
+                       ctx: CallContext) -> Reply:
+        """After a failed first try: tried again as tenacity decides (retryable failure, within the deadline and
+        the partner's retry budget, after a jittered backoff or the partner's Retry-After), else `first`."""
+        retry = should_retry(self.retry_budget, ctx.deadline)
+        state = RetryCallState(None, None, (), {})
+        state.set_exception((type(first), first, first.__traceback__))
+        if self._retry.attempts <= 1 or not retry(state):
+            raise first
+        await asyncio.sleep(backoff(state))
+        async for attempt in AsyncRetrying(retry=retry, stop=stop_after_attempt(self._retry.attempts - 1),
+                                           wait=backoff, reraise=True):
+            with attempt:
+                return await self._timed(ids, wanted, joint_fields, ctx)
+        raise first  # not reached: the last attempt's failure is re-raised above
 
     async def _timed(self, ids: list[str], wanted: list[str], joint_fields: set[str],
                      ctx: CallContext) -> Reply:
