@@ -193,6 +193,27 @@ async def test_query_shapes_agree(world: World, pair: Pair, shape: int) -> None:
         await assert_agree(world, pair, query, variables, token, purpose)
 
 
+DEAR = """query($id: ID!, $n: Int) { customer(id: $id) {
+  a: contracts { ... on BankAccount { recentTransactions(first: $n) { amount { amount currency } } } }
+  b: contracts { ... on BankAccount { recentTransactions(first: $n) { amount { amount currency } } } }
+  c: contracts { ... on BankAccount { recentTransactions(first: $n) { amount { amount currency } } } } } }"""
+
+
+@pytest.mark.parametrize(("query", "variables", "code"), [
+    (DEAR, {"id": SHOWCASE, "n": 100}, "QUERY_TOO_COMPLEX"),  # the cost read from a variable, per request
+    (DEAR, {"id": SHOWCASE, "n": 1}, None),  # the same document, cheap with these variables
+    ("{ customer(id: \"C-000001\") { id nope } }", {}, "GRAPHQL_VALIDATION_FAILED"),
+    ("query($id: ID!) { customer(id: $id) { id } }", {"id": ["C-000001"]}, "GRAPHQL_VALIDATION_FAILED"),
+    ("{ __schema { types { name } } customer(id: \"C-000001\") { id } }", {}, None),  # introspection: strawberry
+])
+async def test_documents_strawberry_refuses_are_refused_alike(world: World, pair: Pair, query: str,
+                                                              variables: dict[str, Any], code: str | None) -> None:
+    token = pair.planner.token("customer", ["self_service"], customer_id=SHOWCASE)
+    for _ in range(2):  # the second time from the planner's caches
+        reply = await assert_agree(world, pair, query, variables, token, "self_service")
+        assert (code in reply.codes()) if code else reply.errors == [], reply.body
+
+
 # The property test: operations drawn from the schema's customer view.
 CUSTOMER_LEAVES = ["id", "givenName", "familyName", "birthDate", "email", "phone", "segment",
                    "address { city country }", "consultant { id name }", "consents { purpose active }"]

@@ -39,6 +39,7 @@ from graphql.execution.values import VariableValues
 from graphql.language import DirectiveNode, Visitor
 from strawberry.schema.schema import validate_document
 
+from gateway.cost import PAGINATED
 from gateway.schema import Limits
 from resolvers.joint import CONTRACT_TYPES
 
@@ -129,6 +130,9 @@ class Prepared:
     document: DocumentNode | None
     fragments: dict[str, FragmentDetails]
     switches: frozenset[str]  # names of the variables @skip/@include read
+    counts: frozenset[str] = frozenset()  # names of the variables a paginated argument reads (the cost's)
+    # The query's cost per (operation, values of `counts`): computed once, as it depends on nothing else.
+    costs: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -149,19 +153,27 @@ def prepare(schema: GraphQLSchema, limits: Limits, query: str) -> Prepared:
         return INVALID
     fragments = {d.name.value: FragmentDetails(d) for d in document.definitions
                  if isinstance(d, FragmentDefinitionNode)}
-    return Prepared(document, fragments, _switches(document))
+    switches, counts = _variables_read(document)
+    return Prepared(document, fragments, switches, counts)
 
 
-def _switches(document: DocumentNode) -> frozenset[str]:
-    names: set[str] = set()
+def _variables_read(document: DocumentNode) -> tuple[frozenset[str], frozenset[str]]:
+    """The variables @skip/@include read, and those paginated arguments (`first`) read."""
+    switches: set[str] = set()
+    counts: set[str] = set()
+    paginated = {argument for argument, _default, _largest in PAGINATED.values()}
 
-    class Directives(Visitor):
+    class Reads(Visitor):
         def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
             if node.name.value in ("skip", "include"):
-                names.update(a.value.name.value for a in node.arguments if isinstance(a.value, VariableNode))
+                switches.update(a.value.name.value for a in node.arguments if isinstance(a.value, VariableNode))
 
-    visit(document, Directives())
-    return frozenset(names)
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            counts.update(a.value.name.value for a in node.arguments or ()
+                          if a.name.value in paginated and isinstance(a.value, VariableNode))
+
+    visit(document, Reads())
+    return frozenset(switches), frozenset(counts)
 
 
 def operation_of(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:

@@ -137,7 +137,7 @@ async def _run(cache: PlanCache, schema: Schema, query: str | None, operation_na
     coerced = get_variable_values(schema._schema, operation.variable_definitions or (), variables or {})
     if isinstance(coerced, list):
         return None  # strawberry reports the bad variables
-    if query_cost(prepared.document, operation_name, variables) > schema.limits.max_cost:
+    if _cost(prepared, operation_name, variables or {}) > schema.limits.max_cost:
         return None
     key = (query, operation_name, tuple(sorted((n, coerced.coerced.get(n)) for n in prepared.switches)))
     plan = cache.plans.get(key)
@@ -162,6 +162,20 @@ async def _run(cache: PlanCache, schema: Schema, query: str | None, operation_na
     if result.errors:
         schema.process_errors(result.errors)
     return result
+
+
+def _cost(prepared: Prepared, operation_name: str | None, variables: dict[str, Any]) -> int:
+    assert prepared.document is not None
+    key = (operation_name, *((n, variables.get(n)) for n in sorted(prepared.counts)))
+    try:
+        cost = prepared.costs.get(key)
+    except TypeError:  # a value that cannot be a key (a list where a count belongs): validation says why
+        return query_cost(prepared.document, operation_name, variables)
+    if cost is None:
+        if len(prepared.costs) >= 64:  # bounded: a client choosing ever new counts only evicts
+            prepared.costs.clear()
+        cost = prepared.costs[key] = query_cost(prepared.document, operation_name, variables)
+    return cost
 
 
 async def _execute(plan: Plan, running: Running) -> ExecutionResult:
