@@ -41,7 +41,7 @@ from strawberry.schema.schema import validate_document
 
 from gateway.cost import PAGINATED
 from gateway.schema import Limits
-from resolvers.joint import CONTRACT_TYPES
+from resolvers.joint import CONTRACT_TYPES, OBJECTS
 
 
 class Unsupported(Exception):
@@ -88,6 +88,11 @@ class FieldPlan:
     nullable: bool
     get: Getter
     shape: Shape
+    serialize: Callable[[Any], Any] | None = None  # the shape's, where it is a leaf
+
+    def __post_init__(self) -> None:
+        if isinstance(self.shape, Leaf):
+            self.serialize = self.shape.serialize
 
 
 @dataclass(slots=True)
@@ -258,7 +263,7 @@ class Compiler:
                 raise Unsupported(name)
             definition = type_.fields[name]
             shape, nullable = self._shape(definition.type, fields)
-            plan = FieldPlan(key, name, nodes, definition, nullable, _attribute(name), shape)
+            plan = FieldPlan(key, name, nodes, definition, nullable, _attribute(type_.name, name), shape)
             factory = self.getters.get((type_.name, name))
             if factory is not None:
                 plan.get = factory(key, plan)
@@ -281,12 +286,8 @@ class Compiler:
         return selected
 
 
-def _attribute(name: str) -> Getter:
+def _attribute(type_name: str, name: str) -> Getter:
+    if type_name in OBJECTS:  # a partner's nested records (transactions, claims, positions) are dicts
+        return lambda source, _path, _request: source.get(name)
     attribute = _camel_to_snake(name)
-
-    def get(source: Any, _path: tuple[str | int, ...], _request: Any) -> Any:
-        if isinstance(source, dict):
-            return source.get(name)
-        return getattr(source, attribute)
-
-    return get
+    return lambda source, _path, _request: getattr(source, attribute)

@@ -33,8 +33,11 @@ def project_fields(fields: list[FieldPlan], source: Any, path: Path, request: An
     for plan in fields:
         here = (*path, plan.key)
         try:
-            out[plan.key] = complete(plan.shape, plan.nullable, plan.get(source, here, request), here, request,
-                                     errors)
+            value = plan.get(source, here, request)
+            if value is not None and plan.serialize is not None:  # a leaf: most fields, kept to one call
+                out[plan.key] = plan.serialize(value)
+            else:
+                out[plan.key] = complete(plan.shape, plan.nullable, value, here, request, errors)
         except FIELD_ERRORS as error:
             if not plan.nullable:
                 raise CannotProject(f"error on non-null field {plan.name}") from error
