@@ -17,9 +17,13 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from graphql.execution.values import get_variable_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.planner.compile import Compiler, Unsupported, operation_of, prepare
+from gateway.planner.execute import GETTERS
+from gateway.schema import build_schema
 from privacy.audit.store import AuditLog, AuditQuery
 from resolvers.database import create_engine
 from tests.gateway_support import SHOWCASE, Gateway, Reply, World, consultant_of, private_master, start_gateway
@@ -282,6 +286,23 @@ async def test_drawn_operations_agree(world: World, pair: Pair, operation: str, 
         await assert_agree(world, pair, operation, {"id": customer, "flag": flag, "n": n}, token, purpose)
     finally:
         await world.reset()
+
+
+def test_a_customer_field_without_a_reader_is_left_to_strawberry() -> None:
+    # A field added to Customer (or a contract type) later and not taught to the planner must not go out
+    # unguarded by default: the planner declines the operation and strawberry answers it.
+    schema = build_schema()
+    prepared = prepare(schema._schema, schema.limits, '{ customer(id: "C-000001") { email contracts { status } } }')
+    assert prepared.document is not None
+    operation = operation_of(prepared.document, None)
+    assert operation is not None
+    variables = get_variable_values(schema._schema, (), {})
+    assert not isinstance(variables, list)
+    for missing in (("Customer", "email"), ("Loan", "status")):
+        getters = {k: v for k, v in GETTERS.items() if k != missing}
+        with pytest.raises(Unsupported):
+            Compiler(schema._schema, prepared, operation, variables, getters).plan()
+    assert Compiler(schema._schema, prepared, operation, variables, GETTERS).plan().roots[0].name == "customer"
 
 
 def test_this_module_checks_the_planner_path_not_just_one(tmp_path: Path) -> None:

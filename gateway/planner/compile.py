@@ -43,6 +43,10 @@ from gateway.cost import PAGINATED
 from gateway.schema import Limits
 from resolvers.joint import CONTRACT_TYPES, OBJECTS
 
+# Fields of a customer or contract that are not governed data, read as plain attributes of what the planner
+# built (the partner holding a contract, its product type); every other field of those types needs a getter.
+UNGOVERNED = frozenset((t, f) for t in CONTRACT_TYPES for f in ("partner", "productType"))
+
 
 class Unsupported(Exception):
     """The planner does not cover this operation (introspection, a mutation, the audit queries, …)."""
@@ -267,6 +271,10 @@ class Compiler:
             factory = self.getters.get((type_.name, name))
             if factory is not None:
                 plan.get = factory(key, plan)
+            elif (type_.name, name) not in UNGOVERNED and (type_.name == "Customer" or type_.name in CONTRACT_TYPES):
+                # A field of a customer or contract the planner has no reader for (one added to the schema
+                # later): strawberry answers, rather than a value going out without passing the guard.
+                raise Unsupported(f"{type_.name}.{name}")
             obj.fields.append(plan)
             if customer is not None and name == "contracts":
                 customer.contracts.append(ContractsPlan(key, definition, nodes[0], self._selected(fields)))

@@ -124,7 +124,7 @@ _FALLBACK = object()
 
 async def _run(cache: PlanCache, schema: Schema, query: str | None, operation_name: str | None,
                variables: dict[str, Any] | None, context: RequestContext) -> Any:
-    if not query:
+    if not query or not isinstance(variables, dict | None):
         return None
     prepared = cache.documents.get(query)
     if prepared is None:
