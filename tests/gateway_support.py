@@ -213,20 +213,32 @@ async def start_gateway(world: World, runners: list[web.AppRunner], raw_config: 
     return Gateway(f"http://127.0.0.1:{port}", world.keys_dir, world.http)
 
 
-# Every gateway test runs on both execution paths: the planner, and strawberry alone (the planner off), so
-# the two are held to the same behaviour by the whole suite.
+# The two execution paths: the planner, and strawberry alone (the planner off). A test module that sets
+# `BOTH_PATHS = True` runs every gateway test on both (the privacy, audit, access, fan-out, fault and hostile
+# suites, where a difference would matter); every other gateway test runs on the planner, the default.
 PATHS = ("planner", "strawberry")
 
 
-@pytest.fixture(params=PATHS)
-async def make_gateway(world: World, request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:
+@pytest.fixture
+def gateway_path(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "planner")
+
+
+def parametrise_paths(metafunc: pytest.Metafunc) -> None:
+    """For conftest's pytest_generate_tests: both paths where the module asks for them."""
+    if "gateway_path" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_PATHS", False):
+        metafunc.parametrize("gateway_path", PATHS, indirect=True)
+
+
+@pytest.fixture
+async def make_gateway(world: World, gateway_path: str) -> AsyncIterator[Callable[..., Any]]:
     """Start a gateway against `world`; keyword arguments tune a partner's connector entry."""
     runners: list[web.AppRunner] = []
     await world.reset()
 
     async def start(raw_config: dict[str, Any] | None = None, settings_overrides: dict[str, Any] | None = None,
                     **per_partner: dict[str, Any]) -> Gateway:
-        overrides = {"planner": request.param == "planner", **(settings_overrides or {})}
+        overrides = {"planner": gateway_path == "planner", **(settings_overrides or {})}
         return await start_gateway(world, runners, raw_config, overrides, **per_partner)
 
     yield start

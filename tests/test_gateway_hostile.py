@@ -13,6 +13,9 @@ from strawberry.extensions import AddValidationRules
 from gateway.schema import build_schema
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
 
+# Run on both execution paths (the planner, and strawberry alone): see tests/gateway_support.py.
+BOTH_PATHS = True
+
 
 def _introspection(levels: int) -> str:
     # Each level multiplies the answer by the number of fields per type: the classic introspection bomb.
