@@ -63,6 +63,10 @@ class Connector:
         self._limit = asyncio.Semaphore(config.max_concurrency)
         self._retry = RetrySettings(attempts=1 + config.retries, budget_ratio=config.retry_budget)
         self.retry_budget = RetryBudget(self._retry)
+        # Labelled once: looking a label set up costs more than the update (a lock, and files under workers).
+        self._contracts_metric = PARTNER_CONTRACTS.labels(config.id)
+        self._ok_metric = PARTNER_CALLS.labels(config.id, "ok")
+        self._seconds_metric = PARTNER_SECONDS.labels(config.id)
 
     async def fetch(self, ids: Sequence[str], joint_fields: set[str], ctx: CallContext) -> dict[str, Outcome]:
         """Values for `ids` (deduplicated), one call per `max_batch_size` chunk, chunks in parallel."""
@@ -106,7 +110,7 @@ class Connector:
             PARTNER_CALLS.labels(self.config.id, "PARTNER_CIRCUIT_OPEN").inc()
             raise PartnerError("PARTNER_CIRCUIT_OPEN", self.config.id)
         wanted = partner_fields(self.config, joint_fields)
-        PARTNER_CONTRACTS.labels(self.config.id).inc(len(ids))
+        self._contracts_metric.inc(len(ids))
         started = time.perf_counter()
         self.retry_budget.record_try()
         try:
@@ -117,7 +121,7 @@ class Connector:
                 reply = await self._retried(first, ids, wanted, joint_fields, ctx)
         except PartnerError as error:
             PARTNER_CALLS.labels(self.config.id, error.code).inc()
-            PARTNER_SECONDS.labels(self.config.id).observe(time.perf_counter() - started)
+            self._seconds_metric.observe(time.perf_counter() - started)
             if error.code != "PARTNER_BAD_RESPONSE":
                 self.breaker.failure()
             else:
@@ -125,8 +129,8 @@ class Connector:
             log.warning("partner %s failed: %s %s (request %s)", self.config.id, error.code, error.detail,
                         ctx.request_id)
             raise
-        PARTNER_CALLS.labels(self.config.id, "ok").inc()
-        PARTNER_SECONDS.labels(self.config.id).observe(time.perf_counter() - started)
+        self._ok_metric.inc()
+        self._seconds_metric.observe(time.perf_counter() - started)
         self.breaker.success()
         return reply
 
