@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from graphql.execution.values import get_variable_values
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.planner.compile import Compiler, Unsupported, operation_of, prepare
@@ -135,14 +135,20 @@ def _callers(world: World, gateway: Gateway, customer: str) -> list[tuple[str, s
     ]
 
 
+async def _planned(world: World, gateway: Gateway) -> float:
+    """How many operations this gateway's planner has answered (its /metrics)."""
+    async with world.http.get(f"{gateway.url}/metrics") as response:
+        metrics = await response.text()
+    answered = re.search(r'vcv_planner_answers_total\{path="planner"\} ([0-9.]+)', metrics)
+    return float(answered.group(1)) if answered else 0.0
+
+
 async def test_the_planner_answers_the_customer_view_and_counts_it(world: World, pair: Pair) -> None:
     token = pair.planner.token("customer", ["self_service"], customer_id=SHOWCASE)
+    before = await _planned(world, pair.planner)
     reply = await assert_agree(world, pair, FULL, {"id": SHOWCASE}, token, "self_service")
     assert reply.errors == [] and len(reply.data["customer"]["contracts"]) == 20
-    async with world.http.get(f"{pair.planner.url}/metrics") as response:
-        metrics = await response.text()
-    answered = re.search(r'vcv_planner_answers_total\{path="planner"\} (\d+)', metrics)
-    assert answered is not None and float(answered.group(1)) >= 1
+    assert await _planned(world, pair.planner) == before + 1
 
 
 @pytest.mark.parametrize("case", range(7))
@@ -234,24 +240,31 @@ aliases = st.sampled_from(["", "", "x1: ", "x2: "])
 directive = st.sampled_from(["", "", " @include(if: $flag)", " @skip(if: $flag)"])
 
 
+def with_directive(field: str, directive: str) -> str:
+    """`balance { amount }` with ` @skip(if: $flag)`: the directive after the arguments, before the selection."""
+    head, brace, selection = field.partition(" {")
+    return f"{head}{directive}{brace}{selection}"
+
+
 @st.composite
 def operations(draw: st.DrawFn) -> str:
     def picked(options: list[str], low: int = 1) -> list[str]:
         chosen = draw(st.lists(st.sampled_from(options), min_size=low, max_size=4, unique=True))
-        return [f"{draw(aliases)}{c}{draw(directive)}" if c != "__typename" else c for c in chosen]
+        return [c if c == "__typename" else with_directive(draw(aliases) + c, draw(directive)) for c in chosen]
 
     # An alias may not name two different fields: make each alias unique by its position.
-    def unique(parts: list[str]) -> str:
+    def unique(parts: list[str], tag: str = "") -> str:
+        # Sibling fragments on different types may not use one alias for fields of different types: tagged.
         out = []
         for i, part in enumerate(parts):
-            out.append(re.sub(r"^x(\d): ", lambda m, i=i: f"x{m.group(1)}_{i}: ", part))
+            out.append(re.sub(r"^x(\d): ", lambda m, i=i: f"x{m.group(1)}_{tag}{i}: ", part))
         return " ".join(out)
 
     contract_parts = picked(CONTRACT_COMMON)
     spread = draw(st.sampled_from(["inline", "named"]))
     fragments: list[str] = []
-    for type_name in draw(st.lists(st.sampled_from(sorted(BY_TYPE)), max_size=3, unique=True)):
-        body = unique(picked(BY_TYPE[type_name]))
+    for type_name in draw(st.lists(st.sampled_from(sorted(BY_TYPE)), min_size=1, max_size=3, unique=True)):
+        body = unique(picked(BY_TYPE[type_name]), type_name)
         if spread == "inline":
             contract_parts.append(f"... on {type_name}{draw(directive)} {{ {body} }}")
         else:
@@ -263,11 +276,20 @@ def operations(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         customer_parts.append("portfolio { complete missingContracts assets { amount currency } }")
     root = draw(st.sampled_from(["customer(id: $id)", "c: customer(id: $id)"]))
-    return (f"query P($id: ID!, $flag: Boolean!, $n: Int) {{ {root} {{ {unique(customer_parts)} }} }} "
-            + " ".join(fragments))
+    body = f"{{ {root} {{ {unique(customer_parts)} }} }} " + " ".join(fragments)
+    # Only the variables the operation uses: an unused one would make every path refuse the document.
+    declared = ["$id: ID!", *(["$flag: Boolean!"] if "$flag" in body else []), *(["$n: Int"] if "$n" in body else [])]
+    return f"query P({', '.join(declared)}) {body}"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+# Always among the examples: a partner failing under fields the caller may see, and a consent withdrawn.
+@example(operation="query P($id: ID!) { customer(id: $id) { contracts { ... on BankAccount { iban "
+                   "b: balance { amount } } } portfolio { complete missingContracts } } }",
+         caller=0, flag=True, n=None, consent=None, fault=("bank", "malformed"))
+@example(operation="query P($id: ID!) { customer(id: $id) { email contracts { contractId "
+                   "... on LifePolicy { healthClass } } } }",
+         caller=2, flag=True, n=None, consent=False, fault=None)
 @given(operation=operations(), caller=st.integers(0, 5), flag=st.booleans(), n=st.sampled_from([None, 0, 2]),
        consent=st.sampled_from([None, True, False]),
        fault=st.sampled_from([None, ("bank", "malformed"), ("life", "error"), ("invest", "malformed")]))
@@ -280,10 +302,15 @@ async def test_drawn_operations_agree(world: World, pair: Pair, operation: str, 
             "mutation($g: Boolean!) { setConsent(purpose: \"lead_management\", granted: $g) { active } }",
             token=own, purpose="self_service", variables={"g": consent})
     token, purpose = _callers(world, pair.planner, customer)[caller]
+    planned = await _planned(world, pair.planner)
     try:
         if fault is not None:
             await world.fault(fault[0], mode=fault[1])
-        await assert_agree(world, pair, operation, {"id": customer, "flag": flag, "n": n}, token, purpose)
+        variables = {"id": customer, "flag": flag, "n": n}
+        reply = await assert_agree(world, pair, operation,
+                                   {k: v for k, v in variables.items() if f"${k}" in operation}, token, purpose)
+        assert "GRAPHQL_VALIDATION_FAILED" not in reply.codes(), (operation, reply.errors)  # a drawn query runs
+        assert await _planned(world, pair.planner) == planned + 1, operation  # ...and the planner answered it
     finally:
         await world.reset()
 
