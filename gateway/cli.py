@@ -130,6 +130,8 @@ def schema() -> None:
               help="file with the audit signing key (hex); VCV_AUDIT_SIGNING_KEY wins [VCV_AUDIT_KEY_FILE]")
 @click.option("--introspection/--no-introspection", default=None, help="[VCV_INTROSPECTION; default: on]")
 @click.option("--graphiql/--no-graphiql", default=None, help="[VCV_GRAPHIQL; default: on]")
+@click.option("--planner/--no-planner", default=None,
+              help="answer the operations it covers with the planner, else strawberry alone [VCV_PLANNER; default: on]")
 @click.option("--host", help="[VCV_HOST; default: 127.0.0.1]")
 @click.option("--port", type=int, help="[VCV_PORT; default: 8080]")
 @click.option("--workers", type=int, help="processes serving the port (gunicorn) [VCV_WORKERS; default: 1]")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import strawberry
+from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.types import Info
 
 from gateway.audit_schema import (
@@ -16,6 +18,7 @@ from gateway.audit_schema import (
     audit_chain,
     audit_events,
 )
+from gateway.cost import DEFAULT_MAX_COST
 from gateway.customer import Customer, shown_customer
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden
 from gateway.lookup import active_consents, find_customer, own_record, page_customers
@@ -144,9 +147,27 @@ class Mutation:
         return Consent.of(row)
 
 
-def build_schema() -> strawberry.Schema:
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the planner validates a document against besides graphql-core's specified rules. The gate has
+    already refused anything over the shape, token and cost limits before either path sees a document; the
+    planner repeats only what validation itself decides (introspection switched off), so that it never plans a
+    document the gate would not have let through."""
+
+    max_tokens: int
+    rules: tuple[type[ASTValidationRule], ...]
+    max_cost: int
+
+
+class Schema(strawberry.Schema):
+    limits: Limits
+
+
+def build_schema(*, max_cost: int = DEFAULT_MAX_COST, max_tokens: int = 2000, introspection: bool = True) -> Schema:
     """The joint schema: the SDL partners read (`vcv schema`), introspection, and the general executor. Its
     limits (tokens, shape, cost, introspection) are the gate's (gateway/gate.py), which every operation
     passes before anything runs."""
-    return strawberry.Schema(query=Query, mutation=Mutation,
-                             types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot])
+    schema = Schema(query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot])
+    schema.limits = Limits(max_tokens=max_tokens,
+                           rules=() if introspection else (NoSchemaIntrospectionCustomRule,), max_cost=max_cost)
+    return schema

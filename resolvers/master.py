@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -13,12 +14,13 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 from strawberry.dataloader import DataLoader
 
 from resolvers import models, pseudonym_index
+from resolvers.database import sqlite_reader
 from resolvers.errors import MasterUnavailable
 from resolvers.types import ContractRef
 
@@ -79,7 +81,9 @@ def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]
 
 @dataclass(frozen=True, slots=True)
 class CustomerView:
-    """A customer with everything a customer view reads from the master, read in one go."""
+    """A customer with everything a customer view reads from the master, read in one go. The customer,
+    consents and consultant are rows read with SQLAlchemy Core: they have the models' attributes (by column
+    name) and nothing else (no lazy loading, no session)."""
 
     customer: models.Customer
     consents: list[models.Consent]
@@ -87,14 +91,20 @@ class CustomerView:
     consultant: models.Consultant | None
 
 
-def _contracts_query(customer_ids: Sequence[str]) -> Select[Any]:
+def _contracts_query(customer_ids: Sequence[str], core: bool = False) -> Select[Any]:
     r = models.ContractRef
-    return select(r).where(r.customer_id.in_(customer_ids)).order_by(r.customer_id, r.contract_id)
+    return select(r.__table__ if core else r).where(r.customer_id.in_(customer_ids)).order_by(
+        r.customer_id, r.contract_id)
 
 
-def _consents_query(customer_ids: Sequence[str]) -> Select[Any]:
+def _consents_query(customer_ids: Sequence[str], core: bool = False) -> Select[Any]:
     k = models.Consent
-    return select(k).where(k.customer_id.in_(customer_ids)).order_by(k.customer_id, k.purpose, k.id)
+    return select(k.__table__ if core else k).where(k.customer_id.in_(customer_ids)).order_by(
+        k.customer_id, k.purpose, k.id)
+
+
+_CUSTOMERS = models.Customer.__table__
+_CONSULTANTS = models.Consultant.__table__
 
 
 def _reads_master(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -117,6 +127,9 @@ class Master:
         self._sessions = sessions
         self._index_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._index_tables = False
+        self._reader = sqlite_reader(sessions.kw["bind"])
+        if self._reader is not None:
+            weakref.finalize(self, self._reader.dispose)
 
     @_reads_master
     async def index_pseudonyms(self, owner: str, consumer: str, fingerprint: str,
@@ -163,23 +176,31 @@ class Master:
         The same four statements run whether or not the customer is found or admitted (for an ID no one has
         otherwise), so the time a lookup takes says nothing about who exists."""
 
-        def read(s: Session) -> CustomerView | None:
-            row = s.execute(select(models.Customer).where(models.Customer.id == customer_id,
-                                                          visible(v))).scalar_one_or_none()
-            consents = list(s.execute(_consents_query([row.id if row is not None else NO_CUSTOMER])).scalars())
-            if row is not None and admit is not None and not admit(row, consents):
+        def read(conn: Connection) -> CustomerView | None:
+            # SQLAlchemy Core: plain rows (attribute access by column name, as the ORM objects had) without
+            # the ORM's identity map and object construction on the hot path.
+            row = conn.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id, visible(v))).one_or_none()
+            consents = list(conn.execute(_consents_query([row.id if row is not None else NO_CUSTOMER],
+                                                         core=True)))
+            if row is not None and admit is not None and not admit(row, consents):  # type: ignore[arg-type]
                 row = None
             key = row.id if row is not None else NO_CUSTOMER
-            contracts = [_ref(r) for r in s.execute(_contracts_query([key])).scalars()]
+            contracts = [_ref(r) for r in conn.execute(_contracts_query([key], core=True))]  # type: ignore[arg-type]
             consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
-            consultant = s.execute(select(models.Consultant).where(
-                models.Consultant.id == consultant_id)).scalar_one_or_none()
+            consultant = conn.execute(select(_CONSULTANTS).where(_CONSULTANTS.c.id == consultant_id)).one_or_none()
             if row is None:
                 return None
-            return CustomerView(row, consents, contracts, consultant)
+            return CustomerView(row, consents, contracts, consultant)  # type: ignore[arg-type]
 
+        if self._reader is not None:  # SQLite: the four statements in one trip to a worker thread
+            return await asyncio.to_thread(self._read_sync, read)
         async with self._sessions() as s:
-            return await s.run_sync(read)
+            return await s.run_sync(lambda session: read(session.connection()))
+
+    def _read_sync(self, read: Callable[[Connection], CustomerView | None]) -> CustomerView | None:
+        assert self._reader is not None
+        with self._reader.connect() as conn:
+            return read(conn)
 
     @_reads_master
     async def customer_ids(self, v: Visibility, search: str | None = None,

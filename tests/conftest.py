@@ -106,5 +106,16 @@ def pg_master_url() -> Iterator[str]:
 
 
 # The alliance on loopback (master, partner simulators, gateways) shared by the gateway tests.
-from tests.gateway_support import gateway, gateway_on_each_master, make_gateway, world  # noqa: E402, F401
+from tests.gateway_support import (  # noqa: E402, F401
+    gateway,
+    gateway_on_each_master,
+    gateway_path,
+    make_gateway,
+    parametrise_paths,
+    world,
+)
 from tests.identity_provider import start_provider  # noqa: E402, F401
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrise_paths(metafunc)

@@ -18,6 +18,9 @@ from tests.gateway_support import SHOWCASE, Gateway, World, account_ibans, consu
 QUERY = """query View($id: ID!) { customer(id: $id) { familyName contracts { contractId
     ... on BankAccount { iban recentTransactions { reference } } ... on Depot { marketValue { amount } } } } }"""
 
+# Run on both execution paths (the planner, and strawberry alone): see tests/gateway_support.py.
+BOTH_PATHS = True
+
 
 async def _events_for(world: World, request_id: str) -> list[dict[str, Any]]:
     engine = create_engine(world.db_url)

@@ -10,6 +10,9 @@ import pytest
 from fixtures.alliance import partner_record
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
 
+# Run on both execution paths (the planner, and strawberry alone): see tests/gateway_support.py.
+BOTH_PATHS = True
+
 
 @pytest.fixture
 def gateway(gateway_on_each_master: Gateway) -> Gateway:

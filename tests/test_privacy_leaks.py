@@ -19,6 +19,9 @@ from privacy.pseudonyms import PseudonymKeys, index_token
 from privacy.treatments import pseudonym
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
 
+# Run on both execution paths (the planner, and strawberry alone): see tests/gateway_support.py.
+BOTH_PATHS = True
+
 
 @pytest.fixture
 def gateway(gateway_on_each_master: Gateway) -> Gateway:
