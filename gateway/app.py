@@ -41,6 +41,8 @@ from gateway.schema import build_schema
 from gateway.tracing import NO_TRACING, Tracing, describe, server_span
 from privacy.agreements import AgreementError
 from privacy.audit.store import AuditLog, AuditSettings, AuditUnavailable
+from privacy.diff import policy_diff
+from privacy.diff import render as render_diff
 from privacy.guard import Guard
 from privacy.policy import PolicySet
 from privacy.pseudonyms import PseudonymKeyError, PseudonymKeys
@@ -379,9 +381,12 @@ async def reload_configuration(app: web.Application) -> bool:
     except (ValueError, AgreementError, PseudonymKeyError) as exc:
         log.error("reload refused, the running configuration stays: %s", exc)
         return False
+    changes = policy_diff(state.rules.policy, rules.policy, partners.partners)
     state.partners, state.connectors, state.rules = partners, build_connectors(partners, state.session), rules
     log.info("reloaded %s and %s: %d partners, %d agreements", settings.partners_file, settings.agreements_dir,
              len(partners.partners), len(rules.policy.agreements))
+    # What reviewers saw with `vcv policy diff`, now on the record of the running gateway (rules, never values).
+    log.info("agreement changes applied by the reload:\n%s", render_diff(changes).rstrip())
     return True
 
 

@@ -378,11 +378,49 @@ def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str,
                    partners_file: Path) -> None:
     """What CONSUMER sees of OWNER's data for PURPOSE, field by field, and by which rule."""
     from privacy.cli import explain_table
+    from privacy.vocabulary import PURPOSES
 
     loaded = _load_policy(agreements_dir, partners_file)
-    if owner not in loaded.owners():
-        raise click.UsageError(f"unknown owner {owner!r}; one of {', '.join(loaded.owners())}")
+    _, consumers = _policy_inputs(agreements_dir, partners_file)
+    # A typo would otherwise explain an empty view ("redact" everywhere) as if it were the answer.
+    for what, value, known in (("owner", owner, loaded.owners()), ("consumer", consumer, sorted(consumers)),
+                               ("purpose", purpose, PURPOSES)):
+        if value not in known:
+            raise click.UsageError(f"unknown {what} {value!r}; one of {', '.join(known)}")
+    unknown = sorted(set(consents) - set(PURPOSES))
+    if unknown:
+        raise click.UsageError(f"unknown consent {', '.join(map(repr, unknown))}; one of {', '.join(PURPOSES)}")
     click.echo(explain_table(loaded, owner, consumer, purpose, consents=consents or None))
+
+
+def _policy_at(path: Path, partners_file: Path):  # type: ignore[no-untyped-def]
+    """The agreements in a directory, or in a single agreement file (its owner compared, the others absent)."""
+    import shutil
+    import tempfile
+
+    if path.is_dir():
+        return _load_policy(path, partners_file)
+    with tempfile.TemporaryDirectory() as scratch:
+        shutil.copy(path, Path(scratch) / path.name)
+        return _load_policy(Path(scratch), partners_file)
+
+
+@policy.command("diff")
+@click.argument("old", type=click.Path(exists=True, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, path_type=Path))
+@_partners_option
+def policy_diff(old: Path, new: Path, partners_file: Path) -> None:
+    """What changes from the agreements OLD to NEW (directories, or one agreement file each): per owner,
+    consumer, role and purpose, the fields that gain (+) or lose (-) visibility or change treatment (~).
+    Exit 0 when nothing changes, 1 when something does (like diff)."""
+    from privacy.diff import policy_diff as compute
+    from privacy.diff import render
+    from privacy.vocabulary import ROLES
+
+    _, consumers = _policy_inputs(old, partners_file)
+    changes = compute(_policy_at(old, partners_file), _policy_at(new, partners_file), set(consumers) - set(ROLES))
+    click.echo(render(changes), nl=False)
+    raise SystemExit(1 if changes else 0)
 
 
 @policy.command("records")

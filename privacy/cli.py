@@ -11,7 +11,7 @@ from typing import Literal
 from privacy.agreements import AgreementError, load_agreements
 from privacy.catalogue import Catalogue
 from privacy.policy import PolicySet
-from privacy.vocabulary import PURPOSES
+from privacy.vocabulary import PURPOSES, ROLES
 
 
 def check(directory: Path, catalogue: Catalogue, known_consumers: Iterable[str],
@@ -35,14 +35,31 @@ def summary(policy: PolicySet) -> str:
 
 def explain_table(policy: PolicySet, owner: str, consumer: str, purpose: str, *, role: str | None = None,
                   consents: Iterable[str] | None = None) -> str:
-    """An aligned table: what `consumer` sees of `owner`'s data for `purpose`, and by which rule."""
-    rows = policy.explain(owner, consumer, purpose, role=role, consents=consents)
-    header = f"What {consumer} sees of {owner}'s data for {purpose}"
+    """An aligned table, one line per field: what `consumer` sees of `owner`'s data for `purpose` and by which
+    rule, for a customer without consents and then with each consent that can change it (or, with explicit
+    `consents`, for a customer holding exactly those)."""
+    if role is None:
+        role = consumer if consumer in ROLES else "partner"
     if consents is not None:
-        header += f", with active consents: {', '.join(sorted(consents)) or 'none'}"
-    table = _table(("field", "treatment", "rule", "defined at"),
-                   [(r.field, r.shown, r.rule, r.where or "-") for r in rows])
-    return f"{header}\n\n{table}\n"
+        given = frozenset(consents)
+        scenarios = [("treatment", given)]
+    else:
+        scenarios = [("without consent", frozenset[str]())] + [
+            (f"with consent {c}", frozenset({c})) for c in policy.consents_that_matter(owner, consumer, role, purpose)]
+    header = ["field"]
+    for title, _ in scenarios:
+        header += [title, "rule"]
+    rows: list[list[str]] = []
+    for field in policy.fields(owner):
+        row = [field]
+        for _, active in scenarios:
+            explained = policy.explain_row(owner, field, policy.decide(owner, field, consumer, role, purpose, active))
+            row += [str(explained.treatment), explained.rule + (f" ({explained.where})" if explained.where else "")]
+        rows.append(row)
+    title = f"What {consumer} sees of {owner}'s data for {purpose}"
+    if consents is not None:
+        title += f", with active consents: {', '.join(sorted(consents)) or 'none'}"
+    return f"{title}\n\n{_table(header, rows)}\n"
 
 
 def records(policy: PolicySet, fmt: Literal["markdown", "json"] = "markdown") -> str:
