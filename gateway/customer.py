@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from gateway.selection import wanted_by_type
+from gateway.selection import response_keys, wanted_by_type
 from gateway.types import (
     CONTRACT_CLASSES,
     Address,
@@ -32,6 +32,7 @@ from resolvers.types import Money as MoneyValue
 # Which partner value counts towards which side of the portfolio.
 ASSET_FIELDS = {"BankAccount": "balance", "Depot": "marketValue", "LifePolicy": "surrenderValue"}
 LIABILITY_FIELDS = {"Loan": "outstanding"}
+TERMINATED = "terminated"  # the master's status of a contract that has ended
 
 
 @strawberry.type(description="Totals across partners, computed only from values the caller may see.")
@@ -43,7 +44,11 @@ class PortfolioSummary:
                                                   "be counted (partner unavailable or value not visible to you "
                                                   "in full).")
     missing_contracts: list[strawberry.ID] = strawberry.field(
-        description="Contracts whose value is not in the totals.")
+        description="Contracts still held whose value is not in the totals.")
+    terminated_contracts: list[strawberry.ID] = strawberry.field(
+        description="Terminated contracts of the kinds the totals count (accounts, loans, life policies, depots): "
+                    "never in the totals, listed apart (their `endDate` says since when). "
+                    "Empty when the agreement does not show you contract status.")
 
 
 async def active_consents(info: Info, customer_id: str) -> frozenset[str]:
@@ -181,7 +186,11 @@ class Customer:
         assets: dict[str, Decimal] = defaultdict(Decimal)
         liabilities: dict[str, Decimal] = defaultdict(Decimal)
         missing: list[strawberry.ID] = []
-        counted = [r for r in refs if TYPE_OF_PRODUCT[r.product_type] in fields and self._listed(guard, r)]
+        incomplete = False
+        listed = [r for r in refs if TYPE_OF_PRODUCT[r.product_type] in fields and self._listed(guard, r)]
+        # A terminated contract is no longer held: its last value is not part of what the customer has or owes.
+        counted = [r for r in listed if r.status != TERMINATED]
+        terminated = self._terminated(info, [r for r in listed if r.status == TERMINATED])
         summed = [r for r in counted if allowed(r)]
         answers = await info.context.partners.load_all(
             [(r.partner_id, r.contract_id, frozenset({field_of(r)})) for r in summed])
@@ -189,21 +198,46 @@ class Customer:
         values: dict[str, MoneyValue | None] = {
             r.contract_id: a.values.get(field_of(r))
             for r, a in zip(summed, answers, strict=True) if not isinstance(a, PartnerError)}
+        # IDs are revealed (and a pseudonym reported) only where the query asks for them, at each response key.
+        missing_keys = response_keys(info, "missingContracts", "PortfolioSummary")
         for ref in counted:
             value = values.get(ref.contract_id)
             if ref.contract_id not in values:
-                shown_id = guard.reveal([*path, "missingContracts"], ref.partner_id,
-                                        f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,
-                                        self.consents_active)
-                missing.append(strawberry.ID(shown_id))
+                incomplete = True
+                for key in missing_keys:  # not selected: nothing revealed, so nothing to list or report
+                    shown_id = guard.reveal([*path, key], ref.partner_id,
+                                            f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,
+                                            self.consents_active)
+                if missing_keys:
+                    missing.append(strawberry.ID(shown_id))
             elif value is not None:
                 side = assets if TYPE_OF_PRODUCT[ref.product_type] in ASSET_FIELDS else liabilities
                 side[value.currency] += value.amount
         return PortfolioSummary(
             assets=[Money(amount=a, currency=c) for c, a in sorted(assets.items())],
             liabilities=[Money(amount=a, currency=c) for c, a in sorted(liabilities.items())],
-            complete=not missing, missing_contracts=missing,
+            complete=not incomplete, missing_contracts=missing, terminated_contracts=terminated,
         )
+
+    def _terminated(self, info: Info, refs: list[ContractRef]) -> list[strawberry.ID]:
+        """The terminated contracts' IDs as the caller sees them, only if it may see contract status: the list
+        says which contracts are terminated, which is the status field's to share."""
+        guard, keys = info.context.guard, response_keys(info, "terminatedContracts", "PortfolioSummary")
+        if not keys or not refs:
+            return []
+        status = guard.decide(MASTER_OWNER, "Contract.status", self.consents_active)
+        if status.redacted:
+            for key in keys:
+                guard.note([*info.path.as_list(), key], MASTER_OWNER, "Contract.status", status)
+            return []
+        shown: list[strawberry.ID] = []
+        for ref in refs:
+            for key in keys:
+                shown_id = guard.reveal([*info.path.as_list(), key], ref.partner_id,
+                                        f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,
+                                        self.consents_active)
+            shown.append(strawberry.ID(shown_id))
+        return shown
 
 
 async def shown_customer(info: Info, row: models.Customer) -> Customer | None:

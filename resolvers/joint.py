@@ -32,7 +32,7 @@ TYPE_OF_PRODUCT: dict[str, str] = {
 }
 
 # Fields every contract has; the customer master supplies them, so selecting only these calls no partner.
-MASTER_CONTRACT_FIELDS = ("contractId", "partner", "productType", "status", "startDate")
+MASTER_CONTRACT_FIELDS = ("contractId", "partner", "productType", "status", "startDate", "endDate")
 
 
 def object_of(kind: str) -> str | None:
@@ -47,6 +47,7 @@ MASTER_FIELDS: dict[str, str] = {
     "Customer.birthDate": "date", "Customer.email": "string", "Customer.phone": "string",
     "Customer.address": "object", "Customer.segment": "string", "Customer.consultant": "object",
     "Customer.consents": "[Consent]", "Contract.status": "string", "Contract.startDate": "date",
+    "Contract.endDate": "date",
 }
 MASTER_OWNER = "rm"
 

@@ -48,7 +48,7 @@ def visible(v: Visibility) -> ColumnElement[bool]:
 
 def _ref(row: models.ContractRef) -> ContractRef:
     return ContractRef(row.contract_id, row.customer_id, row.partner_id, row.product_type, row.status,
-                       row.start_date)
+                       row.start_date, row.end_date)
 
 
 def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]) -> Select[Any]:
