@@ -27,6 +27,7 @@ from gateway.audit_schema import (
     audit_chain,
     audit_events,
 )
+from gateway.context import ConsentChange
 from gateway.cost import DEFAULT_MAX_COST, QueryCostLimit
 from gateway.customer import Customer, shown_customer
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden, is_safe
@@ -214,8 +215,12 @@ class Mutation:
             raise Forbidden("only customers can grant or withdraw their own consents")
         if purpose not in PURPOSES:
             raise BadRequest(f"unknown purpose; use one of {', '.join(PURPOSES)}")
-        row = await info.context.master.set_consent(caller.customer_id, purpose, granted,
-                                                    f"self-service:{caller.subject}:{info.context.request_id}")
+        row, was_active = await info.context.master.set_consent(
+            caller.customer_id, purpose, granted, f"self-service:{caller.subject}:{info.context.request_id}")
+        # On the record: whose consent, for what, from what to what (compliance searches by customer, and the
+        # customer's access report lists it).
+        info.context.touched.add(caller.customer_id)
+        info.context.consent_changes.append(ConsentChange(caller.customer_id, purpose, was_active, granted))
         return Consent.of(row)
 
 

@@ -157,25 +157,29 @@ class Master:
         async with self._sessions() as s:
             return list((await s.execute(select(models.Partner).order_by(models.Partner.id))).scalars())
 
-    async def set_consent(self, customer_id: str, purpose: str, granted: bool, evidence: str) -> models.Consent:
-        """Grant creates a new grant (unless one is active); withdrawal stamps every active grant."""
+    async def set_consent(self, customer_id: str, purpose: str, granted: bool,
+                          evidence: str) -> tuple[models.Consent, bool]:
+        """Grant creates a new grant (unless one is active); withdrawal stamps every active grant. Returns the
+        consent as it now stands and whether it was active before, read in the same transaction (the audit
+        log records the change as before/after)."""
         k = models.Consent
         now = datetime.now(UTC)
         active = and_(k.customer_id == customer_id, k.purpose == purpose, k.withdrawn_at.is_(None))
         async with self._sessions.begin() as s:
             current = (await s.execute(select(k).where(active).order_by(k.id.desc()))).scalars().first()
+            was_active = current is not None
             if granted:
                 if current is None:
                     current = k(customer_id=customer_id, purpose=purpose, granted_at=now, evidence=evidence)
                     s.add(current)
                     await s.flush()
-                return current
+                return current, was_active
             await s.execute(update(k).where(active).values(withdrawn_at=now))
             if current is None:
                 return k(customer_id=customer_id, purpose=purpose, granted_at=now, withdrawn_at=now,
-                         evidence=evidence)
+                         evidence=evidence), was_active
             await s.refresh(current)
-            return current
+            return current, was_active
 
 
 class MasterLoaders:
