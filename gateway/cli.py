@@ -93,6 +93,42 @@ def partners_run(names: tuple[str, ...], customers: int, seed: int, host: str, b
     ))
 
 
+@partners.command("onboard")
+@click.argument("partner_id")
+@click.option("--db", "db_url", required=True, help="the customer master, e.g. sqlite+aiosqlite:///master.db")
+@click.option("--partners", "partners_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="the connector file with PARTNER_ID's entry (name, prefix, product codes)")
+@click.option("--contracts", "contracts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or JSON: customer_id, contract_id, product_code [, status, start_date, end_date]")
+@click.option("--dry-run", is_flag=True, help="check everything and say what would be written; write nothing")
+def partners_onboard(partner_id: str, db_url: str, partners_file: Path, contracts_file: Path | None,
+                     dry_run: bool) -> None:
+    """Register PARTNER_ID in the customer master and import its contract references, all or nothing.
+
+    Every line is checked first (unknown customer, duplicate or already known contract, wrong prefix, unknown
+    product code, bad date or status); any problem is printed with its file and line, exit status 1, and
+    the master is left exactly as it was."""
+    from resolvers.connectors.config import ConfigError, load
+    from resolvers.onboarding import OnboardingError, onboard
+
+    try:
+        config = load(partners_file, allow_missing_env=True)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    entry = config.partners.get(partner_id)
+    if entry is None:
+        raise click.UsageError(f"no partner {partner_id!r} in {partners_file}; it has "
+                               f"{', '.join(sorted(config.partners))}")
+    try:
+        report = asyncio.run(onboard(db_url, entry, contracts_file, dry_run=dry_run))
+    except OnboardingError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        click.echo(f"{len(exc.problems)} problem(s); nothing was written", err=True)
+        raise SystemExit(1) from None
+    click.echo(report.summary())
+
+
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
 @click.option("--role", required=True,
@@ -150,11 +186,23 @@ def schema() -> None:
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
-def demo(data_dir: Path, port: int, customers: int, seed: int) -> None:
-    """Run the whole alliance on loopback: master, four partners, gateway."""
+@click.option("--partners", "partners_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="connector file (default: the four simulators'); entries for bank, life, property and invest "
+                   "are pointed at the running simulators, any other partner is used as written")
+@click.option("--agreements", "agreements_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="agreement files (default: the demo's), e.g. with an extra partner's agreement added")
+def demo(data_dir: Path, port: int, customers: int, seed: int, partners_file: Path | None,
+         agreements_dir: Path | None) -> None:
+    """Run the whole alliance on loopback: master, four partners (plus any in --partners), gateway."""
     from gateway.demo import run_demo
+    from privacy.agreements import AgreementError
+    from resolvers.connectors.config import ConfigError
 
-    asyncio.run(run_demo(data_dir, port=port, customers=customers, seed=seed))
+    try:
+        asyncio.run(run_demo(data_dir, port=port, customers=customers, seed=seed, partners_file=partners_file,
+                             agreements_dir=agreements_dir))
+    except (ConfigError, AgreementError) as exc:
+        raise click.ClickException(f"not starting: {exc}") from None
 
 
 @main.command()

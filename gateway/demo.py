@@ -66,7 +66,8 @@ def demo_identities(tokens: dict[str, str], alliance: Alliance) -> list[dict[str
 
 
 async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1", customers: int = 200,
-                     seed: int = 42, partner_ports: dict[str, int] | None = None) -> Demo:
+                     seed: int = 42, partner_ports: dict[str, int] | None = None,
+                     partners_file: Path | None = None, agreements_dir: Path | None = None) -> Demo:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite+aiosqlite:///{data_dir / 'master.db'}"
@@ -76,7 +77,7 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
     partners = await start_partners(alliance, host=host, ports=partner_ports)
     overrides = {pid: {"base_url": p.url, "credential": p.credential} for pid, p in partners.partners.items()}
     config_path = data_dir / "partners.yaml"
-    raw = yaml.safe_load(PARTNERS_TEMPLATE.read_text(encoding="utf-8"))
+    raw = yaml.safe_load((partners_file or PARTNERS_TEMPLATE).read_text(encoding="utf-8"))
     for entry in raw["partners"]:
         entry.update(overrides.get(entry["id"], {}))
     _write_private(config_path, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
@@ -91,6 +92,7 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
     tokens = demo_tokens(data_dir, first.id, first.consultant_id)
     settings = GatewaySettings(db_url=db_url, jwks_path=jwks, partners=partners_config,
                                keys_dir=keys_dir, audit_signing_key=load_signing_key(audit_key),
+                               **({"agreements_dir": agreements_dir.resolve()} if agreements_dir else {}),
                                audit_checkpoint_every=10, demo_identities=demo_identities(tokens, alliance))
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
@@ -108,6 +110,9 @@ async def start_demo(data_dir: Path, *, port: int = 8080, host: str = "127.0.0.1
         "partners_config": str(config_path),
         "partners": {pid: {"url": p.url, "credential": p.credential, "admin_credential": p.admin_credential}
                      for pid, p in partners.partners.items()},
+        # Partners from --partners that are not simulators here: their own systems, at their own URLs.
+        "other_partners": {pid: c.base_url for pid, c in partners_config.partners.items()
+                           if pid not in partners.partners},
         "showcase_customer": first.id,
         "tokens": tokens,
     }
@@ -130,6 +135,7 @@ def banner(demo: Demo) -> str:
         f"  GraphiQL:        {info['graphql_url']}",
         f"  customer master: {info['database_url']}",
         *(f"  partner {pid:<9} {p['url']}" for pid, p in info["partners"].items()),
+        *(f"  partner {pid:<9} {url} (its own system, from --partners)" for pid, url in info["other_partners"].items()),
         f"  demo.json:       {demo.data_dir / 'demo.json'} (URLs, credentials, tokens for scripts)",
         "",
         "Tokens (send as 'Authorization: Bearer <token>' with an 'X-Purpose' header):",
@@ -156,8 +162,10 @@ def banner(demo: Demo) -> str:
     return "\n".join(lines)
 
 
-async def run_demo(data_dir: Path, *, port: int, customers: int, seed: int) -> None:
-    demo = await start_demo(data_dir, port=port, customers=customers, seed=seed)
+async def run_demo(data_dir: Path, *, port: int, customers: int, seed: int, partners_file: Path | None = None,
+                   agreements_dir: Path | None = None) -> None:
+    demo = await start_demo(data_dir, port=port, customers=customers, seed=seed, partners_file=partners_file,
+                            agreements_dir=agreements_dir)
     print(banner(demo), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
