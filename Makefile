@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean chromium screenshots node
+.PHONY: demo test lint bench clean chromium screenshots node graphiql
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,20 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	mkdir -p tests/node/node_modules && touch $(NODE_STAMP)
 
 node: $(NODE_STAMP)
+
+# GraphiQL's built files, served by the gateway from gateway/ide/ (committed, so neither `make demo` nor an
+# installed wheel needs npm or a CDN). Versions are pinned in tools/graphiql/package.json and its lock file;
+# to move to another version: `cd tools/graphiql && npm install --save-exact graphiql@X`, then `make graphiql`
+# and commit gateway/ide/.
+IDE := gateway/ide
+graphiql:
+	cd tools/graphiql && npm ci --no-audit --no-fund --loglevel=error
+	cp tools/graphiql/node_modules/graphiql/graphiql.min.js tools/graphiql/node_modules/graphiql/graphiql.min.css \
+	   tools/graphiql/node_modules/react/umd/react.production.min.js \
+	   tools/graphiql/node_modules/react-dom/umd/react-dom.production.min.js $(IDE)/
+	cd tools/graphiql/node_modules && for p in graphiql react react-dom; do \
+	  printf '%s %s\n\n' $$p "$$(node -p "require('./$$p/package.json').version")"; cat $$p/LICENSE; echo; \
+	done > ../../../$(IDE)/THIRD-PARTY-LICENSES.txt
 
 test: $(STAMP) chromium $(NODE_STAMP)
 	$(VENV)/bin/ruff check .

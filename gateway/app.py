@@ -35,7 +35,7 @@ from gateway.identity import Caller, Verifier
 from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metrics_endpoint
 from gateway.operations import OperationRefused, TrustedOperations
-from gateway.pages import add_pages
+from gateway.pages import add_ide, add_pages, wants_ide
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
 from gateway.tracing import NO_TRACING, Tracing, describe, server_span
@@ -311,8 +311,9 @@ def _log_request(request: web.Request, status: int, seconds: float) -> None:
 
 
 def _is_ide_page(request: web.Request) -> bool:
-    """A browser asking for GraphiQL: no operation, so nothing to authenticate or audit."""
-    return request.method == "GET" and "query" not in request.query
+    """A browser asking for GraphiQL (pages.wants_ide: GET, no operation, Accept text/html): nothing to
+    authenticate or audit. Any other GET, with or without `query`, is GraphQL and is authenticated."""
+    return request.app[SETTINGS].graphiql and wants_ide(request)  # type: ignore[attr-defined]
 
 
 @web.middleware
@@ -397,13 +398,15 @@ def create_app(settings: GatewaySettings) -> web.Application:
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
     rules = _load_rules(settings, settings.partners, Cursors())
     schema = build_schema(max_cost=settings.max_query_cost, introspection=settings.introspection)
-    view = View(schema=schema, graphql_ide="graphiql" if settings.graphiql else None,
-                trusted=settings.trusted_operations)
+    # strawberry's own GraphiQL page loads from a CDN; ours is served from gateway/ide/ (pages.add_ide).
+    view = View(schema=schema, graphql_ide=None, trusted=settings.trusted_operations)
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     add_pages(app, settings.demo_identities)
+    if settings.graphiql:
+        add_ide(app)
 
     async def lifecycle(app: web.Application) -> Any:
         engine = create_engine(settings.db_url)

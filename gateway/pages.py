@@ -23,6 +23,18 @@ SECURITY_HEADERS = {
 }
 DEMO_IDENTITIES = web.AppKey("demo_identities", list)
 
+# GraphiQL, served from this gateway (gateway/ide/: pinned built files, see `make graphiql`), never a CDN.
+IDE = Path(__file__).resolve().parent / "ide"
+IDE_PREFIX = "/graphiql/"
+# GraphiQL's editor sets inline styles and its CSS embeds fonts as data: URLs; scripts stay this origin's only.
+IDE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 def add_pages(app: web.Application, demo_identities: list[dict[str, Any]] | None) -> None:
     for path, name in PAGES.items():
@@ -49,3 +61,33 @@ async def _identities(request: web.Request) -> web.Response:
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     if request.path in PAGES or request.path.startswith("/static/"):
         response.headers.update(SECURITY_HEADERS)
+    elif request.path.startswith(IDE_PREFIX) or request.get(_IDE_PAGE):
+        response.headers.update(IDE_HEADERS)
+
+
+_IDE_PAGE = web.RequestKey("ide_page", bool)
+
+
+def wants_ide(request: web.Request) -> bool:
+    """A person's browser opening /graphql: a GET that carries no operation and asks for HTML. Anything else on
+    /graphql (an operation, or a GET from a program) is GraphQL and passes authentication like every request."""
+    if request.method != "GET" or request.path != "/graphql" or request.query:
+        return False
+    return any(part.split(";", 1)[0].strip() == "text/html" for part in request.headers.get("Accept", "").split(","))
+
+
+def add_ide(app: web.Application) -> None:
+    """GraphiQL at GET /graphql (for browsers only, see `wants_ide`) with its assets under /graphiql/."""
+    app.router.add_static(IDE_PREFIX, IDE, append_version=False)
+    app.middlewares.append(_ide)
+    if _secure not in app.on_response_prepare:
+        app.on_response_prepare.append(_secure)
+
+
+@web.middleware
+async def _ide(request: web.Request, handler: Any) -> web.StreamResponse:
+    # The page itself holds no data and runs nothing: its requests to /graphql carry the user's token.
+    if wants_ide(request):
+        request[_IDE_PAGE] = True
+        return web.FileResponse(IDE / "index.html", headers={"Cache-Control": "no-cache"})
+    return await handler(request)
