@@ -31,6 +31,7 @@ from gateway.context import ConsentChange
 from gateway.cost import DEFAULT_MAX_COST, QueryCostLimit
 from gateway.customer import Customer, shown_customer
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden, is_safe
+from gateway.export import DataExport, data_export
 from gateway.types import (
     BankAccount,
     Consent,
@@ -172,6 +173,13 @@ class Query:
         if shown is not None:
             info.context.touched.add(shown.row.id)
         return shown
+
+    @strawberry.field(description="Everything held about the calling customer, in one machine-readable document "
+                                  "(GDPR Art. 15 access, Art. 20 portability): master record, every contract "
+                                  "fetched live from every partner, consents with their history, the access "
+                                  "report; partners that failed are stated. Role customer; audited like any read.")
+    async def data_export(self, info: Info) -> DataExport:
+        return await data_export(info)
 
     @strawberry.field(description="The partners of the alliance.")
     def partners(self, info: Info) -> list[Partner]:
