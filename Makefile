@@ -4,13 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean chromium screenshots node graphiql
+.PHONY: demo test lint bench clean chromium screenshots node graphiql lock
 
-$(STAMP): pyproject.toml
+# Every package, transitive ones included, comes from requirements.lock at the exact version and hash recorded
+# there; the project itself is then installed without resolving anything (--no-deps).
+LOCK := requirements.lock
+PIP_VERSION := 26.3
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(VENV)/bin/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# After changing a dependency in pyproject.toml: re-resolve everything into requirements.lock (needs PyPI; a
+# few minutes), review the diff, commit both files. pip-tools runs in a throw-away venv, pinned.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet pip==$(PIP_VERSION) pip-tools==7.5.1
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra dev \
+	  --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+	rm -rf .lock-venv
 
 demo: $(STAMP)
 	$(VENV)/bin/vcv demo $(ARGS)
