@@ -41,6 +41,7 @@ from bench.audit import measure as measure_audit
 from bench.audit import pg_reachable
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
+from gateway.policy import DEMO_AGREEMENTS
 from gateway.tokens import ensure_demo_keys, mint
 from privacy.audit.keys import generate as generate_audit_keys
 from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
@@ -213,7 +214,8 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
     audit_key, _ = generate_audit_keys(work / "audit-keys")
     profiled = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "gateway.cli"] if args.profile else vcv
     gateway_proc = subprocess.Popen([*profiled, "serve", "--db", db_url, "--jwks", str(jwks), "--partners",
-                                     str(work / "partners.yaml"), "--keys-dir", str(keys_dir),
+                                     str(work / "partners.yaml"), "--agreements", str(DEMO_AGREEMENTS),
+                                     "--keys-dir", str(keys_dir),
                                      "--audit-key", str(audit_key), "--port", str(gateway_port)],
                                     stdout=(work / "gateway.log").open("w"), stderr=subprocess.STDOUT)
     return alliance, partners, [gateway_proc, partner_proc], f"http://127.0.0.1:{gateway_port}/graphql", jwks

@@ -1,15 +1,15 @@
-"""The aiohttp application: `/graphql` (GraphiQL in a browser), `/healthz`, `/readyz`, `/metrics`.
+"""The aiohttp application: `/graphql` (GraphQL over HTTP, GraphiQL in a browser), the pages, `/healthz`,
+`/readyz`, `/metrics`. This module wires; the way in is gateway/gate.py, the transport gateway/view.py.
 
-A request's way through: request ID -> caller verified (401 before any GraphQL work) -> per-request
-context with fresh loaders -> strawberry executes -> errors that are not ours are masked."""
+A request's way through: request ID -> the view reads the operation -> the gate (caller, purpose, limits,
+validation, execution, masking, redactions, audit) -> the view answers in the accepted media type."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import inspect
 import logging
 import os
-import re
 import signal
 import time
 import uuid
@@ -18,29 +18,28 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
+import graphql
+import strawberry
 from aiohttp import web
-from cross_web import HTTPException
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from strawberry.aiohttp.views import GraphQLView
-from strawberry.http import GraphQLHTTPResponse
-from strawberry.types import ExecutionResult
+from graphql import DocumentNode, OperationDefinitionNode
 
-from gateway.audit import operation_event, refusal_event
 from gateway.context import RequestContext
 from gateway.cost import DEFAULT_MAX_COST
 from gateway.cursors import Cursors
 from gateway.errors import VcvError
+from gateway.gate import ContextFactory, Executor, Gate, GraphQLRequest, Limits, Outcome
 from gateway.identity import Caller, Verifier
 from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
-from gateway.metrics import ERRORS, REDACTIONS, REQUEST_SECONDS, REQUESTS, metrics_endpoint
-from gateway.operations import OperationRefused, TrustedOperations
-from gateway.pages import add_ide, add_pages, wants_ide
+from gateway.metrics import REQUEST_SECONDS, REQUESTS, metrics_endpoint
+from gateway.operations import TrustedOperations
+from gateway.pages import add_ide, add_pages, graphiql_page
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
 from gateway.tracing import NO_TRACING, Tracing, describe, server_span
+from gateway.view import GraphQLView
 from privacy.agreements import AgreementError
-from privacy.audit.store import AuditLog, AuditSettings, AuditUnavailable
+from privacy.audit.store import AuditLog, AuditSettings
 from privacy.diff import policy_diff
 from privacy.diff import render as render_diff
 from privacy.guard import Guard
@@ -57,16 +56,10 @@ log = logging.getLogger("vcv.gateway")
 
 STATE = web.AppKey("state", object)
 REQUEST_ID = web.RequestKey("request_id", str)
-CALLER = web.RequestKey("caller", Caller)
 CONTEXT = web.RequestKey("context", RequestContext)
-OPERATION = web.RequestKey("operation", tuple)
-AUDITED = web.RequestKey("audited", bool)
-AUDIT_FAILED = web.RequestKey("audit_failed", bool)
+OUTCOME = web.RequestKey("outcome", Outcome)
 SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
-# Messages of strawberry's query-limit rules, mapped onto our public code.
-_TOO_COMPLEX = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than",
-                "Source contains more than", "Maximum introspection depth exceeded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,53 +108,17 @@ class _State:
     tracing: Tracing
 
 
-def _error_response(error: VcvError, request_id: str, status: int | None = None) -> web.Response:
-    headers = {"X-Request-ID": request_id}
-    if error.http_status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="vcv"'
-    return web.json_response({"errors": [error.as_graphql()]}, status=status or error.http_status,
-                             headers=headers)
+def _context_for(request: web.Request) -> ContextFactory:
+    """Everything the resolvers of one request reach: the verified caller, fresh loaders, the guard."""
+    state: _State = request.app[STATE]  # type: ignore[assignment]
 
-
-class View(GraphQLView):  # type: ignore[type-arg]
-    def __init__(self, *, trusted: TrustedOperations | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._trusted = trusted
-
-    def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)  # orjson.JSONDecodeError is a json.JSONDecodeError: same 400 for bad JSON
-
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
-
-    def create_response(self, response_data: Any, sub_response: web.Response) -> web.Response:
-        # The encoded bytes go out as they are (strawberry's own version decodes them to str and back).
-        sub_response.body = self.encode_json(response_data)
-        sub_response.content_type = "application/json"
-        return sub_response
-
-    async def parse_http_body(self, request: Any) -> Any:
-        data = await super().parse_http_body(request)
-        if self._trusted is not None and not isinstance(data, list):  # lists are refused as batches already
-            try:
-                data = self._trusted.resolve(data)
-            except OperationRefused as refused:
-                raise HTTPException(400, f"{refused.code}: {refused}") from None
-        if not isinstance(data, list):
-            request.request[OPERATION] = (data.query, data.operation_name)  # for the audit event
-        return data
-
-    async def get_context(self, request: web.Request, response: web.StreamResponse) -> RequestContext:
-        state: _State = request.app[STATE]  # type: ignore[assignment]
-        rules = state.rules
-        caller = request.get(CALLER)
-        if caller is None:  # the GraphiQL page: nothing is executed without a verified caller
-            return None  # type: ignore[return-value]
+    def build(caller: Caller, request_id: str) -> RequestContext:
+        rules = state.rules  # a reload replaces these as a whole; this request keeps the ones it began with
         deadline = time.monotonic() + state.partners.deadline_s
-        call = CallContext(request_id=request[REQUEST_ID], purpose=caller.purpose, deadline=deadline,
+        call = CallContext(request_id=request_id, purpose=caller.purpose, deadline=deadline,
                            tracer=state.tracing.tracer)
         context = RequestContext(
-            caller=caller, request_id=request[REQUEST_ID], master=state.master,
+            caller=caller, request_id=request_id, master=state.master,
             master_loaders=MasterLoaders(state.master), partners=PartnerLoaders(state.connectors, call),
             partner_configs=state.partners.partners,
             guard=Guard(rules.policy, rules.keys, consumer=caller.consumer, role=caller.role, purpose=caller.purpose),
@@ -170,42 +127,31 @@ class View(GraphQLView):  # type: ignore[type-arg]
         request[CONTEXT] = context
         return context
 
-    async def process_result(self, request: web.Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        payload = self._shaped(request, await super().process_result(request, result))
-        context: RequestContext | None = request.get(CONTEXT)
-        if context is None:
-            return payload
-        query, operation_name = request.get(OPERATION, (None, None))
-        event = operation_event(request[REQUEST_ID], context, query, operation_name, dict(payload))
-        state: _State = request.app[STATE]  # type: ignore[assignment]
-        request[AUDITED] = True
-        try:
-            # Fail closed: nothing leaves before its access is durably in the log.
-            with state.tracing.tracer.start_as_current_span("audit record"):
-                await state.audit.record(event)
-        except AuditUnavailable as exc:
-            log.error("audit store unavailable, withholding the response: %s", exc)
-            request[AUDIT_FAILED] = True
-            return {"data": None, "errors": [{"message": "the access could not be recorded in the audit log, so "
-                                                         "no data is released; try again later",
-                                              "extensions": {"code": "AUDIT_UNAVAILABLE"}}]}
-        return payload
+    return build
 
-    def _shaped(self, request: web.Request, payload: GraphQLHTTPResponse) -> GraphQLHTTPResponse:
-        context: RequestContext | None = request.get(CONTEXT)
-        if context is not None and payload.get("data") is not None:
-            redactions = context.guard.as_extension()
-            payload["extensions"] = {**(payload.get("extensions") or {}), "redactions": redactions}
-            for redaction in redactions:
-                REDACTIONS.labels(redaction["owner"], redaction["treatment"].split()[0], redaction["rule"]).inc()
-        for error in payload.get("errors") or []:
-            if any(m in error.get("message", "") for m in _TOO_COMPLEX):
-                error.setdefault("extensions", {})["code"] = "QUERY_TOO_COMPLEX"
-            elif "extensions" not in error or "code" not in error["extensions"]:
-                error.setdefault("extensions", {})["code"] = (
-                    "INTERNAL" if error.get("message") == "Internal error." else "GRAPHQL_VALIDATION_FAILED")
-            ERRORS.labels(error["extensions"]["code"]).inc()
-        return payload
+
+def _strawberry_executor(schema: strawberry.Schema) -> Executor:
+    """The general executor: strawberry's resolvers run by graphql-core on the already validated document."""
+    async def execute(document: DocumentNode, operation: OperationDefinitionNode, sent: GraphQLRequest,
+                      context: RequestContext) -> graphql.ExecutionResult:
+        result = graphql.execute(schema._schema, document, context_value=context, variable_values=sent.variables,
+                                 operation_name=sent.operation_name,
+                                 executor_class=schema.execution_context_class)
+        return await result if inspect.isawaitable(result) else result
+
+    return execute
+
+
+def _graphql_route(app: web.Application, gate: Gate, executor: Executor, graphiql: bool) -> GraphQLView:
+    async def run(request: web.Request, operation: GraphQLRequest | VcvError) -> Outcome:
+        state: _State = request.app[STATE]  # type: ignore[assignment]
+        outcome = await gate.run(request[REQUEST_ID], request.method, request.headers, operation,
+                                 verifier=request.app[VERIFIER], audit=state.audit,
+                                 context_for=_context_for(request), execute=executor, tracer=state.tracing.tracer)
+        request[OUTCOME] = outcome
+        return outcome
+
+    return GraphQLView(run, ide_page=graphiql_page if graphiql else None)
 
 
 @web.middleware
@@ -216,7 +162,8 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         with _server_span(request) as span:
-            response = await _handled(request, handler)
+            response = await handler(request)
+            response.headers["X-Request-ID"] = request[REQUEST_ID]
             if span.is_recording():
                 _describe(span, request, response)
         _log_request(request, response.status, time.perf_counter() - started)
@@ -232,64 +179,10 @@ def _server_span(request: web.Request) -> Any:
 
 
 def _describe(span: Any, request: web.Request, response: web.StreamResponse) -> None:
-    caller = request.get(CALLER)
+    outcome: Outcome | None = request.get(OUTCOME)
+    caller = outcome.caller if outcome else None
     describe(span, response.status, caller.role if caller else None, caller.purpose if caller else None,
-             request.get(OPERATION, (None, None))[1])
-
-
-async def _handled(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_body_bytes
-        response = _error_response(VcvError(f"request body too large: at most {limit} bytes",
-                                            code="BAD_REQUEST"), request[REQUEST_ID], 413)
-    if request.path == "/graphql" and response.status >= 400 and response.content_type == "text/plain":
-        response = _plain_to_graphql_error(response, request[REQUEST_ID])
-    if request.path == "/graphql" and not request.get(AUDITED) and not _is_ide_page(request):
-        await _audit_refusal(request, response)
-    if request.get(AUDIT_FAILED):
-        response.set_status(503)
-    response.headers["X-Request-ID"] = request[REQUEST_ID]
-    return response
-
-
-# strawberry answers malformed HTTP requests in plain text; callers get the same JSON error shape as for
-# everything else, with a status that says what to change.
-_HTTP_REFUSALS = {
-    "Unsupported content type": (415, "send the operation as application/json (or GET with ?query=)"),
-    "mutations are not allowed when using GET": (405, "mutations must be sent with POST"),
-    "Batching is not enabled": (400, "send one operation per request; batched operations are not accepted"),
-}
-
-
-def _plain_to_graphql_error(response: web.StreamResponse, request_id: str) -> web.Response:
-    text = (response.text if isinstance(response, web.Response) else None) or "bad request"
-    status, message = _HTTP_REFUSALS.get(text, (response.status, text))
-    coded = re.fullmatch(r"([A-Z_]+): (.+)", message, flags=re.DOTALL)  # "PERSISTED_QUERY_NOT_FOUND: …"
-    code, message = (coded.group(1), coded.group(2)) if coded else ("BAD_REQUEST", message)
-    refused = _error_response(VcvError(message, code=code), request_id, status)
-    if status == 405:
-        refused.headers["Allow"] = "POST"
-    return refused
-
-
-async def _audit_refusal(request: web.Request, response: web.StreamResponse) -> None:
-    """A /graphql request refused before execution (token, purpose, malformed HTTP) is logged too. It carries
-    no data, so an unavailable store only costs the event, never a wrongly released answer."""
-    codes: list[str] = []
-    if isinstance(response, web.Response) and response.body is not None and response.content_type == "application/json":
-        try:
-            codes = [(e.get("extensions") or {}).get("code", "") for e in json.loads(response.text or "{}")["errors"]]
-        except (ValueError, KeyError, TypeError):
-            codes = []
-    state: _State | None = request.app.get(STATE)  # type: ignore[assignment]
-    if state is None:
-        return
-    try:
-        await state.audit.record(refusal_event(request[REQUEST_ID], request.get(CALLER), response.status, codes))
-    except AuditUnavailable as exc:
-        log.warning("audit store unavailable, refusal not recorded: %s", exc)
+             outcome.operation_name if outcome else None)
 
 
 def _log_request(request: web.Request, status: int, seconds: float) -> None:
@@ -297,35 +190,18 @@ def _log_request(request: web.Request, status: int, seconds: float) -> None:
     if request.path != "/graphql":
         return
     REQUESTS.labels(str(status)).inc()
+    outcome: Outcome | None = request.get(OUTCOME)
     trusted: TrustedOperations | None = request.app[SETTINGS].trusted_operations
-    name = request.get(OPERATION, (None, None))[1]
+    name = outcome.operation_name if outcome else None
     # Client-chosen names would be unbounded label values; registered ones are a fixed set.
     REQUEST_SECONDS.labels(name if trusted is not None and name in trusted.names.values() else "adhoc").observe(
         seconds)
-    caller = request.get(CALLER)
+    caller = outcome.caller if outcome else None
     log.info("%s %s %d %.1f ms role=%s purpose=%s", request.method, request.path, status, seconds * 1000,
              caller.role if caller else "-", caller.purpose if caller else "-",
              extra={"method": request.method, "path": request.path, "status": status,
                     "duration_ms": round(seconds * 1000, 1), "role": caller.role if caller else None,
                     "purpose": caller.purpose if caller else None})
-
-
-def _is_ide_page(request: web.Request) -> bool:
-    """A browser asking for GraphiQL (pages.wants_ide: GET, no operation, Accept text/html): nothing to
-    authenticate or audit. Any other GET, with or without `query`, is GraphQL and is authenticated."""
-    return request.app[SETTINGS].graphiql and wants_ide(request)  # type: ignore[attr-defined]
-
-
-@web.middleware
-async def _authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path != "/graphql" or _is_ide_page(request):
-        return await handler(request)
-    verifier: Verifier = request.app[VERIFIER]
-    try:
-        request[CALLER] = verifier.verify(request.headers.get("Authorization"), request.headers.get("X-Purpose"))
-    except VcvError as error:
-        return _error_response(error, request[REQUEST_ID])
-    return await handler(request)
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -392,21 +268,23 @@ async def reload_configuration(app: web.Application) -> bool:
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_request_id, _authenticate])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_request_id])
     app[SETTINGS] = settings
     app[VERIFIER] = Verifier.from_file(settings.jwks_path)
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
     rules = _load_rules(settings, settings.partners, Cursors())
-    schema = build_schema(max_cost=settings.max_query_cost, introspection=settings.introspection)
-    # strawberry's own GraphiQL page loads from a CDN; ours is served from gateway/ide/ (pages.add_ide).
-    view = View(schema=schema, graphql_ide=None, trusted=settings.trusted_operations)
-    app.router.add_route("*", "/graphql", view)
+    schema = build_schema()
+    gate = Gate(schema, limits=Limits(max_cost=settings.max_query_cost), introspection=settings.introspection,
+                trusted=settings.trusted_operations)
+    # /graphql answers GET and POST; every other method gets a clear 405 from the view, through the gate.
+    view = _graphql_route(app, gate, _strawberry_executor(schema), settings.graphiql)
+    app.router.add_route("*", "/graphql", view.handle)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     add_pages(app, settings.demo_identities)
     if settings.graphiql:
-        add_ide(app)
+        add_ide(app)  # the page is view.py's (graphiql_page); its pinned assets are served from here
 
     async def lifecycle(app: web.Application) -> Any:
         engine = create_engine(settings.db_url)

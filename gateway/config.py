@@ -17,7 +17,6 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from gateway.cost import DEFAULT_MAX_COST
-from gateway.policy import DEMO_AGREEMENTS
 
 
 class ConfigError(ValueError):
@@ -33,7 +32,8 @@ class ServeConfig(BaseSettings):
     audit_database_url: str | None = Field(None, description="the audit log's database (default: the master's)")
     jwks: Path = Field(description="public keys of the identity provider (JWKS JSON file)")
     partners: Path = Field(description="partners file (connectors, timeouts, breakers)")
-    agreements: Path = Field(DEMO_AGREEMENTS, description="directory of data-sharing agreements")
+    # No default: a production gateway never falls back to the demo's agreements (`vcv demo` brings its own).
+    agreements: Path = Field(description="directory of data-sharing agreements")
     keys_dir: Path | None = Field(None, description="pseudonym keys <owner>.key; the environment wins")
     operations: Path | None = Field(None, description="registered operations; only these run (production)")
     audit_key_file: Path | None = Field(None, description="audit signing key (hex); VCV_AUDIT_SIGNING_KEY wins")

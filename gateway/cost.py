@@ -1,17 +1,25 @@
-"""A query's cost, estimated before it runs, so that one request cannot make the gateway fan out to
-thousands of partner lookups (`customers(first: 100) { … contracts { …every field… } }` under 30 aliases).
+"""How big and how dear a document is, measured in time linear in its size, before anything else reads it.
 
-Every selected field costs 1 plus its children's cost times how many items it returns at most: `first` for
-paginated lists, a typical maximum for the others. Fragments count where they are spread; on the `Contract`
-interface the fields for different contract types exclude each other, so only the dearest type counts.
-Depth, aliases and tokens are limited separately, during validation."""
+Two measures, both refused with QUERY_TOO_COMPLEX naming the limit:
+- its **shape**, independent of variables: depth, aliases, fields and fragment spreads, each counted with
+  multiplicity (a fragment spread twice counts twice). Checked right after parsing and *before* graphql-core's
+  validation rules run, because a fragment spread twice per level doubles the work of any walker that
+  follows spreads (`query { ...F0 }` with F0..F19 each spreading the next one twice is 1 KB and a million
+  fields); once the expanded size is known to be small, every later walker is cheap too.
+- its **cost**, from the variables: every selected field costs 1 plus its children's cost times how many
+  items it returns at most (`first` for paginated lists, a typical maximum for the others), so one request
+  cannot make the gateway fan out to thousands of partner lookups. On the `Contract` interface the fields of
+  different contract types exclude each other, so only the dearest type counts.
+
+Both analyse each fragment definition once (memoised by name), so the work is one visit per AST node
+whatever the spreads multiply; `Shape.steps` counts those visits, which the tests bound."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError
 from graphql.language import (
     DocumentNode,
     FieldNode,
@@ -22,94 +30,214 @@ from graphql.language import (
     SelectionSetNode,
 )
 from graphql.utilities import value_from_ast_untyped
-from strawberry.extensions import SchemaExtension
+
+from resolvers.joint import CONTRACT_TYPES
 
 # field name -> (argument giving the item count, default count, largest count taken)
-PAGINATED = {"customers": ("first", 20, 100), "recentTransactions": ("first", 5, 100)}
+PAGINATED = {"customers": ("first", 20, 100), "recentTransactions": ("first", 5, 100),
+             "auditEvents": ("first", 20, 100), "accessLog": ("first", 20, 100)}
 # Lists without an argument: how many items one of them holds at most in practice.
 LIST_SIZES = {"contracts": 40, "consents": 10, "positions": 20, "claims": 10, "beneficiaries": 5, "partners": 10,
               "productTypes": 11, "assets": 3, "liabilities": 3, "missingContracts": 40,
               "edges": 1}  # edges: customers' `first` already counted the page
 
 DEFAULT_MAX_COST = 25_000  # the full customer-360 view of one customer (bench/run.py) costs 5,313
+# Numbers past this are all "too many": saturating keeps the arithmetic small whatever the multiplicity.
+_SATURATED = 10**12
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeLimits:
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_fields: int = 2_000  # field selections with every spread expanded (the customer-360 view: ~600)
+    max_spreads: int = 500  # fragment spreads with multiplicity
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    depth: int
+    aliases: int
+    fields: int
+    spreads: int
+    steps: int  # AST nodes visited to measure all this: linear in the document, whatever the spreads
+
+    def refusal(self, limits: ShapeLimits) -> str | None:
+        """Why the document is refused, naming the limit; None when it is within every limit."""
+        if self.fields > limits.max_fields:
+            return (f"the query selects {_count(self.fields)} fields once its fragments are expanded, more than "
+                    f"the limit of {limits.max_fields}")
+        if self.spreads > limits.max_spreads:
+            return (f"the query spreads fragments {_count(self.spreads)} times, more than the limit of "
+                    f"{limits.max_spreads}")
+        nesting = self.depth - 1  # a root field is at depth 0, as graphql's depth limiters count
+        if nesting > limits.max_depth:
+            return f"the query nests {nesting} levels deep, more than the maximum operation depth of {limits.max_depth}"
+        if self.aliases > limits.max_aliases:
+            return f"{_count(self.aliases)} aliases found. Allowed: {limits.max_aliases}"
+        return None
+
+
+def _count(n: int) -> str:
+    return "more than a million" if n >= _SATURATED else f"{n:,}"
+
+
+def _add(a: int, b: int) -> int:
+    return min(a + b, _SATURATED)
+
+
+@dataclass(slots=True)
+class _Tally:
+    depth: int = 0
+    aliases: int = 0
+    fields: int = 0
+    spreads: int = 0
+
+    def absorb(self, other: _Tally, depth_offset: int = 0) -> None:
+        self.depth = max(self.depth, other.depth + depth_offset)
+        self.aliases = _add(self.aliases, other.aliases)
+        self.fields = _add(self.fields, other.fields)
+        self.spreads = _add(self.spreads, other.spreads)
+
+
+def measure(document: DocumentNode) -> Shape:
+    """The shape of every operation in the document together (an operation not run is still parsed and
+    validated, so it counts). Cyclic spreads count as empty here; validation refuses them afterwards."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    memo: dict[str, _Tally] = {}
+    in_progress: set[str] = set()
+    steps = 0
+
+    def selection(node: SelectionSetNode | None) -> _Tally:
+        nonlocal steps
+        tally = _Tally()
+        if node is None:
+            return tally
+        for child in node.selections:
+            steps += 1
+            if isinstance(child, FieldNode):
+                below = selection(child.selection_set)
+                if child.name.value.startswith("__"):
+                    # Introspection's depth is bounded by graphql-core's MaxIntrospectionDepthRule (the standard
+                    # introspection query nests deeper than any data query may); its size still counts.
+                    below.depth = 0
+                tally.absorb(below, 1)
+                tally.fields = _add(tally.fields, 1)
+                if child.alias is not None:
+                    tally.aliases = _add(tally.aliases, 1)
+            elif isinstance(child, InlineFragmentNode):
+                tally.absorb(selection(child.selection_set))
+            elif isinstance(child, FragmentSpreadNode):
+                tally.absorb(fragment(child.name.value))
+                tally.spreads = _add(tally.spreads, 1)
+        return tally
+
+    def fragment(name: str) -> _Tally:
+        known = memo.get(name)
+        if known is not None:
+            return known
+        definition = fragments.get(name)
+        if definition is None or name in in_progress:
+            return _Tally()  # unknown or cyclic: validation reports it
+        in_progress.add(name)
+        memo[name] = result = selection(definition.selection_set)
+        in_progress.discard(name)
+        return result
+
+    total = _Tally()
+    for definition in document.definitions:
+        steps += 1
+        if isinstance(definition, OperationDefinitionNode):
+            total.absorb(selection(definition.selection_set))
+        elif isinstance(definition, FragmentDefinitionNode):
+            fragment(definition.name.value)  # analysed once, whether or not anything spreads it
+    return Shape(total.depth, total.aliases, total.fields, total.spreads, steps)
 
 
 def query_cost(document: DocumentNode, operation_name: str | None = None,
                variables: Mapping[str, Any] | None = None) -> int:
+    return costing(document, operation_name, variables)[0]
+
+
+def costing(document: DocumentNode, operation_name: str | None = None,
+            variables: Mapping[str, Any] | None = None) -> tuple[int, int]:
+    """The cost, and the number of AST nodes visited to compute it (each fragment once)."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
     if not chosen:
-        return 0  # execution reports the unknown operation
+        return 0, 0  # execution reports the unknown operation
     given = dict(variables or {})
     for definition in chosen[0].variable_definitions or ():
         # `query($n: Int = 100)` sent without variables runs with 100, so it must be costed with 100.
         name = definition.variable.name.value
         if name not in given and definition.default_value is not None:
             given[name] = value_from_ast_untyped(definition.default_value)
-    return _selection_cost(chosen[0].selection_set, fragments, given, frozenset())
+    run = _Costing(fragments, given)
+    return run.selection(chosen[0].selection_set), run.steps
 
 
-def _selection_cost(selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode],
-                    variables: dict[str, Any], seen: frozenset[str]) -> int:
-    if selection_set is None:
-        return 0
-    common = 0
-    by_type: dict[str, int] = {}
-    for type_condition, field in _fields(selection_set, fragments, seen, None):
-        cost = _field_cost(field, fragments, variables, seen)
-        if type_condition is None or type_condition == "Contract":
-            common += cost
+class _Costing:
+    """One costing of one operation with its variables; each fragment's contribution is computed once."""
+
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode], variables: dict[str, Any]) -> None:
+        self.fragments = fragments
+        self.variables = variables
+        self.memo: dict[str, dict[str | None, int]] = {}
+        self.in_progress: set[str] = set()
+        self.steps = 0
+
+    def selection(self, node: SelectionSetNode | None) -> int:
+        if node is None:
+            return 0
+        by_condition = self.contributions(node, None)
+        # A contract is one type at a time: only the dearest contract type's branch counts. Everything else
+        # (no condition, the interface, a fragment on the parent's own type) always applies and adds up.
+        exclusive = [v for k, v in by_condition.items() if k in CONTRACT_TYPES]
+        common = sum(v for k, v in by_condition.items() if k not in CONTRACT_TYPES)
+        return _add(min(common, _SATURATED), max(exclusive, default=0))
+
+    def contributions(self, node: SelectionSetNode, condition: str | None) -> dict[str | None, int]:
+        """The cost of each field under `node`, summed per type condition it applies to."""
+        out: dict[str | None, int] = {}
+        for child in node.selections:
+            self.steps += 1
+            if isinstance(child, FieldNode):
+                out[condition] = _add(out.get(condition, 0), self.field(child))
+            elif isinstance(child, InlineFragmentNode):
+                inner = child.type_condition.name.value if child.type_condition else condition
+                _merge(out, self.contributions(child.selection_set, inner))
+            elif isinstance(child, FragmentSpreadNode):
+                _merge(out, self.fragment(child.name.value))
+        return out
+
+    def fragment(self, name: str) -> dict[str | None, int]:
+        known = self.memo.get(name)
+        if known is not None:
+            return known
+        definition = self.fragments.get(name)
+        if definition is None or name in self.in_progress:
+            return {}  # validation has already rejected unknown and cyclic fragments
+        self.in_progress.add(name)
+        self.memo[name] = result = self.contributions(definition.selection_set, definition.type_condition.name.value)
+        self.in_progress.discard(name)
+        return result
+
+    def field(self, node: FieldNode) -> int:
+        name = node.name.value
+        if name.startswith("__"):
+            return 1  # introspection reaches no partner; graphql-core's MaxIntrospectionDepthRule bounds it
+        children = self.selection(node.selection_set)
+        if name in PAGINATED:
+            argument, default, largest = PAGINATED[name]
+            given = next((value_from_ast_untyped(a.value, self.variables) for a in node.arguments or ()
+                          if a.name.value == argument), None)
+            count = default if not isinstance(given, int) else max(0, min(given, largest))
         else:
-            by_type[type_condition] = by_type.get(type_condition, 0) + cost
-    return common + max(by_type.values(), default=0)
+            count = LIST_SIZES.get(name, 1)
+        return _add(1, min(count * children, _SATURATED))
 
 
-def _fields(selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode], seen: frozenset[str],
-            condition: str | None) -> Iterator[tuple[str | None, FieldNode]]:
-    for node in selection_set.selections:
-        if isinstance(node, FieldNode):
-            yield condition, node
-        elif isinstance(node, InlineFragmentNode):
-            inner = node.type_condition.name.value if node.type_condition else condition
-            yield from _fields(node.selection_set, fragments, seen, inner)
-        elif isinstance(node, FragmentSpreadNode):
-            name = node.name.value
-            fragment = fragments.get(name)
-            if fragment is None or name in seen:
-                continue  # validation has already rejected unknown and cyclic fragments
-            yield from _fields(fragment.selection_set, fragments, seen | {name}, fragment.type_condition.name.value)
-
-
-def _field_cost(field: FieldNode, fragments: Mapping[str, FragmentDefinitionNode], variables: dict[str, Any],
-                seen: frozenset[str]) -> int:
-    name = field.name.value
-    if name.startswith("__"):
-        return 1  # introspection reaches no partner; graphql-core's MaxIntrospectionDepthRule bounds it
-    children = _selection_cost(field.selection_set, fragments, variables, seen)
-    if name in PAGINATED:
-        argument, default, largest = PAGINATED[name]
-        given = next((value_from_ast_untyped(a.value, variables) for a in field.arguments or ()
-                      if a.name.value == argument), None)
-        count = default if not isinstance(given, int) else max(0, min(given, largest))
-    else:
-        count = LIST_SIZES.get(name, 1)
-    return 1 + count * children
-
-
-class QueryCostLimit(SchemaExtension):
-    """Refuses, before execution and without calling any partner, an operation dearer than `max_cost`."""
-
-    def __init__(self, max_cost: int = DEFAULT_MAX_COST) -> None:
-        super().__init__()
-        self.max_cost = max_cost
-
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.graphql_document is not None:
-            cost = query_cost(context.graphql_document, context.operation_name, context.variables)
-            if cost > self.max_cost:
-                context.result = ExecutionResult(data=None, errors=[GraphQLError(
-                    f"query cost {cost} exceeds the maximum of {self.max_cost}; ask for fewer customers, "
-                    f"contracts or fields per request", extensions={"code": "QUERY_TOO_COMPLEX"})])
-        yield
+def _merge(into: dict[str | None, int], more: dict[str | None, int]) -> None:
+    for key, value in more.items():
+        into[key] = _add(into.get(key, 0), value)

@@ -3,6 +3,7 @@ in one batch per partner, and the portfolio computed only from what the caller m
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -136,7 +137,8 @@ class Customer:
         product_type: Annotated[ProductType | None, strawberry.argument(  # type: ignore[valid-type]
             description="Only contracts of this product type.")] = None,
     ) -> list[Contract]:
-        refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
+        refs = in_shown_order(info.context.guard, await info.context.master_loaders.contracts.load(self.row.id),
+                              self.consents_active)
         selected, guard, partners = wanted_by_type(info), info.context.guard, info.context.partners
         chosen: list[tuple[ContractRef, frozenset[str]]] = []
         for ref in refs:
@@ -166,7 +168,8 @@ class Customer:
                                   "values the caller may see in full; `complete` says whether anything is "
                                   "missing.")
     async def portfolio(self, info: Info) -> PortfolioSummary | None:
-        refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
+        refs = in_shown_order(info.context.guard, await info.context.master_loaders.contracts.load(self.row.id),
+                              self.consents_active)
         fields = ASSET_FIELDS | LIABILITY_FIELDS
         guard, path = info.context.guard, info.path.as_list()
 
@@ -240,10 +243,23 @@ class Customer:
         return shown
 
 
-async def shown_customer(info: Info, row: models.Customer) -> Customer | None:
+def in_shown_order(guard: Guard, refs: list[ContractRef], consents: frozenset[str]) -> list[ContractRef]:
+    """A customer's contracts by partner, then by the contract ID as the caller is shown it. Where the ID is not
+    shown in full the order follows the caller's pseudonym of it: the partners' numbering (often the order in
+    which contracts were made) must not let a caller line up pseudonymised contracts or customers."""
+    def key(ref: ContractRef) -> tuple[str, str]:
+        field = f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}"
+        if guard.decide(ref.partner_id, field, consents).treatment.kind == "allow":
+            return ref.partner_id, ref.contract_id
+        return ref.partner_id, guard.pseudonym_of(ref.partner_id, ref.contract_id) or \
+            hashlib.sha256(ref.contract_id.encode()).hexdigest()
+
+    return sorted(refs, key=key)
+
+
+def shown_customer(guard: Guard, row: models.Customer, consents: frozenset[str]) -> Customer | None:
     """The customer as this caller may meet them; None when the agreement hides even their ID (then the
     caller cannot tell them from a customer that does not exist)."""
-    consents = await active_consents(info, row.id)
-    if info.context.guard.decide(MASTER_OWNER, "Customer.id", consents).redacted:
+    if guard.decide(MASTER_OWNER, "Customer.id", consents).redacted:
         return None
     return Customer(row=row, consents_active=consents)  # type: ignore[call-arg]

@@ -7,7 +7,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from resolvers.errors import PartnerError
+from resolvers.errors import MasterUnavailable, PartnerError
 
 
 class VcvError(Exception):
@@ -61,4 +61,4 @@ def is_safe(error: GraphQLError) -> bool:
     """True for errors the caller may read verbatim: ours, and GraphQL's own parse, validation and input
     coercion errors (`Variable '$id' got invalid value …`), which describe only what the caller sent."""
     original = error.original_error
-    return original is None or isinstance(original, VcvError | PartnerError | GraphQLError)
+    return original is None or isinstance(original, VcvError | PartnerError | MasterUnavailable | GraphQLError)

@@ -61,33 +61,17 @@ async def _identities(request: web.Request) -> web.Response:
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     if request.path in PAGES or request.path.startswith("/static/"):
         response.headers.update(SECURITY_HEADERS)
-    elif request.path.startswith(IDE_PREFIX) or request.get(_IDE_PAGE):
+    elif request.path.startswith(IDE_PREFIX):
         response.headers.update(IDE_HEADERS)
 
 
-_IDE_PAGE = web.RequestKey("ide_page", bool)
-
-
-def wants_ide(request: web.Request) -> bool:
-    """A person's browser opening /graphql: a GET that carries no operation and asks for HTML. Anything else on
-    /graphql (an operation, or a GET from a program) is GraphQL and passes authentication like every request."""
-    if request.method != "GET" or request.path != "/graphql" or request.query:
-        return False
-    return any(part.split(";", 1)[0].strip() == "text/html" for part in request.headers.get("Accept", "").split(","))
-
-
 def add_ide(app: web.Application) -> None:
-    """GraphiQL at GET /graphql (for browsers only, see `wants_ide`) with its assets under /graphiql/."""
+    """GraphiQL's assets under /graphiql/ (the page itself is `graphiql_page`, which view.py serves)."""
     app.router.add_static(IDE_PREFIX, IDE, append_version=False)
-    app.middlewares.append(_ide)
-    if _secure not in app.on_response_prepare:
-        app.on_response_prepare.append(_secure)
 
 
-@web.middleware
-async def _ide(request: web.Request, handler: Any) -> web.StreamResponse:
-    # The page itself holds no data and runs nothing: its requests to /graphql carry the user's token.
-    if wants_ide(request):
-        request[_IDE_PAGE] = True
-        return web.FileResponse(IDE / "index.html", headers={"Cache-Control": "no-cache"})
-    return await handler(request)
+async def graphiql_page(request: web.Request) -> web.FileResponse:
+    """The GraphiQL explorer for a person's browser at /graphql (view.py decides who gets it: a GET without an
+    operation that asks for HTML). Served from gateway/ide/, nothing from a CDN; it executes nothing by itself,
+    every query it sends comes back to /graphql as an ordinary request through the gate."""
+    return web.FileResponse(IDE / "index.html", headers={"Cache-Control": "no-cache", **IDE_HEADERS})

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
-from strawberry.types import ExecutionContext, Info
+from strawberry.types import Info
 
 from gateway.audit_schema import (
     AccessEventConnection,
@@ -28,10 +17,10 @@ from gateway.audit_schema import (
     audit_events,
 )
 from gateway.context import ConsentChange
-from gateway.cost import DEFAULT_MAX_COST, QueryCostLimit
 from gateway.customer import Customer, shown_customer
-from gateway.errors import BadRequest, CustomerNotFound, Forbidden, is_safe
+from gateway.errors import BadRequest, CustomerNotFound, Forbidden
 from gateway.export import DataExport, data_export
+from gateway.lookup import active_consents, find_customer, own_record, page_customers
 from gateway.types import (
     BankAccount,
     Consent,
@@ -41,13 +30,8 @@ from gateway.types import (
     Partner,
     PropertyPolicy,
 )
-from privacy.guard import Guard
-from privacy.treatments import PSEUDONYM_PREFIX
 from privacy.vocabulary import PURPOSES
-from resolvers import models
-from resolvers.joint import MASTER_OWNER
-
-log = logging.getLogger("vcv.graphql")
+from resolvers.master import CustomerView
 
 
 @strawberry.type(description="One customer in a page of results.")
@@ -68,30 +52,13 @@ class CustomerConnection:
     page_info: PageInfo = strawberry.field(description="Whether and where to continue.")
 
 
-def _no_customer_data(info: Info) -> None:
-    if info.context.caller.role == "compliance":
-        raise Forbidden("compliance officers do not see customer data; use the audit queries")
-
-
-def _sees_pseudonyms(guard: Guard) -> bool:
-    """Whether the master's agreement shows this caller customer IDs other than in full (with or without the
-    customer's consents): then nothing it is given may follow the order of the real IDs."""
-    everything = frozenset(PURPOSES)
-    return any(guard.decide(MASTER_OWNER, "Customer.id", consents).treatment.kind != "allow"
-               for consents in (frozenset(), everything))
-
-
-SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
-
-
-async def _read_customer(info: Info, customer_id: str) -> models.Customer | None:
-    """The customer if visible, read with their consents, contracts and consultant in one go; the request's
-    loaders are primed with that read, so the resolvers below it wait for nothing."""
-    view = await info.context.master.customer_view(info.context.visibility, customer_id)
+def _shown(info: Info, view: CustomerView | None) -> Customer | None:
+    """Prime the request's loaders with what the lookup read (the resolvers below then wait for nothing)
+    and present the customer as the caller may meet them."""
     if view is None:
         return None
     info.context.master_loaders.prime(view)
-    return view.customer
+    return shown_customer(info.context.guard, view.customer, active_consents(view.consents))
 
 
 @strawberry.type(description="Read the integrated customer view.")
@@ -101,19 +68,9 @@ class Query:
     async def customer(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(
                            description="The customer's ID as you see it: C-000001, or the pseudonym "
                                        "(PSN-…) where the agreement shows you pseudonyms.")]) -> Customer | None:
-        _no_customer_data(info)
-        given, master, visibility = str(id), info.context.master, info.context.visibility
-        real_id = given
-        if given.startswith(PSEUDONYM_PREFIX):
-            # A keyed HMAC cannot be inverted: find it among the customers this caller may see at all.
-            candidates = await master.customer_ids(visibility)
-            real_id = next((c for c in candidates if given in info.context.guard.pseudonyms(MASTER_OWNER, c)), "")
-        row = await _read_customer(info, real_id) if real_id else None
-        shown = None if row is None else await shown_customer(info, row)
-        if shown is None or not info.context.guard.known_as(MASTER_OWNER, "Customer.id", row.id, given,
-                                                             shown.consents_active):
-            raise CustomerNotFound(given)
-        info.context.touched.add(row.id)
+        shown = _shown(info, await find_customer(info.context, str(id)))
+        if shown is None:
+            raise CustomerNotFound(str(id))
         return shown
 
     @strawberry.field(description="Customers the caller may see, searched by name or ID (only in the fields "
@@ -128,51 +85,19 @@ class Query:
             description="`pageInfo.endCursor` of the previous page (opaque; pass it with the same "
                         "search).")] = None,
     ) -> CustomerConnection:
-        _no_customer_data(info)
-        first = 20 if first is None else first
-        if not 0 <= first <= 100:
-            raise BadRequest("`first` must be between 0 and 100")
-        cursors = info.context.cursors
-        try:
-            after_id = cursors.decode(after) if after else None
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        guard = info.context.guard
-        search_in = tuple(col for col, field in SEARCHABLE.items()
-                          if guard.decide(MASTER_OWNER, field, frozenset()).treatment.kind == "allow")
-        if search and not search_in:
-            raise Forbidden("your agreement does not let you search customers by name or ID")
-        master, visibility = info.context.master, info.context.visibility
-        if _sees_pseudonyms(guard):
-            # Listed in pseudonym order: the order of real IDs (assigned one after another) would tell the
-            # caller who joined when, and would pair pseudonyms with guessable IDs.
-            ids = await master.customer_ids(visibility, search, search_in)
-            # Any keyed pseudonym makes an order that says nothing about the real IDs; cursors carry it sealed.
-            named = sorted((ps[0], i) for i in ids if (ps := guard.pseudonyms(MASTER_OWNER, i)))
-            later = [(p, i) for p, i in named if after_id is None or p > after_id]
-            page, more = later[:first], len(later) > first
-            found = {r.id: r for r in await master.customers_by_ids(visibility, [i for _, i in page])}
-            keyed = [(p, found[i]) for p, i in page if i in found]
-        else:
-            rows, more = await master.customers(visibility, search, first, after_id, search_in)
-            keyed = [(r.id, r) for r in rows]
-        keys = [k for k, _ in keyed]
-        shown = [(k, await shown_customer(info, r)) for k, r in keyed]
-        edges = [CustomerEdge(cursor=cursors.encode(k), node=c) for k, c in shown if c is not None]
+        page = await page_customers(info.context, search, first, after)
+        cursors, guard = info.context.cursors, info.context.guard
+        consents = await info.context.master_loaders.consents.load_many([r.id for _, r in page.rows])
+        edges = [CustomerEdge(cursor=cursors.encode(key), node=shown)
+                 for (key, row), granted in zip(page.rows, consents, strict=True)
+                 if (shown := shown_customer(guard, row, active_consents(granted))) is not None]
         info.context.touched.update(edge.node.row.id for edge in edges)
-        end = cursors.encode(keys[-1]) if keys else None
-        return CustomerConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
+        end = cursors.encode(page.rows[-1][0]) if page.rows else None
+        return CustomerConnection(edges=edges, page_info=PageInfo(has_next_page=page.more, end_cursor=end))
 
     @strawberry.field(description="The caller's own customer record (role customer).")
     async def me(self, info: Info) -> Customer | None:
-        caller = info.context.caller
-        if caller.role != "customer" or not caller.customer_id:
-            raise Forbidden("only a customer has a record of their own")
-        row = await _read_customer(info, caller.customer_id)
-        shown = None if row is None else await shown_customer(info, row)
-        if shown is not None:
-            info.context.touched.add(shown.row.id)
-        return shown
+        return _shown(info, await own_record(info.context))
 
     @strawberry.field(description="Everything held about the calling customer, in one machine-readable document "
                                   "(GDPR Art. 15 access, Art. 20 portability): master record, every contract "
@@ -232,37 +157,9 @@ class Mutation:
         return Consent.of(row)
 
 
-class Schema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
-        # Errors meant for the caller (not found, partner down, bad input) are not incidents: log one line.
-        # Anything else is a bug and keeps its traceback, which the caller never sees.
-        for error in errors:
-            if is_safe(error):
-                log.info("request error: %s %s", error.extensions.get("code") if error.extensions else "-",
-                         error.message)
-            else:
-                log.error("unexpected error", exc_info=error.original_error)
-
-
-def build_schema(*, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 2000,
-                 max_cost: int = DEFAULT_MAX_COST, introspection: bool = True) -> strawberry.Schema:
-    # The limiters build their validation rule classes in __init__; built once here, the rules are the same
-    # objects on every request, so the validation cache can hit (front ends send the same few query texts).
-    # Both caches are bounded LRUs: a client sending endless distinct queries only evicts, never grows memory.
-    # The depth limiter skips introspection fields; `fields { type { fields ...` bombs are stopped by
-    # graphql-core's MaxIntrospectionDepthRule, which is among its specified rules.
-    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
-             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
-    if not introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
-    return Schema(
-        query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot],
-        extensions=[
-            lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            lambda: ParserCache(maxsize=256),
-            lambda: AddValidationRules(rules),
-            lambda: ValidationCache(maxsize=256),
-            lambda: QueryCostLimit(max_cost),
-            lambda: MaskErrors(should_mask_error=lambda e: not is_safe(e), error_message="Internal error."),
-        ],
-    )
+def build_schema() -> strawberry.Schema:
+    """The joint schema: the SDL partners read (`vcv schema`), introspection, and the general executor. Its
+    limits (tokens, shape, cost, introspection) are the gate's (gateway/gate.py), which every operation
+    passes before anything runs."""
+    return strawberry.Schema(query=Query, mutation=Mutation,
+                             types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot])

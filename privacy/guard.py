@@ -12,7 +12,7 @@ from typing import Any
 
 from privacy.policy import DEFAULT_DENY, Decision, PolicySet
 from privacy.pseudonyms import PseudonymKeys
-from privacy.treatments import PER_CONSUMER, REDACT, apply, pseudonym
+from privacy.treatments import REDACT, apply, pseudonym
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,22 +74,18 @@ class Guard:
             return value
         if decision.redacted:
             return None
-        return apply(decision.treatment, value, self.policy.kind(owner, name), key=self._key(owner, decision))
+        return apply(decision.treatment, value, self.policy.kind(owner, name), key=self._key(owner))
 
-    def _key(self, owner: str, decision: Decision) -> bytes | None:
-        if self.keys is None:
-            return None
-        if decision.treatment.param == PER_CONSUMER:
-            return self.keys.for_consumer(owner, self.consumer)
-        return self.keys.get(owner)
+    def _key(self, owner: str) -> bytes | None:
+        # One key per (owner, consumer): stable for this consumer, unrelated for every other one, so two
+        # consumers cannot join what they are shown on a pseudonym (SPEC §6).
+        return None if self.keys is None else self.keys.for_consumer(owner, self.consumer)
 
-    def pseudonyms(self, owner: str, value: str) -> tuple[str, ...]:
-        """Every pseudonym this caller could be shown for `value` (per agreement and per consumer), for
-        finding a record by pseudonym; `known_as` then checks which one the caller is actually shown."""
-        if self.keys is None or self.keys.get(owner) is None:
-            return ()
-        keys = (self.keys.get(owner), self.keys.for_consumer(owner, self.consumer))
-        return tuple(pseudonym(value, key) for key in keys if key is not None)
+    def pseudonym_of(self, owner: str, value: str) -> str | None:
+        """The pseudonym this caller is shown for `value` where `owner` pseudonymises it; None when the owner
+        has no key. For finding a record by pseudonym; `known_as` then checks that the caller is shown it."""
+        key = self._key(owner)
+        return None if key is None else pseudonym(value, key)
 
     def known_as(self, owner: str, name: str, value: str, given: str, consents: frozenset[str]) -> bool:
         """Whether `given` is how this caller knows `value`: the value itself where it is shown in full, its
@@ -100,8 +96,7 @@ class Guard:
         if decision.treatment.kind == "allow":
             return given == value
         if decision.treatment.kind == "pseudonymize":
-            key = self._key(owner, decision)
-            return key is not None and given == pseudonym(value, key)
+            return given == self.pseudonym_of(owner, value)
         return False
 
     def as_extension(self) -> list[dict[str, Any]]:

@@ -1,13 +1,15 @@
-"""Pseudonym keys, one per agreement (owner), held outside the database.
+"""Pseudonym keys: one secret per agreement (owner), held outside the database, narrowed to one key per
+(owner, consumer) for every pseudonym shown (SPEC §6).
 
 A key comes from the environment (`VCV_PSEUDONYM_KEY_<OWNER>`, hex) or from `<directory>/<owner>.key`
 (hex, one line); the environment wins so production can inject secrets without files. Without the key a
 consumer cannot recompute or invert a pseudonym; with a different owner's key the same ID gives an
 unrelated pseudonym, so two owners' pseudonyms cannot be joined.
 
-A rule written `{pseudonymize: {per: consumer}}` narrows the key to each consumer (a partner, or a role):
-the bank and the life insurer then see different pseudonyms for the same customer and cannot join their
-data on them, while each one's pseudonyms stay stable from one request to the next.
+Every pseudonym is computed with the owner's key narrowed to the consumer (a partner, or a role): the bank
+and the life insurer see different pseudonyms for the same customer and cannot join their data on them,
+while each one's pseudonyms stay stable from one request to the next. (`{pseudonymize: {per: consumer}}`,
+the older explicit spelling, means the same.)
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ MASK_VARIANTS = ("email", "last4", "initials", "full")
 # Date generalisation units, least to most restrictive.
 DATE_UNITS = ("month", "year")
 
-# `pseudonymize` is stable per agreement; `{pseudonymize: {per: consumer}}` narrows the key to each consumer,
-# so two consumers under the same agreement see different pseudonyms and cannot join their data on them.
+# `pseudonymize` always uses one key per (owner, consumer) (privacy/pseudonyms.py), so two consumers under the
+# same agreement see different pseudonyms; `{pseudonymize: {per: consumer}}` is the older explicit spelling.
 PER_CONSUMER = "consumer"
 
 FULL_MASK = "***"

@@ -28,3 +28,16 @@ class PartnerError(Exception):
         self.message = _MESSAGES[code].format(p=partner)
         self.extensions = {"code": code, "partner": partner}
         super().__init__(self.message)
+
+
+class MasterUnavailable(Exception):
+    """The customer master could not be read (database down, connection lost, timed out). Retryable: the
+    caller gets HTTP 503 and no data, never a view with the customer silently missing."""
+
+    code = "MASTER_UNAVAILABLE"
+
+    def __init__(self, detail: str = "") -> None:
+        self.detail = detail  # for operators' logs only: may name hosts or SQL
+        self.message = "the customer master cannot be read right now; try again shortly"
+        self.extensions = {"code": self.code}
+        super().__init__(self.message)

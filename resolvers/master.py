@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from strawberry.dataloader import DataLoader
 
 from resolvers import models
+from resolvers.errors import MasterUnavailable
 from resolvers.types import ContractRef
 
+log = logging.getLogger("vcv.master")
+P = ParamSpec("P")
+T = TypeVar("T")
+
 SERVICE_PURPOSES = ("service", "complaint")
+# An ID no customer has (IDs are `C-` and digits): reads for a lookup that is refused run for it, so a refusal
+# costs the same work as a customer who does not exist.
+NO_CUSTOMER = "-"
 MAX_PAGE = 100
 
 
@@ -80,27 +91,53 @@ def _consents_query(customer_ids: Sequence[str]) -> Select[Any]:
     return select(k).where(k.customer_id.in_(customer_ids)).order_by(k.customer_id, k.purpose, k.id)
 
 
+def _reads_master(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """A database failure while reading or writing the master becomes MasterUnavailable: one retryable
+    refusal the gateway answers with 503, instead of an internal error next to a half-built view."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (DBAPIError, OSError, TimeoutError, ConnectionError) as exc:
+            log.warning("customer master unavailable in %s: %s", method.__name__, type(exc).__name__)
+            raise MasterUnavailable(str(exc)) from exc
+
+    return guarded
+
+
 class Master:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def customer_view(self, v: Visibility, customer_id: str) -> CustomerView | None:
-        """The customer (if visible) with their consents, contract references and consultant: one session,
-        one connection checkout and one trip into the database driver's thread instead of four."""
+    @_reads_master
+    async def customer_view(self, v: Visibility, customer_id: str,
+                            admit: Callable[[models.Customer, list[models.Consent]], bool] | None = None,
+                            ) -> CustomerView | None:
+        """The customer (if visible and, given `admit`, admitted once their consents are known) with their
+        consents, contract references and consultant: one session and one trip into the driver's thread.
+        The same four statements run whether or not the customer is found or admitted (for an ID no one has
+        otherwise), so the time a lookup takes says nothing about who exists."""
 
         def read(s: Session) -> CustomerView | None:
             row = s.execute(select(models.Customer).where(models.Customer.id == customer_id,
                                                           visible(v))).scalar_one_or_none()
+            consents = list(s.execute(_consents_query([row.id if row is not None else NO_CUSTOMER])).scalars())
+            if row is not None and admit is not None and not admit(row, consents):
+                row = None
+            key = row.id if row is not None else NO_CUSTOMER
+            contracts = [_ref(r) for r in s.execute(_contracts_query([key])).scalars()]
+            consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
+            consultant = s.execute(select(models.Consultant).where(
+                models.Consultant.id == consultant_id)).scalar_one_or_none()
             if row is None:
                 return None
-            consents = list(s.execute(_consents_query([row.id])).scalars())
-            contracts = [_ref(r) for r in s.execute(_contracts_query([row.id])).scalars()]
-            consultant = s.get(models.Consultant, row.consultant_id) if row.consultant_id else None
             return CustomerView(row, consents, contracts, consultant)
 
         async with self._sessions() as s:
             return await s.run_sync(read)
 
+    @_reads_master
     async def customer_ids(self, v: Visibility, search: str | None = None,
                            search_in: tuple[str, ...] = ()) -> list[str]:
         """Every customer ID the caller may see, optionally matching `search`: for work that has to look at
@@ -110,12 +147,14 @@ class Master:
         async with self._sessions() as s:
             return list((await s.execute(query)).scalars())
 
+    @_reads_master
     async def customers_by_ids(self, v: Visibility, ids: Sequence[str]) -> list[models.Customer]:
         """The visible customers among `ids`."""
         async with self._sessions() as s:
             query = select(models.Customer).where(models.Customer.id.in_(ids), visible(v))
             return list((await s.execute(query)).scalars())
 
+    @_reads_master
     async def customers(self, v: Visibility, search: str | None, first: int, after_id: str | None,
                         search_in: tuple[str, ...] = ("id", "given_name", "family_name"),
                         ) -> tuple[list[models.Customer], bool]:
@@ -131,6 +170,7 @@ class Master:
         limit = max(0, min(first, MAX_PAGE))
         return rows[:limit], len(rows) > limit
 
+    @_reads_master
     async def contracts_of(self, customer_ids: Sequence[str]) -> list[list[ContractRef]]:
         async with self._sessions() as s:
             rows = (await s.execute(_contracts_query(customer_ids))).scalars()
@@ -139,6 +179,7 @@ class Master:
                 grouped[row.customer_id].append(_ref(row))
         return [grouped.get(cid, []) for cid in customer_ids]
 
+    @_reads_master
     async def consents_of(self, customer_ids: Sequence[str]) -> list[list[models.Consent]]:
         async with self._sessions() as s:
             rows = (await s.execute(_consents_query(customer_ids))).scalars()
@@ -147,16 +188,19 @@ class Master:
                 grouped[row.customer_id].append(row)
         return [grouped.get(cid, []) for cid in customer_ids]
 
+    @_reads_master
     async def consultants(self, ids: Sequence[str]) -> list[models.Consultant | None]:
         async with self._sessions() as s:
             rows = {r.id: r for r in (await s.execute(
                 select(models.Consultant).where(models.Consultant.id.in_(ids)))).scalars()}
         return [rows.get(i) for i in ids]
 
+    @_reads_master
     async def partners(self) -> list[models.Partner]:
         async with self._sessions() as s:
             return list((await s.execute(select(models.Partner).order_by(models.Partner.id))).scalars())
 
+    @_reads_master
     async def set_consent(self, customer_id: str, purpose: str, granted: bool,
                           evidence: str) -> tuple[models.Consent, bool]:
         """Grant creates a new grant (unless one is active); withdrawal stamps every active grant. Returns the

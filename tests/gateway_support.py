@@ -141,13 +141,13 @@ class World:
     http: aiohttp.ClientSession
     pseudonym_keys: Path
 
-    def pseudonym(self, customer_id: str, per_consumer: str | None = None) -> str:
-        """How a consumer shown the master's IDs only as pseudonyms (a partner) knows this customer: the same
-        for every consumer of the agreement, unless the rule pseudonymises per consumer."""
-        keys = PseudonymKeys.load(["rm"], directory=self.pseudonym_keys)
-        key = keys.for_consumer("rm", per_consumer) if per_consumer else keys.get("rm")
+    def pseudonym(self, value: str, consumer: str, owner: str = "rm") -> str:
+        """How `consumer` (a partner ID, or a role), shown `owner`'s IDs only as pseudonyms, knows this customer
+        (or contract): one key per (owner, consumer), so every consumer knows it by a different pseudonym."""
+        keys = PseudonymKeys.load([owner], directory=self.pseudonym_keys)
+        key = keys.for_consumer(owner, consumer)
         assert key is not None
-        return pseudonym(customer_id, key)
+        return pseudonym(value, key)
 
     def config(self, **per_partner: dict[str, Any]) -> dict[str, Any]:
         raw = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))

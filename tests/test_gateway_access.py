@@ -59,8 +59,8 @@ async def test_partner_sees_only_customers_holding_its_contracts(gateway: Gatewa
     assert len(seen) == len(set(seen)) == len(holders)
     assert all(i.startswith("PSN-") and i not in holders for i in seen)
     # Listed, page after page, in pseudonym order: nothing follows the order of the real IDs.
-    assert set(seen) == {world.pseudonym(h) for h in holders}
-    assert seen == sorted(seen) != [world.pseudonym(h) for h in holders]
+    assert set(seen) == {world.pseudonym(h, "life") for h in holders}
+    assert seen == sorted(seen) != [world.pseudonym(h, "life") for h in holders]
     outsider = next(c.id for c in world.alliance.customers if c.id not in holders)
     reply = await gateway.as_role(ONE, "partner", "service", {"id": outsider}, partner_id="life")
     assert reply.codes() == ["CUSTOMER_NOT_FOUND"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
-from graphql import parse, validate
-from strawberry.extensions import AddValidationRules
+from graphql import parse
 
-from gateway.schema import build_schema
-from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
+from gateway.cost import ShapeLimits, measure
+from privacy.audit.store import AuditLog
+from resolvers.database import create_engine
+from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of, private_master
 
 
 def _introspection(levels: int) -> str:
@@ -50,14 +52,11 @@ def test_queries_deeper_than_the_limit_are_rejected() -> None:
     # the rule at work on the real schema (this query is 3 deep).
     query = parse("{ customer(id: \"C-000001\") { contracts { partner { productTypes } } } }")
 
-    def depth_errors(max_depth: int) -> list[str]:
-        schema = build_schema(max_depth=max_depth)
-        rules = [rule for ext in schema.extensions if isinstance(made := ext(), AddValidationRules)
-                 for rule in made.validation_rules]
-        return [e.message for e in validate(schema._schema, query, rules) if "depth" in e.message]
+    def refusal(max_depth: int) -> str | None:
+        return measure(query).refusal(ShapeLimits(max_depth=max_depth))
 
-    assert depth_errors(3) == []
-    assert depth_errors(2) == ["'anonymous' exceeds maximum operation depth of 2"]
+    assert refusal(3) is None
+    assert refusal(2) == "the query nests 3 levels deep, more than the maximum operation depth of 2"
 
 
 async def test_alias_floods_are_rejected(gateway: Gateway, world: World) -> None:
@@ -86,14 +85,25 @@ async def test_syntax_and_unknown_fields_get_clear_messages(gateway: Gateway, wo
     assert "salary" in unknown.errors[0]["message"] and "Partner" in unknown.errors[0]["message"]
 
 
-async def test_an_unreachable_master_is_masked_and_not_ready(make_gateway, world: World) -> None:
+async def test_an_unreachable_master_is_a_retryable_refusal_and_not_ready(make_gateway, world: World,
+                                                                           tmp_path: Path) -> None:
     secret_url = "postgresql+asyncpg://vcv_admin:s3cret-pw@127.0.0.1:9/customer_master"
-    gateway = await make_gateway(settings_overrides={"db_url": secret_url, "audit_db_url": world.db_url})
-    reply = await gateway.as_role("query($id: ID!) { customer(id: $id) { id familyName } }", "consultant",
-                                  "advisory", {"id": SHOWCASE}, consultant_id=consultant_of(world, SHOWCASE))
-    assert reply.status == 200
-    assert reply.codes() == ["INTERNAL"]
-    assert reply.errors[0]["message"] == "Internal error."
+    audit_db = private_master(world, tmp_path)
+    gateway = await make_gateway(settings_overrides={"db_url": secret_url, "audit_db_url": audit_db})
+    consultant = consultant_of(world, SHOWCASE)
+    reply = await gateway.post("query($id: ID!) { customer(id: $id) { id familyName } }",
+                               token=gateway.token("consultant", ["advisory"], consultant_id=consultant),
+                               purpose="advisory", variables={"id": SHOWCASE}, headers={"X-Request-ID": "master-down"})
+    # Its own code and HTTP 503 (try again), no data at all: not a 200 with the customer silently null.
+    assert reply.status == 503
+    assert reply.codes() == ["MASTER_UNAVAILABLE"] and "data" not in reply.body
+    assert "try again" in reply.errors[0]["message"]
+    engine = create_engine(audit_db)
+    try:
+        events = [e["body"] for e in await AuditLog(engine, None).read() if e["body"]["request_id"] == "master-down"]
+    finally:
+        await engine.dispose()
+    assert [(e["outcome"], e["errors"]) for e in events] == [("refused", ["MASTER_UNAVAILABLE"])]
     text = json.dumps(reply.body)
     for secret in ("s3cret", "vcv_admin", "127.0.0.1", "customer_master", "asyncpg", "Traceback", "SELECT"):
         assert secret not in text, secret

@@ -77,7 +77,7 @@ async def test_metrics_count_partner_outcomes_errors_and_redactions(make_gateway
     before = await _metrics(gateway)
     consultant = consultant_of(world, SHOWCASE)
     await gateway.as_role(QUERY, "consultant", "advisory", {"id": SHOWCASE}, consultant_id=consultant)
-    await gateway.as_role(QUERY, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    await gateway.as_role(QUERY, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                           partner_id="life")
     await gateway.as_role(QUERY, "consultant", "advisory", {"id": "C-999999"}, consultant_id=consultant)
     after = await _metrics(gateway)

@@ -3,14 +3,11 @@ listed apart with the day they really ended, and redaction reports at the respon
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from fixtures.alliance import partner_record
-from gateway.policy import DEMO_AGREEMENTS
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
 
 VALUES = ("balance", "market_value", "surrender_value")
@@ -52,7 +49,7 @@ async def test_totals_cover_contracts_still_held_and_terminated_ones_are_listed_
 async def test_end_dates_follow_the_agreement_like_start_dates(gateway: Gateway, world: World) -> None:
     # Partners preparing leads see contract dates only to the month.
     query = """query($id: ID!) { customer(id: $id) { contracts { ... on LifePolicy { endDate } } } }"""
-    reply = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     ended = [r for r in world.alliance.contracts if r.customer_id == SHOWCASE and r.partner_id == "life"
              and r.end_date is not None]
@@ -64,23 +61,15 @@ async def test_end_dates_follow_the_agreement_like_start_dates(gateway: Gateway,
 
 
 async def test_missing_contracts_are_reported_under_the_alias_and_only_when_asked_for(
-        make_gateway: Callable[..., Any], world: World, tmp_path: Path) -> None:
-    # The brokerage shows other partners its depots under pseudonyms, and their values only rounded: for the
-    # life insurer they are missing from the totals, listed by pseudonym, and each pseudonym is reported.
-    agreements = tmp_path / "agreements"
-    shutil.copytree(DEMO_AGREEMENTS, agreements)
-    invest = agreements / "invest.yaml"
-    text = invest.read_text(encoding="utf-8")
-    invest.write_text(text.replace("      Depot.contractId: allow\n      Depot.marketValue: {generalize",
-                                   "      Depot.contractId: pseudonymize\n      Depot.marketValue: {generalize"),
-                      encoding="utf-8")
-    assert invest.read_text(encoding="utf-8") != text
-    gateway = await make_gateway(settings_overrides={"agreements_dir": agreements})
+        make_gateway: Callable[..., Any], world: World) -> None:
+    # The brokerage shows other partners its depots under pseudonyms (per partner) and their values only
+    # rounded: for the life insurer they are missing from the totals, listed by pseudonym, each one reported.
+    gateway = await make_gateway()
     depots = [r.contract_id for r in world.alliance.contracts
               if r.customer_id == SHOWCASE and r.partner_id == "invest" and r.status != "terminated"]
 
     asked = """query($id: ID!) { customer(id: $id) { p: portfolio { complete gaps: missingContracts } } }"""
-    reply = await gateway.as_role(asked, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(asked, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.errors == []
     portfolio = reply.data["customer"]["p"]
@@ -91,7 +80,7 @@ async def test_missing_contracts_are_reported_under_the_alias_and_only_when_aske
     assert {tuple(r["path"]) for r in reported} == {("customer", "p", "gaps")}
 
     not_asked = """query($id: ID!) { customer(id: $id) { portfolio { complete } } }"""
-    reply = await gateway.as_role(not_asked, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(not_asked, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.data["customer"]["portfolio"]["complete"] is False
     assert not [r for r in reply.body["extensions"]["redactions"] if r["field"] == "Depot.contractId"]

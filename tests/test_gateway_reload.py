@@ -35,7 +35,7 @@ async def test_sighup_reloads_agreements_and_refuses_a_broken_one(world: World, 
 
     async def ibans() -> list[Any]:
         async with world.http.post(f"http://127.0.0.1:{port}/graphql", json={
-                "query": QUERY, "variables": {"id": world.pseudonym(SHOWCASE)}},
+                "query": QUERY, "variables": {"id": world.pseudonym(SHOWCASE, "life")}},
                 headers={"Authorization": f"Bearer {token}", "X-Purpose": "service"}) as response:
             body = await response.json()
         return [c.get("iban") for c in body["data"]["customer"]["contracts"]]

@@ -141,7 +141,7 @@ async def test_a_partner_that_times_out_gets_a_banner_and_the_others_still_rende
 async def test_a_customer_withdraws_a_consent_and_the_partner_no_longer_sees_them(
         site: tuple[Gateway, Customer], page: Page, world: World) -> None:
     gateway, subject = site
-    known_as = world.pseudonym(subject.id)
+    known_as = world.pseudonym(subject.id, "bank")
     await _as(page, gateway.url + "/", "partner", "lead_management")
     await _open(page, known_as)
     await page.wait_for_selector(".contract")

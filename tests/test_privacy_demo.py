@@ -224,7 +224,7 @@ def test_records_of_processing_as_markdown(policy: PolicySet) -> None:
     assert "- **Consent required:** lead_management for bank, life, property (invest/partners-leads)" in text
     assert "| invest/partners-leads | bank, life, property | lead_management | lead_management | " \
            "financial: Depot.marketValue (generalize step 1000)<br>investment profile: Depot.riskProfile (allow)" \
-           "<br>contract: Depot.contractId (allow) |" \
+           "<br>contract: Depot.contractId (pseudonymize) |" \
            in text
     assert "- property/no-claims-for-sales: PropertyPolicy.claims withheld from consultant, customer, partner, " \
            "service_agent, compliance for lead_management" in text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 
 from fixtures.alliance import partner_record
 from gateway.policy import DEMO_AGREEMENTS
+from privacy.pseudonyms import PseudonymKeys
+from privacy.treatments import pseudonym
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
 
 
@@ -31,7 +34,7 @@ def _bank_accounts(world: World, customer: str = SHOWCASE):  # type: ignore[no-u
 async def test_aliases_get_the_same_treatment(gateway: Gateway, world: World) -> None:
     query = """query($id: ID!) { customer(id: $id) { contracts(partner: "bank") {
         ... on BankAccount { a: iban b: iban balance { amount } c: balance { amount } } } } }"""
-    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.errors == []
     contracts = reply.data["customer"]["contracts"]
@@ -72,7 +75,7 @@ async def test_variables_and_directives_change_nothing(gateway: Gateway, world: 
 async def test_portfolio_totals_leave_out_what_is_hidden(gateway: Gateway, world: World) -> None:
     query = """query($id: ID!) { customer(id: $id) { portfolio {
         assets { amount currency } liabilities { amount } complete missingContracts } } }"""
-    reply = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.errors == []
     portfolio = reply.data["customer"]["portfolio"]
@@ -84,24 +87,30 @@ async def test_portfolio_totals_leave_out_what_is_hidden(gateway: Gateway, world
                      and "surrender_value" in partner_record(world.alliance, r)), Decimal())
     assert portfolio["assets"] == [{"amount": str(surrender), "currency": "EUR"}]
     assert portfolio["liabilities"] == [] and portfolio["complete"] is False
-    hidden = {r.contract_id for r in refs if r.partner_id in ("bank", "invest") and r.status != "terminated"}
+    # ... listed under the life insurer's own pseudonyms of the bank's and the brokerage's contract IDs.
+    hidden = {world.pseudonym(r.contract_id, "life", r.partner_id) for r in refs
+              if r.partner_id in ("bank", "invest") and r.status != "terminated"}
     assert hidden <= set(portfolio["missingContracts"])
     reported = {(r["field"], r["treatment"]) for r in reply.body["extensions"]["redactions"]}
     assert ("Depot.marketValue", "generalize step 1000") in reported
 
 
 async def test_list_order_does_not_depend_on_hidden_values(gateway: Gateway, world: World) -> None:
-    query = """query($id: ID!) { customer(id: $id) { contracts { contractId ... on BankAccount { balance { amount } }
-        ... on Depot { marketValue { amount } } } } }"""
-    hidden = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE)},
+    query = """query($id: ID!) { customer(id: $id) { contracts { contractId partner { id }
+        ... on BankAccount { balance { amount } } ... on Depot { marketValue { amount } } } } }"""
+    hidden = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE, "life")},
                                    partner_id="life")
     shown = await gateway.as_role(query, "customer", "self_service", {"id": SHOWCASE}, customer_id=SHOWCASE)
-    order = [c["contractId"] for c in hidden.data["customer"]["contracts"]]
-    full = [c["contractId"] for c in shown.data["customer"]["contracts"]]
-    # The life insurer sees the bank accounts (balances hidden) but not every contract; what it sees keeps
-    # the ID order of the full list, whatever the hidden balances are.
-    assert any(cid.startswith("BNK-") for cid in order) and len(order) < len(full)
-    assert order == [cid for cid in full if cid in set(order)] and full == sorted(full)
+    order = [(c["partner"]["id"], c["contractId"]) for c in hidden.data["customer"]["contracts"]]
+    full = [(c["partner"]["id"], c["contractId"]) for c in shown.data["customer"]["contracts"]]
+    # The life insurer sees the bank accounts (balances hidden, IDs as its own pseudonyms) but not every
+    # contract; both lists are in the order of what each caller is shown (partner, then the ID as shown),
+    # whatever the hidden balances and whatever order the bank numbered its accounts in.
+    assert any(cid.startswith("PSN-") for partner, cid in order if partner == "bank") and len(order) < len(full)
+    assert order == sorted(order) and full == sorted(full)
+    bank_accounts = {world.pseudonym(r.contract_id, "life", "bank") for r in world.alliance.contracts
+                     if r.customer_id == SHOWCASE and r.product_type in ("CURRENT_ACCOUNT", "SAVINGS")}
+    assert {cid for partner, cid in order if partner == "bank"} == bank_accounts
 
 
 async def test_error_messages_carry_no_values(make_gateway, world: World) -> None:
@@ -125,7 +134,7 @@ async def test_hidden_partner_is_not_called_even_when_down(make_gateway, world: 
     query = 'query($id: ID!) { customer(id: $id) { contracts { ... on Depot { marketValue { amount } } } } }'
     # For service, the life insurer may see nothing of the brokerage's data: no call, so no timeout, no error
     # and no timing difference that could tell the caller anything about the depots.
-    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.errors == []
     assert (await world.stats("invest"))["requests"] == 0
@@ -167,7 +176,7 @@ async def test_a_hidden_id_hides_the_customer_like_a_missing_one(gateway: Gatewa
     assert not any(c.customer_id == "C-000002" and c.purpose == "lead_management" for c in world.alliance.consents)
     holder = next(r.partner_id for r in world.alliance.contracts if r.customer_id == "C-000002")
     one = 'query($id: ID!) { customer(id: $id) { id } }'
-    hidden = await gateway.as_role(one, "partner", "lead_management", {"id": world.pseudonym("C-000002")},
+    hidden = await gateway.as_role(one, "partner", "lead_management", {"id": world.pseudonym("C-000002", "life")},
                                    partner_id=holder)
     missing = await gateway.as_role(one, "partner", "lead_management", {"id": "C-999999"}, partner_id=holder)
     assert hidden.codes() == missing.codes() == ["CUSTOMER_NOT_FOUND"]
@@ -178,19 +187,19 @@ async def test_withdrawn_consent_takes_effect_on_the_next_request(gateway: Gatew
     set_consent = "mutation($g: Boolean!) { setConsent(purpose: \"lead_management\", granted: $g) { active } }"
     query = """query($id: ID!) { customer(id: $id) { contracts(partner: "invest") {
         ... on Depot { marketValue { amount } } } } }"""
-    before = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    before = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                    partner_id="life")
     assert all(c["marketValue"] is not None for c in before.data["customer"]["contracts"])
     try:
         withdrawn = await gateway.post(set_consent, token=customer, purpose="self_service", variables={"g": False})
         assert withdrawn.data == {"setConsent": {"active": False}}
-        after = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+        after = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                       partner_id="life")
         assert after.data == {"customer": None} and after.codes() == ["CUSTOMER_NOT_FOUND"]
     finally:
         granted = await gateway.post(set_consent, token=customer, purpose="self_service", variables={"g": True})
         assert granted.data == {"setConsent": {"active": True}}
-    again = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE)},
+    again = await gateway.as_role(query, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert again.data == before.data
 
@@ -200,18 +209,27 @@ async def test_contracts_at_other_partners_leave_no_trace(gateway: Gateway, worl
     # and the other partners show the bank nothing: a customer's disability cover is not the bank's business.
     query = """query($id: ID!) { customer(id: $id) { contracts { contractId productType partner { id } }
         portfolio { assets { amount } liabilities { amount } complete missingContracts } } }"""
-    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE)},
+    reply = await gateway.as_role(query, "partner", "service", {"id": world.pseudonym(SHOWCASE, "life")},
                                   partner_id="life")
     assert reply.errors == []
     refs = [r for r in world.alliance.contracts if r.customer_id == SHOWCASE]
-    expected = sorted(r.contract_id for r in refs
+    # Its own policies by their IDs; the bank's accounts under the life insurer's own pseudonyms of them.
+    expected = sorted((r.partner_id, r.contract_id if r.partner_id == "life" else
+                       world.pseudonym(r.contract_id, "life", r.partner_id)) for r in refs
                       if r.partner_id == "life" or r.product_type in ("CURRENT_ACCOUNT", "SAVINGS"))
-    assert [c["contractId"] for c in reply.data["customer"]["contracts"]] == expected
+    assert [(c["partner"]["id"], c["contractId"]) for c in reply.data["customer"]["contracts"]] == expected
     text = json.dumps(reply.body)
     for ref in refs:
-        if ref.contract_id not in expected:
+        if ref.partner_id != "life":
             assert ref.contract_id not in text  # not listed, not in the portfolio, not in a redaction entry
-    assert not any(r["field"].endswith(".contractId") for r in reply.body["extensions"]["redactions"])
+    # The listed accounts' IDs are reported as pseudonymised; the unlisted contracts are not reported at all.
+    id_reports = [r for r in reply.body["extensions"]["redactions"] if r["field"].endswith(".contractId")]
+    assert {(r["field"], r["treatment"]) for r in id_reports} == {("BankAccount.contractId", "pseudonymize")}
+    accounts = sum(1 for partner, _ in expected if partner == "bank")
+    held = sum(1 for r in refs if r.product_type in ("CURRENT_ACCOUNT", "SAVINGS") and r.status != "terminated")
+    # once in the list, once in the portfolio's missing contracts (their balances are not the insurer's to see;
+    # a terminated account is not held, so not missing from the totals)
+    assert sorted(r["path"][1] for r in id_reports) == ["contracts"] * accounts + ["portfolio"] * held
     assert "MORTGAGE" not in text and "DEPOT" not in text and "LOAN" not in text
 
 
@@ -230,14 +248,18 @@ async def test_partners_open_customers_by_pseudonym_and_never_by_real_id(gateway
     assert real.codes() == missing.codes() == forged.codes() == ["CUSTOMER_NOT_FOUND"]
     # And someone who sees real IDs cannot use a pseudonym to re-identify pseudonymised data.
     consultant = consultant_of(world, SHOWCASE)
-    by_pseudonym = await gateway.as_role(one, "consultant", "advisory", {"id": world.pseudonym(SHOWCASE)},
+    by_pseudonym = await gateway.as_role(one, "consultant", "advisory", {"id": world.pseudonym(SHOWCASE, "life")},
                                          consultant_id=consultant)
     assert by_pseudonym.codes() == ["CUSTOMER_NOT_FOUND"]
     by_id = await gateway.as_role(one, "consultant", "advisory", {"id": SHOWCASE}, consultant_id=consultant)
     assert by_id.data["customer"]["id"] == SHOWCASE
 
 
-async def test_pseudonyms_per_agreement_or_per_consumer(make_gateway, world: World, tmp_path: Path) -> None:
+async def test_two_partners_cannot_join_their_views_on_pseudonyms(make_gateway, world: World,
+                                                                   tmp_path: Path) -> None:
+    """SPEC §6: one key per (owner, consumer). The bank and the life insurer, both shown the customer under a
+    pseudonym, are shown different ones, each stable, and neither's pseudonym opens the customer for the other
+    (nor does one computed with the owner's key itself). The older `{per: consumer}` spelling means the same."""
     one = 'query($id: ID!) { customer(id: $id) { id } }'
 
     async def seen_by(gateway: Gateway, partner: str, known: str) -> str | None:
@@ -246,18 +268,62 @@ async def test_pseudonyms_per_agreement_or_per_consumer(make_gateway, world: Wor
         assert first.data == again.data  # stable from one request to the next
         return first.data["customer"]["id"] if first.data["customer"] else None
 
-    # SPEC §6: stable per agreement, so every partner knows the customer under the master's one pseudonym.
-    demo = await make_gateway()
-    shared = world.pseudonym(SHOWCASE)
-    assert await seen_by(demo, "bank", shared) == await seen_by(demo, "life", shared) == shared
-    # An agreement may narrow pseudonyms to each consumer: then two partners cannot join their data on them.
-    agreements = tmp_path / "agreements"
-    shutil.copytree(DEMO_AGREEMENTS, agreements)
-    rm = agreements / "rm.yaml"
+    keys = PseudonymKeys.load(["rm"], directory=world.pseudonym_keys)
+    agreement_wide = pseudonym(SHOWCASE, keys.get("rm") or b"")
+    bank, life = world.pseudonym(SHOWCASE, "bank"), world.pseudonym(SHOWCASE, "life")
+    assert len({bank, life, agreement_wide}) == 3
+    spelled_out = tmp_path / "agreements"
+    shutil.copytree(DEMO_AGREEMENTS, spelled_out)
+    rm = spelled_out / "rm.yaml"
     rm.write_text(rm.read_text().replace("Customer.id: pseudonymize", "Customer.id: {pseudonymize: {per: consumer}}"))
-    narrowed = await make_gateway(settings_overrides={"agreements_dir": agreements})
-    bank, life = world.pseudonym(SHOWCASE, per_consumer="bank"), world.pseudonym(SHOWCASE, per_consumer="life")
-    assert len({bank, life, shared}) == 3
-    assert await seen_by(narrowed, "bank", bank) == bank and await seen_by(narrowed, "life", life) == life
-    # Neither the bank's pseudonym nor the agreement-wide one opens the customer for the life insurer.
-    assert await seen_by(narrowed, "life", bank) is None and await seen_by(narrowed, "life", shared) is None
+    for demo in (await make_gateway(), await make_gateway(settings_overrides={"agreements_dir": spelled_out})):
+        assert await seen_by(demo, "bank", bank) == bank and await seen_by(demo, "life", life) == life
+        assert await seen_by(demo, "life", bank) is None and await seen_by(demo, "life", agreement_wide) is None
+        assert await seen_by(demo, "bank", life) is None
+
+
+def _kendall_tau(ranks: list[int]) -> float:
+    """+1 when `ranks` is sorted, -1 when reversed, about 0 when unrelated."""
+    pairs = [(i, j) for i in range(len(ranks)) for j in range(i + 1, len(ranks))]
+    concordant = sum(1 if ranks[i] < ranks[j] else -1 for i, j in pairs)
+    return concordant / len(pairs)
+
+
+@pytest.mark.parametrize("partner", ["bank", "life"])
+async def test_a_partner_cannot_line_pseudonyms_up_with_real_ids(gateway: Gateway, world: World, partner: str) -> None:
+    """The review's attack: a partner lists every customer it may see (by pseudonym), reads the contract IDs
+    shown beside each (its own and other partners'), sorts the pseudonyms by the lowest such ID and compares
+    with the order of the real IDs (which are assigned one after another). Neither the list order nor any ID
+    shown beside a pseudonym may line them up."""
+    listing = """query($after: String) { customers(first: 100, after: $after) {
+        edges { node { id contracts { contractId } } } pageInfo { hasNextPage endCursor } } }"""
+    seen: list[tuple[str, list[str]]] = []
+    after = None
+    while True:
+        reply = await gateway.as_role(listing, "partner", "service", {"after": after}, partner_id=partner)
+        assert reply.errors == []
+        page = reply.data["customers"]
+        seen += [(e["node"]["id"], [c["contractId"] for c in e["node"]["contracts"]]) for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    real_of = {world.pseudonym(c.id, partner): c.id for c in world.alliance.customers}
+    assert len(seen) > 20 and all(p in real_of for p, _ in seen)
+    real_rank = {cid: i for i, cid in enumerate(sorted(real_of.values()))}
+    listed_order = [real_rank[real_of[p]] for p, _ in seen]
+    by_lowest_id = [real_rank[real_of[p]] for p, ids in sorted(seen, key=lambda item: min(item[1]))]
+    foreign = sorted((p, min(i for i in ids if not i.startswith(PREFIX[partner]))) for p, ids in seen
+                     if any(not i.startswith(PREFIX[partner]) for i in ids))
+    by_foreign_id = [real_rank[real_of[p]] for p, _ in sorted(foreign, key=lambda item: item[1])]
+    if partner == "life":  # for service the insurer is shown the bank's accounts (direct debits)
+        assert len(foreign) > 5
+    for ranks in (listed_order, by_lowest_id, *([by_foreign_id] if foreign else [])):
+        n = len(ranks)
+        # Three standard deviations of Kendall's tau between unrelated orders of n items; a leak gives 1.0.
+        chance = 3 * math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
+        assert abs(_kendall_tau(ranks)) < min(0.8, chance), ranks
+    # Another partner's contract IDs are never shown in clear beside a pseudonym.
+    assert all(i.startswith((PREFIX[partner], "PSN-")) for _, ids in seen for i in ids)
+
+
+PREFIX = {"bank": "BNK-", "life": "LIF-", "property": "PNC-", "invest": "INV-"}

@@ -94,7 +94,7 @@ async def test_explain_matches_what_the_gateway_returns(gateway: Gateway, world:
                                                                    consents=consents)}
                  for owner in policy.owners()}
     # The caller names the customer the way it knows them: by pseudonym where that is all it is shown.
-    known_as = world.pseudonym(SHOWCASE) if explained["rm"]["Customer.id"].treatment.kind == "pseudonymize" \
+    known_as = world.pseudonym(SHOWCASE, consumer) if explained["rm"]["Customer.id"].treatment.kind == "pseudonymize" \
         else SHOWCASE
     reply = await gateway.as_role(_full_query(), role, purpose, {"id": known_as}, **ids)
 
@@ -109,7 +109,8 @@ async def test_explain_matches_what_the_gateway_returns(gateway: Gateway, world:
 
     def check(owner: str, field: str, kind: str, raw: Any, shown: Any, path: tuple) -> None:
         row = explained[owner][field]
-        expected = None if row.treatment.kind == "redact" else apply(row.treatment, raw, kind, key=keys.get(owner))
+        key = keys.for_consumer(owner, consumer)  # one pseudonym key per (owner, consumer)
+        expected = None if row.treatment.kind == "redact" else apply(row.treatment, raw, kind, key=key)
         assert _got(shown, kind) == _shown(expected, kind), (consumer, purpose, field, row.shown)
         if row.treatment.kind != "allow":
             entry = redactions[(path, field)]
@@ -125,9 +126,18 @@ async def test_explain_matches_what_the_gateway_returns(gateway: Gateway, world:
         assert (got[name] is None) == (row.treatment.kind == "redact" or (name == "address" and not customer.address))
 
     # A contract is listed exactly when its partner lets this consumer know it exists (`<Type>.contractId`).
-    refs = sorted((r for r in world.alliance.contracts if r.customer_id == SHOWCASE), key=lambda r: r.contract_id)
-    listed = [r for r in refs
-              if explained[r.partner_id][f"{TYPE_OF_PRODUCT[r.product_type]}.contractId"].treatment.kind != "redact"]
+    def id_treatment(ref: Any) -> Any:
+        return explained[ref.partner_id][f"{TYPE_OF_PRODUCT[ref.product_type]}.contractId"].treatment
+
+    def shown_order(ref: Any) -> tuple[str, str]:
+        # Listed by partner, then by the ID as this consumer is shown it (its pseudonym where pseudonymised).
+        treatment = id_treatment(ref)
+        if treatment.kind == "allow":
+            return ref.partner_id, ref.contract_id
+        return ref.partner_id, apply(treatment, ref.contract_id, "id", key=keys.for_consumer(ref.partner_id, consumer))
+
+    listed = sorted((r for r in world.alliance.contracts
+                     if r.customer_id == SHOWCASE and id_treatment(r).kind != "redact"), key=shown_order)
     assert len(got["contracts"]) == len(listed), (consumer, purpose)
     for index, (contract, ref) in enumerate(zip(got["contracts"], listed, strict=True)):
         base = ("customer", "contracts", index)

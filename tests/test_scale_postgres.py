@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from fixtures.seed import seed_master
+from gateway.policy import DEMO_AGREEMENTS
 from gateway.tokens import mint
 from privacy.audit.keys import generate
 from tests.gateway_support import CUSTOMERS, SEED, World, audit_chain, free_port, wait_ready
@@ -32,7 +33,8 @@ async def test_three_gateways_on_one_postgresql_keep_one_audit_chain(world: Worl
     ports = [free_port() for _ in range(GATEWAYS)]
     processes = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway.cli", "serve", "--db", pg_schema_url, "--jwks",
-        str(world.keys_dir / "jwks.json"), "--partners", str(partners), "--keys-dir", str(world.pseudonym_keys),
+        str(world.keys_dir / "jwks.json"), "--partners", str(partners), "--agreements", str(DEMO_AGREEMENTS),
+        "--keys-dir", str(world.pseudonym_keys),
         "--audit-key", str(audit_key), "--port", str(port), env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE) for port in ports]
     try:

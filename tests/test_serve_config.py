@@ -21,7 +21,8 @@ def config_file(tmp_path: Path) -> Path:
     jwks.write_text('{"keys": []}')
     path = tmp_path / "vcv.yaml"
     path.write_text(yaml.safe_dump({"database_url": "sqlite+aiosqlite:///from-file.db", "jwks": str(jwks),
-                                    "partners": str(ROOT / "fixtures" / "partners.yaml"), "port": 9000,
+                                    "partners": str(ROOT / "fixtures" / "partners.yaml"),
+                                    "agreements": str(ROOT / "fixtures" / "agreements"), "port": 9000,
                                     "workers": 4}))
     return path
 
@@ -42,7 +43,7 @@ def test_a_misspelt_key_is_an_error_not_a_silent_default(config_file: Path) -> N
 
 
 def test_missing_and_invalid_settings_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("VCV_DATABASE_URL", "VCV_JWKS", "VCV_PARTNERS", "VCV_WORKERS"):
+    for name in ("VCV_DATABASE_URL", "VCV_JWKS", "VCV_PARTNERS", "VCV_WORKERS", "VCV_AGREEMENTS"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "vcv.yaml"
     path.write_text("workers: 0\njwks: /nowhere/jwks.json\n")
@@ -52,6 +53,8 @@ def test_missing_and_invalid_settings_are_named(tmp_path: Path, monkeypatch: pyt
     assert str(path) in message
     assert "database_url: required (a flag, VCV_DATABASE_URL or `database_url:` in the configuration file)" in message
     assert "workers: Input should be greater than or equal to 1" in message
+    # Production never falls back to the demo's agreements: without them it does not start, and says so.
+    assert "agreements: required (a flag, VCV_AGREEMENTS or `agreements:` in the configuration file)" in message
     assert "jwks: Value error, no such file: /nowhere/jwks.json" in message
 
 

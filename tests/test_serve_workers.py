@@ -71,7 +71,8 @@ async def test_three_workers_on_one_port_share_the_load_one_chain_and_stop_grace
     async def ibans() -> list[Any]:
         token = mint(world.keys_dir, role="partner", partner_id="life", purposes=["service"])
         sent.append(request_id := f"iban-{uuid.uuid4().hex[:8]}")
-        async with http.post(f"{base}/graphql", json={"query": IBANS, "variables": {"id": world.pseudonym(SHOWCASE)}},
+        variables = {"id": world.pseudonym(SHOWCASE, "life")}
+        async with http.post(f"{base}/graphql", json={"query": IBANS, "variables": variables},
                              headers={"Authorization": f"Bearer {token}", "X-Purpose": "service",
                                       "X-Request-ID": request_id}) as response:
             body = await response.json()

@@ -1,0 +1,141 @@
+"""Finding customers by the ID the caller is shown, and paging through the customers it may see.
+
+Every way of reaching a customer goes through here (the planner and the strawberry fallback alike), so
+these rules hold whichever path answers:
+- a customer is found only by the form of ID the caller is shown: the real ID where the master's agreement
+  shows it in full, the caller's own pseudonym where it pseudonymises it; any other form is "not found";
+- a lookup the caller may not make does the same reads as one for a customer who does not exist (the
+  refusal is decided before anything of the customer is read, and the reads run for an ID no customer
+  has), so response time is no membership oracle;
+- callers shown pseudonyms page in pseudonym order, never in the order real IDs were assigned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.context import RequestContext
+from gateway.errors import BadRequest, Forbidden
+from privacy.guard import Guard
+from privacy.treatments import PSEUDONYM_PREFIX
+from privacy.vocabulary import PURPOSES
+from resolvers import models
+from resolvers.joint import MASTER_OWNER
+from resolvers.master import NO_CUSTOMER, CustomerView
+
+SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
+ID_FIELD = "Customer.id"
+MAX_FIRST = 100
+
+
+def page_size(first: int | None, default: int = 20) -> int:
+    """`first` as given, checked against the one page-size rule of every paged list."""
+    size = default if first is None else first
+    if not 0 <= size <= MAX_FIRST:
+        raise BadRequest(f"`first` must be between 0 and {MAX_FIRST}")
+    return size
+
+
+def no_customer_data(ctx: RequestContext) -> None:
+    if ctx.caller.role == "compliance":
+        raise Forbidden("compliance officers do not see customer data; use the audit queries")
+
+
+def _id_treatments(guard: Guard) -> frozenset[str]:
+    """How the master's agreement may show this caller customer IDs, without or with the customer's
+    consents: `allow`, `pseudonymize`, or neither (then no customer can be looked up at all)."""
+    return frozenset(guard.decide(MASTER_OWNER, ID_FIELD, consents).treatment.kind
+                     for consents in (frozenset(), frozenset(PURPOSES)))
+
+
+def sees_pseudonyms(guard: Guard) -> bool:
+    """Whether anything this caller is given may stand for a pseudonymised ID: then nothing it is given may
+    follow the order of the real IDs."""
+    return _id_treatments(guard) != frozenset({"allow"})
+
+
+def active_consents(consents: Sequence[models.Consent]) -> frozenset[str]:
+    return frozenset(c.purpose for c in consents if c.withdrawn_at is None)
+
+
+async def _resolve_pseudonym(ctx: RequestContext, given: str) -> str | None:
+    """The real ID behind the caller's pseudonym `given`, among the customers it may see at all. A keyed
+    HMAC cannot be inverted, so every candidate is computed (no early exit: the time taken does not depend on
+    where, or whether, the customer is found)."""
+    guard = ctx.guard
+    candidates = await ctx.master.customer_ids(ctx.visibility)
+    found = None
+    for candidate in candidates:
+        if guard.pseudonym_of(MASTER_OWNER, candidate) == given and found is None:
+            found = candidate
+    return found
+
+
+async def find_customer(ctx: RequestContext, given: str) -> CustomerView | None:
+    """The customer the caller calls `given`, read with consents, contracts and consultant in one go; None
+    exactly when the caller may not reach them by that ID, for whatever reason."""
+    no_customer_data(ctx)
+    guard, forms = ctx.guard, _id_treatments(ctx.guard)
+    real_id = NO_CUSTOMER
+    if given.startswith(PSEUDONYM_PREFIX):
+        if "pseudonymize" in forms:
+            real_id = await _resolve_pseudonym(ctx, given) or NO_CUSTOMER
+    elif "allow" in forms:
+        real_id = given
+
+    def admitted(row: models.Customer, consents: Sequence[models.Consent]) -> bool:
+        # Decided between reading the customer and reading their contracts: a refused lookup then reads
+        # the contracts of no one, exactly like a lookup of a customer who does not exist.
+        return guard.known_as(MASTER_OWNER, ID_FIELD, row.id, given, active_consents(consents))
+
+    view = await ctx.master.customer_view(ctx.visibility, real_id, admit=admitted)
+    if view is not None:
+        ctx.touched.add(view.customer.id)
+    return view
+
+
+async def own_record(ctx: RequestContext) -> CustomerView | None:
+    caller = ctx.caller
+    if caller.role != "customer" or not caller.customer_id:
+        raise Forbidden("only a customer has a record of their own")
+    view = await ctx.master.customer_view(ctx.visibility, caller.customer_id)
+    if view is not None:
+        ctx.touched.add(view.customer.id)
+    return view
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPage:
+    """One page: (cursor key, customer) in page order, and whether more follow. The key is what the cursor
+    seals: the real ID for callers shown real IDs, the caller's pseudonym otherwise."""
+
+    rows: list[tuple[str, models.Customer]]
+    more: bool
+
+
+async def page_customers(ctx: RequestContext, search: str | None, first: int | None,
+                         after: str | None) -> CustomerPage:
+    no_customer_data(ctx)
+    size = page_size(first)
+    try:
+        after_key = ctx.cursors.decode(after) if after else None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    guard, master, visibility = ctx.guard, ctx.master, ctx.visibility
+    # Search only in what the caller is shown in full: matching on a hidden column would be an oracle.
+    search_in = tuple(col for col, field in SEARCHABLE.items()
+                      if guard.decide(MASTER_OWNER, field, frozenset()).treatment.kind == "allow")
+    if search and not search_in:
+        raise Forbidden("your agreement does not let you search customers by name or ID")
+    if sees_pseudonyms(guard):
+        # Listed in pseudonym order: the order of real IDs (assigned one after another) would tell the
+        # caller who joined when, and would pair pseudonyms with guessable IDs.
+        ids = await master.customer_ids(visibility, search, search_in)
+        named = sorted((guard.pseudonym_of(MASTER_OWNER, i) or "", i) for i in ids)
+        later = [(p, i) for p, i in named if p and (after_key is None or p > after_key)]
+        page, more = later[:size], len(later) > size
+        found = {r.id: r for r in await master.customers_by_ids(visibility, [i for _, i in page])}
+        return CustomerPage([(p, found[i]) for p, i in page if i in found], more)
+    rows, more = await master.customers(visibility, search, size, after_key, search_in)
+    return CustomerPage([(r.id, r) for r in rows], more)
