@@ -71,6 +71,15 @@ def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]
     return query.where(or_(false(), *(func.lower(col).like(pattern, escape="\\") for col in columns)))
 
 
+def _consenting(query: Select[Any], purposes: tuple[str, ...] | None) -> Select[Any]:
+    """Only customers holding an active consent for one of `purposes` (None: no condition). Lets a listing page
+    exactly over the customers the caller will be shown, instead of dropping some after the page was cut."""
+    if purposes is None:
+        return query
+    k, c = models.Consent, models.Customer
+    return query.where(exists().where(k.customer_id == c.id, k.purpose.in_(purposes), k.withdrawn_at.is_(None)))
+
+
 @dataclass(frozen=True, slots=True)
 class CustomerView:
     """A customer with everything a customer view reads from the master, read in one go."""
@@ -139,11 +148,12 @@ class Master:
 
     @_reads_master
     async def customer_ids(self, v: Visibility, search: str | None = None,
-                           search_in: tuple[str, ...] = ()) -> list[str]:
-        """Every customer ID the caller may see, optionally matching `search`: for work that has to look at
-        all of them (resolving or ordering by pseudonyms, which cannot be inverted or computed in SQL)."""
+                           search_in: tuple[str, ...] = (), consenting: tuple[str, ...] | None = None) -> list[str]:
+        """Every customer ID the caller may see, optionally matching `search` (and with an active consent for
+        one of `consenting`): for work that has to look at all of them (resolving or ordering by pseudonyms,
+        which cannot be inverted or computed in SQL)."""
         c = models.Customer
-        query = _matching(select(c.id).where(visible(v)), search, search_in)
+        query = _consenting(_matching(select(c.id).where(visible(v)), search, search_in), consenting)
         async with self._sessions() as s:
             return list((await s.execute(query)).scalars())
 
@@ -157,14 +167,15 @@ class Master:
     @_reads_master
     async def customers(self, v: Visibility, search: str | None, first: int, after_id: str | None,
                         search_in: tuple[str, ...] = ("id", "given_name", "family_name"),
-                        ) -> tuple[list[models.Customer], bool]:
+                        consenting: tuple[str, ...] | None = None) -> tuple[list[models.Customer], bool]:
         """A page ordered by ID. `search_in` names the columns the caller may match on: matching on a
-        column whose values the caller may not see would turn search into an oracle for them."""
+        column whose values the caller may not see would turn search into an oracle for them. `consenting`:
+        only customers with an active consent for one of these purposes."""
         c = models.Customer
         query = select(c).where(visible(v)).order_by(c.id).limit(max(0, min(first, MAX_PAGE)) + 1)
         if after_id:
             query = query.where(c.id > after_id)
-        query = _matching(query, search, search_in)
+        query = _consenting(_matching(query, search, search_in), consenting)
         async with self._sessions() as s:
             rows = list((await s.execute(query)).scalars())
         limit = max(0, min(first, MAX_PAGE))
