@@ -187,7 +187,7 @@ def test_explain_table_lists_every_field_with_its_rule_aligned(policy: PolicySet
     assert "generalize step 1000" in with_consent and "bank/partners-leads (bank.yaml:" in with_consent
     # Without the consent the life insurer does not even learn that the customer has a loan at the bank.
     loan = next(line for line in rows if line.startswith("Loan.contractId "))
-    assert loan.split()[1:3] == ["redact", "bank/default-deny"] and loan.split()[3] == "allow"
+    assert loan.split()[1:3] == ["redact", "bank/default-deny"] and loan.split()[3] == "pseudonymize"
 
 
 def test_explain_table_for_a_role_and_given_consents(policy: PolicySet) -> None:
