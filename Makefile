@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean chromium screenshots node graphiql lock
+.PHONY: demo test typecheck lint bench clean chromium screenshots node graphiql lock
 
 # Every package, transitive ones included, comes from requirements.lock at the exact version and hash recorded
 # there; the project itself is then installed without resolving anything (--no-deps).
@@ -66,6 +66,10 @@ test: $(STAMP) chromium $(NODE_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest $(ARGS)
 
+# mypy as configured in pyproject.toml: strict for privacy/ and resolvers/, the default checks elsewhere.
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.run $(ARGS)
 
@@ -73,4 +77,4 @@ screenshots: $(STAMP) chromium
 	$(VENV)/bin/python docs/screenshots.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache

@@ -16,7 +16,7 @@ from playwright.async_api import Page, async_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.demo import start_demo
+from fixtures.demo import start_demo
 from tests.browser import launch
 
 OUT = Path(__file__).resolve().parent / "screenshots"

@@ -28,11 +28,11 @@ from gateway.context import RequestContext
 from gateway.cost import DEFAULT_MAX_COST
 from gateway.cursors import Cursors
 from gateway.errors import VcvError
-from gateway.gate import ContextFactory, Executor, Gate, GraphQLRequest, Limits, Outcome
-from gateway.identity import Caller, Verifier
+from gateway.gate import ContextFactory, Executor, Gate, Limits, Outcome
+from gateway.identity import Caller, IdentitySettings, Verifier
 from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import REQUEST_SECONDS, REQUESTS, metrics_endpoint
-from gateway.operations import TrustedOperations
+from gateway.operations import GraphQLRequest, TrustedOperations
 from gateway.pages import add_ide, add_pages, graphiql_page
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
@@ -54,18 +54,16 @@ from resolvers.master import Master, MasterLoaders
 
 log = logging.getLogger("vcv.gateway")
 
-STATE = web.AppKey("state", object)
 REQUEST_ID = web.RequestKey("request_id", str)
 CONTEXT = web.RequestKey("context", RequestContext)
 OUTCOME = web.RequestKey("outcome", Outcome)
-SETTINGS = web.AppKey("settings", object)
 VERIFIER = web.AppKey("verifier", Verifier)
 
 
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
     db_url: str
-    jwks_path: Path
+    jwks_path: Path | None  # the demo's and tests' JWKS file; `identity` (vcv serve) wins when given
     partners: PartnersConfig
     agreements_dir: Path = DEMO_AGREEMENTS
     # pseudonym keys: VCV_PSEUDONYM_KEY_<OWNER> in the environment, else <keys_dir>/<owner>.key
@@ -87,6 +85,8 @@ class GatewaySettings:
     traces_endpoint: str | None = None
     # Demo mode only: tokens the pages offer as one-click identities (role, label, purposes, token).
     demo_identities: list[dict[str, Any]] | None = None
+    # Where tokens' keys come from and what they must say (issuer, audience, lifetime, claim mapping).
+    identity: IdentitySettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +108,13 @@ class _State:
     tracing: Tracing
 
 
+STATE = web.AppKey("state", _State)  # set when the app starts (lifecycle), absent before
+SETTINGS = web.AppKey("settings", GatewaySettings)
+
+
 def _context_for(request: web.Request) -> ContextFactory:
     """Everything the resolvers of one request reach: the verified caller, fresh loaders, the guard."""
-    state: _State = request.app[STATE]  # type: ignore[assignment]
+    state: _State = request.app[STATE]
 
     def build(caller: Caller, request_id: str) -> RequestContext:
         rules = state.rules  # a reload replaces these as a whole; this request keeps the ones it began with
@@ -144,7 +148,7 @@ def _strawberry_executor(schema: strawberry.Schema) -> Executor:
 
 def _graphql_route(app: web.Application, gate: Gate, executor: Executor, graphiql: bool) -> GraphQLView:
     async def run(request: web.Request, operation: GraphQLRequest | VcvError) -> Outcome:
-        state: _State = request.app[STATE]  # type: ignore[assignment]
+        state: _State = request.app[STATE]
         outcome = await gate.run(request[REQUEST_ID], request.method, request.headers, operation,
                                  verifier=request.app[VERIFIER], audit=state.audit,
                                  context_for=_context_for(request), execute=executor, tracer=state.tracing.tracer)
@@ -173,7 +177,7 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def _server_span(request: web.Request) -> Any:
-    state: _State | None = request.app.get(STATE)  # type: ignore[assignment]
+    state: _State | None = request.app.get(STATE)
     tracer = state.tracing.tracer if state is not None and request.path == "/graphql" else NO_TRACING
     return server_span(tracer, request.method, request.path, request.headers, request[REQUEST_ID])
 
@@ -219,7 +223,7 @@ def _circuits(state: _State) -> dict[str, str]:
 async def _readyz(request: web.Request) -> web.Response:
     # Ready means the master answers. A partner with an open circuit does not make the gateway unready:
     # its fields come back as PARTNER_CIRCUIT_OPEN errors and every other partner's data still flows.
-    state: _State = request.app[STATE]  # type: ignore[assignment]
+    state: _State = request.app[STATE]
     circuits = _circuits(state)
     master = "up"
     try:
@@ -228,13 +232,14 @@ async def _readyz(request: web.Request) -> web.Response:
         log.exception("readiness check failed: customer master")
         master = "down"
     audit = "up" if await state.audit.ready() else "down"  # without the log, every answer would be refused
-    ready = master == audit == "up"
+    identity = request.app[VERIFIER].state()  # stale (provider unreachable, last good keys) is still ready
+    ready = master == audit == "up" and identity != "down"
     return web.json_response({"status": "ready" if ready else "unavailable", "master": master, "audit": audit,
-                              "partners": circuits}, status=200 if ready else 503)
+                              "identity": identity, "partners": circuits}, status=200 if ready else 503)
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
-    _circuits(request.app[STATE])  # type: ignore[arg-type]
+    _circuits(request.app[STATE])
     return await metrics_endpoint(request)
 
 
@@ -247,8 +252,8 @@ def _load_rules(settings: GatewaySettings, partners: PartnersConfig, cursors: Cu
 async def reload_configuration(app: web.Application) -> bool:
     """Re-read the partners file and the agreements. Everything is validated first: an invalid file keeps
     the running configuration and the log says why (file and line). Requests in flight finish as they began."""
-    settings: GatewaySettings = app[SETTINGS]  # type: ignore[assignment]
-    state: _State = app[STATE]  # type: ignore[assignment]
+    settings: GatewaySettings = app[SETTINGS]
+    state: _State = app[STATE]
     if settings.partners_file is None:
         log.warning("reload asked for, but the gateway was not started from a partners file")
         return False
@@ -270,7 +275,9 @@ async def reload_configuration(app: web.Application) -> bool:
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_request_id])
     app[SETTINGS] = settings
-    app[VERIFIER] = Verifier.from_file(settings.jwks_path)
+    app[VERIFIER] = Verifier.from_settings(settings.identity or IdentitySettings(jwks_file=settings.jwks_path,
+                                                                                max_token_lifetime_s=None))
+    app.cleanup_ctx.append(app[VERIFIER].running)  # the provider's keys: first fetch, then refreshes
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
     rules = _load_rules(settings, settings.partners, Cursors())
     schema = build_schema()

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.types import Info
 
+from gateway.context import Info
 from gateway.errors import BadRequest, Forbidden
 from privacy.audit.store import AuditQuery
 from privacy.audit.verify import verify

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import shutil
 import sys
@@ -11,14 +12,17 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
 from gateway.logs import LogFormat, configure_logging
+from gateway.tokens import DEFAULT_DATA_DIR
+
+if TYPE_CHECKING:  # the commands import these lazily, so `vcv token` does not load the policy engine
+    from privacy import Catalogue, PolicySet
 
 T = TypeVar("T")
-DEFAULT_DATA_DIR = Path(".vcv")
 _ROOT = Path(__file__).resolve().parent.parent
 DEMO_AGREEMENTS = _ROOT / "fixtures" / "agreements"
 DEMO_PARTNERS = _ROOT / "fixtures" / "partners.yaml"
@@ -34,18 +38,6 @@ def main(log_format: LogFormat, log_level: str) -> None:
     configure_logging(log_format, log_level)
 
 
-@main.command()
-@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--db", "db_url", required=True, help="SQLAlchemy URL, e.g. sqlite+aiosqlite:///master.db")
-def seed(customers: int, seed: int, db_url: str) -> None:
-    """Create the customer master schema (migrations) and fill it with the synthetic alliance."""
-    from fixtures.seed import seed_master
-
-    counts = asyncio.run(seed_master(db_url, customers=customers, seed=seed))
-    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
-
-
 @main.group()
 def db() -> None:
     """Customer master database."""
@@ -55,45 +47,13 @@ def db() -> None:
 @click.option("--db", "db_url", required=True)
 def db_upgrade(db_url: str) -> None:
     """Run the Alembic migrations up to the newest revision."""
-    from resolvers.database import migrate
+    from resolvers import migrate
 
     migrate(db_url)
     click.echo("customer master schema is at head")
 
 
-@main.group()
-def partners() -> None:
-    """The partner simulators (bank, life, property, invest)."""
-
-
-@partners.command("run")
-@click.argument("names", nargs=-1)
-@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--base-port", type=int, default=9101, show_default=True,
-              help="bank, life, property, invest listen on base, base+1, ...")
-@click.option("--latency-ms", type=int, default=0, show_default=True)
-@click.option("--jitter-ms", type=int, default=0, show_default=True)
-@click.option("--error-rate", type=float, default=0.0, show_default=True)
-@click.option("--mode", default="none", show_default=True,
-              type=click.Choice(["none", "timeout", "error", "malformed", "wrong_types", "extra_fields", "reset"]))
-@click.option("--credentials", "credentials_file", type=click.Path(path_type=Path),
-              help="JSON file with each partner's credential and admin credential; written if missing")
-def partners_run(names: tuple[str, ...], customers: int, seed: int, host: str, base_port: int,
-                 latency_ms: int, jitter_ms: int, error_rate: float, mode: str,
-                 credentials_file: Path | None) -> None:
-    """Start partner simulators (all four unless NAMES are given) until Ctrl-C."""
-    from fixtures.partners.runner import run_forever
-
-    asyncio.run(run_forever(
-        names=names or None, customers=customers, seed=seed, host=host, base_port=base_port,
-        faults={"latency_ms": latency_ms, "jitter_ms": jitter_ms, "error_rate": error_rate, "mode": mode},
-        credentials_file=credentials_file,
-    ))
-
-
-@partners.command("onboard")
+@main.command("onboard")
 @click.argument("partner_id")
 @click.option("--db", "db_url", required=True, help="the customer master, e.g. sqlite+aiosqlite:///master.db")
 @click.option("--partners", "partners_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -101,7 +61,7 @@ def partners_run(names: tuple[str, ...], customers: int, seed: int, host: str, b
 @click.option("--contracts", "contracts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV or JSON: customer_id, contract_id, product_code [, status, start_date, end_date]")
 @click.option("--dry-run", is_flag=True, help="check everything and say what would be written; write nothing")
-def partners_onboard(partner_id: str, db_url: str, partners_file: Path, contracts_file: Path | None,
+def onboard_partner(partner_id: str, db_url: str, partners_file: Path, contracts_file: Path | None,
                      dry_run: bool) -> None:
     """Register PARTNER_ID in the customer master and import its contract references, all or nothing.
 
@@ -149,7 +109,9 @@ def token(data_dir: Path, role: str, consultant_id: str | None, customer_id: str
     if needed and not given[needed]:
         raise click.UsageError(f"a {role} token needs --{needed.replace('_', '-')}")
     wanted = [p.strip() for p in purposes.split(",") if p.strip()]
-    click.echo(mint(data_dir, role=role, purposes=wanted, ttl_s=ttl, **{needed: given[needed]} if needed else {}))
+    claim = {needed: given[needed]} if needed else {}  # only the ID the role needs goes into the token
+    click.echo(mint(data_dir, role=role, purposes=wanted, ttl_s=ttl, consultant_id=claim.get("consultant_id"),
+                    customer_id=claim.get("customer_id"), partner_id=claim.get("partner_id")))
 
 
 @main.command()
@@ -161,11 +123,11 @@ def keys(directory: Path, partners_file: Path) -> None:
     JWKS (for `vcv token`; production verifies tokens of its identity provider instead), one pseudonym key per
     data owner, and the audit signing key."""
     from gateway.tokens import ensure_demo_keys
+    from privacy import ensure_demo_pseudonym_keys as ensure_pseudonym_keys
     from privacy.audit.keys import generate
-    from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
-    from resolvers.connectors.config import load
+    from resolvers import load_partners
 
-    owners = ["rm", *load(partners_file, allow_missing_env=True).partners]
+    owners = ["rm", *load_partners(partners_file, allow_missing_env=True).partners]
     jwks = ensure_demo_keys(directory)
     pseudonyms = ensure_pseudonym_keys(directory / "pseudonym-keys", owners)
     audit_key, audit_public = generate(directory)
@@ -182,34 +144,16 @@ def schema() -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
-@click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--partners", "partners_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="connector file (default: the four simulators'); entries for bank, life, property and invest "
-                   "are pointed at the running simulators, any other partner is used as written")
-@click.option("--agreements", "agreements_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="agreement files (default: the demo's), e.g. with an extra partner's agreement added")
-def demo(data_dir: Path, port: int, customers: int, seed: int, partners_file: Path | None,
-         agreements_dir: Path | None) -> None:
-    """Run the whole alliance on loopback: master, four partners (plus any in --partners), gateway."""
-    from gateway.demo import run_demo
-    from privacy.agreements import AgreementError
-    from resolvers.connectors.config import ConfigError
-
-    try:
-        asyncio.run(run_demo(data_dir, port=port, customers=customers, seed=seed, partners_file=partners_file,
-                             agreements_dir=agreements_dir))
-    except (ConfigError, AgreementError) as exc:
-        raise click.ClickException(f"not starting: {exc}") from None
-
-
 @main.command()
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="VCV_CONFIG",
               help="YAML file of settings (keys as in docs/operations.md); flags and VCV_* variables win")
 @click.option("--db", "database_url", help="the customer master's SQLAlchemy URL [VCV_DATABASE_URL]")
-@click.option("--jwks", type=click.Path(path_type=Path), help="the identity provider's public keys [VCV_JWKS]")
+@click.option("--jwks", type=click.Path(path_type=Path), help="the identity provider's public keys, a JWKS file "
+              "[VCV_JWKS]")
+@click.option("--jwks-url", help="the identity provider's JWKS URL, refreshed while running [VCV_JWKS_URL]")
+@click.option("--issuer", help="the identity provider's issuer URL: checked in tokens, and found by OpenID Connect "
+              "discovery unless --jwks or --jwks-url is given [VCV_ISSUER]")
+@click.option("--audience", help="tokens' aud must contain it [VCV_AUDIENCE]")
 @click.option("--partners", type=click.Path(path_type=Path), help="partners file [VCV_PARTNERS]")
 @click.option("--agreements", type=click.Path(path_type=Path),
               help="directory of data-sharing agreements [VCV_AGREEMENTS; default: the demo's]")
@@ -234,8 +178,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     metrics_dir, parent = _metrics_shared_by_workers(), os.getpid()
     from gateway.config import ConfigError, load_config
     from gateway.serve import run
-    from privacy.agreements import AgreementError
-    from privacy.pseudonyms import PseudonymKeyError
+    from privacy import AgreementError, PseudonymKeyError
 
     try:
         config = load_config(config_file, **flags)
@@ -275,7 +218,7 @@ def operations(operations_file: Path) -> None:
 
 def _on_database(db_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(engine)` against `db_url` and close the engine whatever happens."""
-    from resolvers.database import create_engine
+    from resolvers import create_engine
 
     async def run() -> T:
         engine = create_engine(db_url)
@@ -346,7 +289,7 @@ def audit_export(db_url: str, customer_id: str | None, subject: str | None, sinc
         while True:
             rows = await log.search(AuditQuery(after_seq=after, limit=1000, customer_id=customer_id,
                                                subject=subject, since=utc(since), until=utc(until)))
-            written += write_events(rows, fmt, click.get_text_stream("stdout"), header=written == 0)
+            written += write_events(rows, fmt, sys.stdout, header=written == 0)
             if len(rows) < 1000:
                 return written
             after = rows[-1]["seq"]
@@ -369,13 +312,12 @@ def policy() -> None:
     """Data-sharing agreements: check, explain, records of processing."""
 
 
-def _policy_inputs(agreements_dir: Path, partners_file: Path) -> tuple:  # type: ignore[type-arg]
-    from privacy.vocabulary import ROLES
-    from resolvers.connectors.config import ConfigError, load
-    from resolvers.joint import catalogue
+def _policy_inputs(agreements_dir: Path, partners_file: Path) -> tuple[Catalogue, set[str]]:
+    from privacy import ROLES
+    from resolvers import ConfigError, catalogue, load_partners
 
     try:
-        partners_config = load(partners_file, allow_missing_env=True)
+        partners_config = load_partners(partners_file, allow_missing_env=True)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     owners = catalogue({pid: c.product_types for pid, c in partners_config.partners.items()})
@@ -393,20 +335,19 @@ _partners_option = click.option("--partners", "partners_file", type=click.Path(e
 @_partners_option
 def policy_check(agreements_dir: Path, partners_file: Path) -> None:
     """Validate every agreement file; exit 1 listing each problem with file and line."""
-    from privacy.agreements import load_agreements
-    from privacy.cli import check, summary
+    from privacy import cli, load_agreements
 
     owners, consumers = _policy_inputs(agreements_dir, partners_file)
-    problems = check(agreements_dir, owners, consumers)
+    problems = cli.check(agreements_dir, owners, consumers)
     if problems:
         for line in problems:
             click.echo(line, err=True)
         raise SystemExit(1)
-    click.echo(summary(load_agreements(agreements_dir, owners, known_consumers=consumers)))
+    click.echo(cli.summary(load_agreements(agreements_dir, owners, known_consumers=consumers)))
 
 
-def _load_policy(agreements_dir: Path, partners_file: Path):  # type: ignore[no-untyped-def]
-    from privacy.agreements import AgreementError, load_agreements
+def _load_policy(agreements_dir: Path, partners_file: Path) -> PolicySet:
+    from privacy import AgreementError, load_agreements
 
     owners, consumers = _policy_inputs(agreements_dir, partners_file)
     try:
@@ -425,7 +366,7 @@ def _load_policy(agreements_dir: Path, partners_file: Path):  # type: ignore[no-
 def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str, ...], agreements_dir: Path,
                    partners_file: Path) -> None:
     """What CONSUMER sees of OWNER's data for PURPOSE, field by field, and by which rule."""
-    from privacy.cli import explain_table
+    from privacy import cli
     from privacy.vocabulary import PURPOSES
 
     loaded = _load_policy(agreements_dir, partners_file)
@@ -438,7 +379,7 @@ def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str,
     unknown = sorted(set(consents) - set(PURPOSES))
     if unknown:
         raise click.UsageError(f"unknown consent {', '.join(map(repr, unknown))}; one of {', '.join(PURPOSES)}")
-    click.echo(explain_table(loaded, owner, consumer, purpose, consents=consents or None))
+    click.echo(cli.explain_table(loaded, owner, consumer, purpose, consents=consents or None))
 
 
 def _policy_at(path: Path, partners_file: Path):  # type: ignore[no-untyped-def]
@@ -475,12 +416,23 @@ def policy_diff(old: Path, new: Path, partners_file: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
 @_agreements_option
 @_partners_option
-def policy_records(fmt: str, agreements_dir: Path, partners_file: Path) -> None:
+def policy_records(fmt: Literal["markdown", "json"], agreements_dir: Path, partners_file: Path) -> None:
     """The GDPR Art. 30 record of processing activities: owners, consumers, purposes, data categories."""
-    from privacy.cli import records
+    from privacy import cli
 
-    click.echo(records(_load_policy(agreements_dir, partners_file), fmt), nl=False)  # type: ignore[arg-type]
+    click.echo(cli.records(_load_policy(agreements_dir, partners_file), fmt), nl=False)
 
+
+def _plug_in(group: click.Group) -> None:
+    """Add the commands other installed packages declare under the entry point group `vcv.commands`
+    (pyproject.toml). The demo world (fixtures/: `vcv demo`, `vcv seed`, `vcv partners run`) comes in this
+    way, so the gateway never imports the simulators it is tested against, and an installation without them
+    simply has no such commands."""
+    for entry in importlib.metadata.entry_points(group="vcv.commands"):
+        group.add_command(entry.load(), entry.name)
+
+
+_plug_in(main)
 
 if __name__ == "__main__":
     main()

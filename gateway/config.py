@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from gateway.claims import ClaimMapping
 from gateway.cost import DEFAULT_MAX_COST
 
 
@@ -30,7 +31,19 @@ class ServeConfig(BaseSettings):
 
     database_url: str = Field(description="the customer master, e.g. postgresql+asyncpg://vcv@db/vcv")
     audit_database_url: str | None = Field(None, description="the audit log's database (default: the master's)")
-    jwks: Path = Field(description="public keys of the identity provider (JWKS JSON file)")
+    # Identity: one of a JWKS file, a JWKS URL or an issuer (discovery) is required; there is no default, and
+    # never the demo's keys.
+    jwks: Path | None = Field(None, description="public keys of the identity provider (JWKS JSON file)")
+    jwks_url: str | None = Field(None, description="the identity provider's JWKS URL, fetched and refreshed")
+    issuer: str | None = Field(None, description="the provider's issuer URL: tokens' `iss` must equal it; "
+                               "without jwks/jwks_url, keys are found by OpenID Connect discovery")
+    audience: str | None = Field(None, description="tokens' `aud` must contain it (required with a provider URL)")
+    max_token_lifetime_s: int = Field(24 * 3600, ge=1, description="refuse tokens minted for longer (exp - iat)")
+    token_leeway_s: int = Field(30, ge=0, le=300, description="clock skew tolerated for exp, nbf, iat")
+    claims: ClaimMapping = Field(ClaimMapping(), description="where role, purposes and IDs come from")
+    jwks_refresh_s: float = Field(300.0, ge=1, description="how often the provider's keys are fetched again")
+    jwks_refetch_min_s: float = Field(10.0, ge=0, description="at most one fetch per this for an unknown kid")
+    token_cache_size: int = Field(10_000, ge=0, description="verified tokens remembered until they expire")
     partners: Path = Field(description="partners file (connectors, timeouts, breakers)")
     # No default: a production gateway never falls back to the demo's agreements (`vcv demo` brings its own).
     agreements: Path = Field(description="directory of data-sharing agreements")
@@ -55,6 +68,28 @@ class ServeConfig(BaseSettings):
         if path is not None and not path.is_file():
             raise ValueError(f"no such file: {path}")
         return path
+
+    @field_validator("jwks_url", "issuer")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError(f"not an http(s) URL: {url}")
+        return url
+
+    @model_validator(mode="after")
+    def _identity(self) -> ServeConfig:
+        if self.jwks is None and self.jwks_url is None and self.issuer is None:
+            raise ValueError("no identity provider configured: give `jwks` (a JWKS file), `jwks_url` or `issuer` "
+                             "(flags --jwks, --jwks-url, --issuer; VCV_JWKS, VCV_JWKS_URL, VCV_ISSUER); "
+                             "vcv serve never uses the demo's keys")
+        if self.jwks is not None and self.jwks_url is not None:
+            raise ValueError("identity: give `jwks` (a file) or `jwks_url`, not both")
+        if self.jwks is None and self.audience is None:
+            # A provider signs tokens for all its applications; without an audience, a token it issued for
+            # any of them would open this gateway.
+            raise ValueError("identity: `audience` is required with a provider's keys (jwks_url or issuer): "
+                             "the client ID or resource the provider puts in the tokens' aud claim")
+        return self
 
     @field_validator("agreements")
     @classmethod
@@ -105,7 +140,10 @@ def _explain(exc: ValidationError, path: Path | None) -> str:
     where = f" (flags, VCV_* environment{f', {path}' if path else ''})"
     problems = []
     for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]) or "configuration"
+        name = ".".join(str(part) for part in error["loc"])
+        if not name:  # a rule across settings: its message names them
+            problems.append(error["msg"].removeprefix("Value error, "))
+            continue
         message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
         if error["type"] == "missing":
             message = f"required (a flag, VCV_{name.upper()} or `{name}:` in the configuration file)"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import strawberry
+
 from gateway.cursors import Cursors
 from gateway.identity import Caller
+from privacy import Guard
 from privacy.audit.store import AuditLog
-from privacy.guard import Guard
-from resolvers.connectors import ConnectorConfig
-from resolvers.loaders import PartnerLoaders
-from resolvers.master import Master, MasterLoaders, Visibility
+from resolvers import ConnectorConfig, Master, MasterLoaders, PartnerLoaders, Visibility
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class RequestContext:
     partner_configs: dict[str, ConnectorConfig]
     guard: Guard
     cursors: Cursors
-    audit: AuditLog | None = None  # for reading the log (auditEvents, accessLog); writing is the app's
+    audit: AuditLog  # for reading the log (auditEvents, accessLog); writing is the app's
     touched: set[str] = field(default_factory=set)  # customers shown to the caller, for the audit event
     consent_changes: list[ConsentChange] = field(default_factory=list)  # setConsent, for the audit event
 
@@ -48,3 +48,7 @@ class RequestContext:
     def visibility(self) -> Visibility:
         c = self.caller
         return Visibility(c.role, c.purpose, c.consultant_id, c.customer_id, c.partner_id)
+
+
+# What a resolver of this schema is handed: the request's context, and no root value.
+Info = strawberry.Info[RequestContext, None]

@@ -31,7 +31,7 @@ from graphql.language import (
 )
 from graphql.utilities import value_from_ast_untyped
 
-from resolvers.joint import CONTRACT_TYPES
+from resolvers import CONTRACT_TYPES
 
 # field name -> (argument giving the item count, default count, largest count taken)
 PAGINATED = {"customers": ("first", 20, 100), "recentTransactions": ("first", 5, 100),

@@ -1,6 +1,7 @@
-"""Opaque pagination cursors. A cursor carries the last customer ID of a page, which a caller who sees
-only pseudonyms must not learn, so it is sealed (AES-GCM) rather than merely encoded. Gateway processes
-behind one load balancer share the key (VCV_CURSOR_KEY, hex) so a cursor from one works on another."""
+"""Opaque pagination cursors. A cursor carries where a page ended (the last customer ID for a caller shown
+IDs, the caller's pseudonym otherwise; gateway/lookup.py) and is sealed (AES-GCM) rather than merely
+encoded, so it tells nothing and cannot be forged to start a page elsewhere. Gateway processes behind one
+load balancer share the key (VCV_CURSOR_KEY, hex) so a cursor from one works on another."""
 
 from __future__ import annotations
 

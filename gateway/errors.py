@@ -7,7 +7,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from resolvers.errors import MasterUnavailable, PartnerError
+from resolvers import MasterUnavailable, PartnerError
 
 
 class VcvError(Exception):

@@ -37,7 +37,7 @@ from gateway.cost import ShapeLimits, measure, query_cost
 from gateway.errors import VcvError, is_safe
 from gateway.identity import Caller, Verifier
 from gateway.metrics import ERRORS, REDACTIONS
-from gateway.operations import OperationRefused, TrustedOperations
+from gateway.operations import GraphQLRequest, OperationRefused, TrustedOperations
 from gateway.tracing import NO_TRACING
 from privacy.audit.store import AuditLog, AuditUnavailable
 
@@ -45,16 +45,6 @@ log = logging.getLogger("vcv.gate")
 
 MAX_TOKENS = 2_000
 MASKED = "Internal error."
-
-
-@dataclass(frozen=True, slots=True)
-class GraphQLRequest:
-    """One operation as a transport received it (GraphQL over HTTP: POST body or GET parameters)."""
-
-    query: str | None
-    operation_name: str | None = None
-    variables: dict[str, Any] | None = None
-    extensions: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +110,7 @@ class Gate:
         caller: Caller | None = None
         try:
             # Who asks and why comes first: nothing about the document is looked at for an unknown caller.
-            caller = verifier.verify(headers.get("Authorization"), headers.get("X-Purpose"))
+            caller = await verifier.authenticate(headers.get("Authorization"), headers.get("X-Purpose"))
             if isinstance(operation, VcvError):
                 raise Refused(operation, headers=getattr(operation, "headers", None))
             operation = self._registered(operation)

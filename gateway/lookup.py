@@ -7,7 +7,9 @@ these rules hold whichever path answers:
 - a lookup the caller may not make does the same reads as one for a customer who does not exist (the
   refusal is decided before anything of the customer is read, and the reads run for an ID no customer
   has), so response time is no membership oracle;
-- callers shown pseudonyms page in pseudonym order, never in the order real IDs were assigned.
+- callers shown pseudonyms page in the order of the pseudonym index (resolvers/pseudonym_index.py), which
+  is unrelated to the order real IDs were assigned; opening by pseudonym and paging both cost O(log n) in the
+  size of the master, whatever the number of customers the caller may see.
 """
 
 from __future__ import annotations
@@ -17,12 +19,8 @@ from dataclasses import dataclass
 
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, Forbidden
-from privacy.guard import Guard
-from privacy.treatments import PSEUDONYM_PREFIX
-from privacy.vocabulary import PURPOSES
-from resolvers import models
-from resolvers.joint import MASTER_OWNER
-from resolvers.master import NO_CUSTOMER, CustomerView
+from privacy import PSEUDONYM_PREFIX, PURPOSES, Guard
+from resolvers import MASTER_OWNER, NO_CUSTOMER, CustomerView, models
 
 SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
 ID_FIELD = "Customer.id"
@@ -78,17 +76,28 @@ def active_consents(consents: Sequence[models.Consent]) -> frozenset[str]:
     return frozenset(c.purpose for c in consents if c.withdrawn_at is None)
 
 
-async def _resolve_pseudonym(ctx: RequestContext, given: str) -> str | None:
-    """The real ID behind the caller's pseudonym `given`, among the customers it may see at all. A keyed
-    HMAC cannot be inverted, so every candidate is computed (no early exit: the time taken does not depend on
-    where, or whether, the customer is found)."""
+async def _indexed(ctx: RequestContext) -> bool:
+    """Make sure the pseudonym index of this caller is up to date; False when the master's owner has no key
+    (then it pseudonymises nothing, and nothing is to be found by pseudonym)."""
     guard = ctx.guard
-    candidates = await ctx.master.customer_ids(ctx.visibility)
-    found = None
-    for candidate in candidates:
-        if guard.pseudonym_of(MASTER_OWNER, candidate) == given and found is None:
-            found = candidate
-    return found
+    fingerprint = guard.index_fingerprint(MASTER_OWNER)
+    if fingerprint is None:
+        return False
+
+    def tokens(ids: Sequence[str]) -> list[str]:
+        return [guard.index_token(MASTER_OWNER, guard.pseudonym_of(MASTER_OWNER, i) or "") or "" for i in ids]
+
+    await ctx.master.index_pseudonyms(MASTER_OWNER, guard.consumer, fingerprint, tokens)
+    return True
+
+
+async def _resolve_pseudonym(ctx: RequestContext, given: str) -> str | None:
+    """The real ID behind the caller's pseudonym `given`, if any customer has it: one indexed read, whether
+    the customer exists, is hidden from the caller or not (visibility is checked by the read that follows)."""
+    token = ctx.guard.index_token(MASTER_OWNER, given)
+    if token is None or not await _indexed(ctx):
+        return None
+    return await ctx.master.customer_id_by_token(MASTER_OWNER, ctx.guard.consumer, token)
 
 
 async def find_customer(ctx: RequestContext, given: str) -> CustomerView | None:
@@ -148,13 +157,12 @@ async def page_customers(ctx: RequestContext, search: str | None, first: int | N
     if search and not search_in:
         raise Forbidden("your agreement does not let you search customers by name or ID")
     if sees_pseudonyms(guard):
-        # Listed in pseudonym order: the order of real IDs (assigned one after another) would tell the
-        # caller who joined when, and would pair pseudonyms with guessable IDs.
-        ids = await master.customer_ids(visibility, search, search_in, consenting)
-        named = sorted((guard.pseudonym_of(MASTER_OWNER, i) or "", i) for i in ids)
-        later = [(p, i) for p, i in named if p and (after_key is None or p > after_key)]
-        page, more = later[:size], len(later) > size
-        found = {r.id: r for r in await master.customers_by_ids(visibility, [i for _, i in page])}
-        return CustomerPage([(p, found[i]) for p, i in page if i in found], more)
+        # Listed in the order of the pseudonym index: the order of real IDs (assigned one after another) would
+        # tell the caller who joined when, and would pair pseudonyms with guessable IDs.
+        if not await _indexed(ctx):
+            return CustomerPage([], False)
+        found, more = await master.customers_by_token(visibility, MASTER_OWNER, guard.consumer, search, size,
+                                                      after_key, search_in, consenting)
+        return CustomerPage(found, more)
     rows, more = await master.customers(visibility, search, size, after_key, search_in, consenting)
     return CustomerPage([(r.id, r) for r in rows], more)

@@ -8,7 +8,15 @@ from __future__ import annotations
 import os
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by `vcv serve` (gateway/cli.py) before this module loads
@@ -33,3 +41,15 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 def worker_exited(pid: int) -> None:
     mark_process_dead(pid)  # its live gauges (backlog, circuits) no longer count; its counters still do
 
+# The identity provider's keys (gateway/idp.py). With several workers, the worst worker's view: one worker
+# that cannot refresh is enough to make a rotated-out key linger there.
+IDENTITY_KEYS_UP = Gauge("vcv_identity_keys_up", "1 when the last fetch of the identity provider's keys "
+                         "succeeded (or they come from a file), 0 while it fails and the last good keys are used.",
+                         multiprocess_mode="livemin")
+IDENTITY_KEYS = Gauge("vcv_identity_keys", "Signing keys of the identity provider the gateway accepts.",
+                      multiprocess_mode="livemin")
+IDENTITY_KEYS_REFRESHED = Gauge("vcv_identity_keys_refreshed_timestamp_seconds", "When the identity provider's "
+                                "keys were last fetched successfully (Unix time).", multiprocess_mode="livemin")
+IDENTITY_KEY_FETCHES = Counter("vcv_identity_key_fetches_total", "Fetches of the identity provider's keys, by what "
+                               "caused them (start, schedule, unknown_kid) and outcome (ok, error).",
+                               ["trigger", "outcome"])

@@ -14,7 +14,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from strawberry.http import GraphQLRequestData
+
+@dataclass(frozen=True, slots=True)
+class GraphQLRequest:
+    """One operation as a transport received it (GraphQL over HTTP: POST body or GET parameters)."""
+
+    query: str | None
+    operation_name: str | None = None
+    variables: dict[str, Any] | None = None
+    extensions: dict[str, Any] | None = None
 
 
 class OperationRefused(ValueError):
@@ -43,7 +51,7 @@ class TrustedOperations:
         return cls({operation_hash(doc): doc for doc in raw.values()},
                    {operation_hash(doc): name for name, doc in raw.items()})
 
-    def resolve(self, data: GraphQLRequestData) -> GraphQLRequestData:
+    def resolve(self, data: GraphQLRequest) -> GraphQLRequest:
         persisted: Any = (data.extensions or {}).get("persistedQuery")
         wanted = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
         if wanted is not None and not isinstance(wanted, str):

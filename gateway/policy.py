@@ -6,12 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from privacy.agreements import load_agreements
-from privacy.policy import PolicySet
-from privacy.pseudonyms import PseudonymKeys
-from privacy.vocabulary import ROLES
-from resolvers.connectors.config import PartnersConfig
-from resolvers.joint import catalogue
+from privacy import ROLES, PolicySet, PseudonymKeys, load_agreements
+from resolvers import PartnersConfig, catalogue
 
 DEMO_AGREEMENTS = Path(__file__).resolve().parent.parent / "fixtures" / "agreements"
 

@@ -5,11 +5,12 @@ called at all when nothing of it is selected."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
-from resolvers.joint import CONTRACT_TYPES
+from resolvers import CONTRACT_TYPES
 
 
 def _included(directives: dict[str, dict[str, object]]) -> bool:
@@ -30,7 +31,7 @@ def _collect(selections: Iterable[Selection], type_name: str, interfaces: tuple[
                 _collect(node.selections, type_name, interfaces, out)
 
 
-def wanted_by_type(info: Info) -> dict[str, frozenset[str]]:
+def wanted_by_type(info: Info[Any, Any]) -> dict[str, frozenset[str]]:
     """Contract type name -> partner-supplied joint fields the current field's selection asks for."""
     result: dict[str, frozenset[str]] = {}
     for type_name, kinds in CONTRACT_TYPES.items():

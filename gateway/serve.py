@@ -22,12 +22,12 @@ from gunicorn.glogging import Logger
 
 from gateway.app import GatewaySettings, create_app
 from gateway.config import ServeConfig
+from gateway.identity import IdentitySettings
 from gateway.metrics import worker_exited
 from gateway.operations import TrustedOperations
-from privacy.agreements import AgreementError
+from privacy import AgreementError, PseudonymKeyError
 from privacy.audit.keys import load_signing_key
-from privacy.pseudonyms import PseudonymKeyError
-from resolvers.connectors.config import load as load_partners
+from resolvers import load_partners
 
 log = logging.getLogger("vcv.serve")
 
@@ -40,7 +40,15 @@ def gateway_settings(config: ServeConfig) -> GatewaySettings:
         trusted_operations=TrustedOperations.load(config.operations) if config.operations else None,
         audit_db_url=config.audit_database_url, audit_signing_key=load_signing_key(config.audit_key_file),
         audit_checkpoint_every=config.audit_checkpoint_every, partners_file=config.partners,
-        reload_on_sighup=True, traces_endpoint=config.traces_endpoint)
+        reload_on_sighup=True, traces_endpoint=config.traces_endpoint, identity=identity_settings(config))
+
+
+def identity_settings(config: ServeConfig) -> IdentitySettings:
+    return IdentitySettings(
+        jwks_file=config.jwks, jwks_url=config.jwks_url, issuer=config.issuer, audience=config.audience,
+        max_token_lifetime_s=config.max_token_lifetime_s, leeway_s=config.token_leeway_s, claims=config.claims,
+        jwks_refresh_s=config.jwks_refresh_s, jwks_refetch_min_s=config.jwks_refetch_min_s,
+        token_cache_size=config.token_cache_size)
 
 
 def run(config: ServeConfig) -> None:
@@ -65,7 +73,7 @@ def run(config: ServeConfig) -> None:
     }).run()
 
 
-class _Logs(Logger):  # type: ignore[misc]
+class _Logs(Logger):
     """gunicorn's own lines go through the root logger, so `--log-format json` applies to them too."""
 
     def setup(self, cfg: Any) -> None:
@@ -74,7 +82,7 @@ class _Logs(Logger):  # type: ignore[misc]
         self.access_log.propagate = True
 
 
-class _Arbiter(Arbiter):  # type: ignore[misc]
+class _Arbiter(Arbiter):
     def handle_hup(self) -> None:
         # gunicorn would replace the workers; a reload in place validates first and keeps serving on error.
         log.info("SIGHUP: %d workers re-read the partners file and agreements", len(self.WORKERS))
@@ -83,7 +91,7 @@ class _Arbiter(Arbiter):  # type: ignore[misc]
                 os.kill(pid, signal.SIGHUP)
 
 
-class _Workers(BaseApplication):  # type: ignore[misc]
+class _Workers(BaseApplication):
     def __init__(self, config: ServeConfig, settings: GatewaySettings, options: dict[str, Any]) -> None:
         self._config = config
         self._settings = settings
@@ -94,7 +102,8 @@ class _Workers(BaseApplication):  # type: ignore[misc]
         for name, value in self._options.items():
             self.cfg.set(name, value)
 
-    def load(self) -> web.Application:
+    # gunicorn's stubs know WSGI and ASGI apps only; its aiohttp worker runs an aiohttp Application.
+    def load(self) -> web.Application:  # type: ignore[override]
         # Called in each worker after the fork: every worker owns its loop, pools and sessions. A worker
         # started later (one replaced after a crash) reads the files as they are now, like a reload would,
         # and like a refused reload keeps what the others run when they do not validate.

@@ -14,6 +14,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+# Where `vcv token` and `vcv demo` keep the demo keys, tokens and data unless told otherwise.
+DEFAULT_DATA_DIR = Path(".vcv")
 KEY_FILE = "demo-signing-key.pem"
 JWKS_FILE = "jwks.json"
 KID = "vcv-demo-1"
@@ -42,6 +44,8 @@ def mint(data_dir: Path, *, role: str, purposes: list[str], subject: str | None 
          extra: dict[str, Any] | None = None) -> str:
     ensure_demo_keys(data_dir)
     private = serialization.load_pem_private_key((data_dir / KEY_FILE).read_bytes(), password=None)
+    if not isinstance(private, Ed25519PrivateKey):
+        raise ValueError(f"{data_dir / KEY_FILE} is not an Ed25519 key; delete it to have a new one made")
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": subject or f"{role}:{consultant_id or customer_id or partner_id or uuid.uuid4().hex[:8]}",
@@ -52,4 +56,4 @@ def mint(data_dir: Path, *, role: str, purposes: list[str], subject: str | None 
         if value:
             claims[name] = value
     claims.update(extra or {})
-    return jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": KID})  # type: ignore[arg-type]
+    return jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": KID})

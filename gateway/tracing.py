@@ -33,10 +33,6 @@ class Tracing:
                 BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=5), schedule_delay_millis=500))
             self.tracer = self._provider.get_tracer("vcv.gateway")
 
-    @property
-    def enabled(self) -> bool:
-        return self._provider is not None
-
     def shutdown(self) -> None:
         """Export what is still queued and stop the exporter thread (blocking: call it off the event loop)."""
         if self._provider is not None:

@@ -17,7 +17,8 @@ import orjson
 from aiohttp import web
 
 from gateway.errors import VcvError
-from gateway.gate import GraphQLRequest, Outcome
+from gateway.gate import Outcome
+from gateway.operations import GraphQLRequest
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"

@@ -12,23 +12,22 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from privacy.catalogue import WILDCARD, Catalogue, fields_of_type, owners_of_type, split_field, types_of
+from privacy.policy import PolicySet
+from privacy.rules import Agreement, Rule
 from privacy.treatments import DATE_UNITS, Treatment, fits, fitting_kinds
 from privacy.vocabulary import PURPOSES
 from privacy.yaml_source import Document, SourceError, key_node, line_of, node_at, read_document
-
-if TYPE_CHECKING:
-    from privacy.policy import PolicySet
 
 TREATMENT_SYNTAX = ("allow, redact, pseudonymize, {pseudonymize: {per: consumer}}, "
                     "{mask: last4|email|initials|full}, {generalize: {step: <number>}} "
@@ -53,52 +52,11 @@ class AgreementError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One rule of an agreement, wildcards expanded: every field it names, with its treatment."""
-
-    id: str
-    owner: str
-    consumers: tuple[str, ...]
-    purposes: tuple[str, ...]
-    consent: str | None
-    fields: Mapping[str, Treatment]
-    source: Path
-    line: int
-    description: str = ""
-    field_lines: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def qualified_id(self) -> str:
-        """How callers see the rule, e.g. `bank/partners-lead`."""
-        return f"{self.owner}/{self.id}"
-
-    @property
-    def where(self) -> str:
-        return f"{self.source.name}:{self.line}"
-
-    def matches(self, consumer: str | None, role: str | None, purpose: str) -> bool:
-        """Whether the rule speaks about this caller and purpose, consent aside."""
-        return purpose in self.purposes and (consumer in self.consumers or role in self.consumers)
-
-
-@dataclass(frozen=True, slots=True)
-class Agreement:
-    owner: str
-    rules: tuple[Rule, ...]
-    source: Path
-    version: int = 1
-    description: str = ""
-    line: int = 1  # of the `owner:` key
-
-
 def load_agreements(directory: Path, catalogue: Catalogue, *, known_consumers: Iterable[str],
                     known_purposes: Iterable[str] = PURPOSES) -> PolicySet:
     """Read every `*.yaml` agreement in the directory. `catalogue` maps owner -> {`Type.field`: kind};
     `known_consumers` are the roles and partner IDs a rule may name. An owner of the catalogue without a
     file shares nothing. Raises AgreementError listing every problem of every file."""
-    from privacy.policy import PolicySet  # policy refers back to Rule and Agreement
-
     directory = Path(directory)
     if not directory.is_dir():
         raise AgreementError([Problem(directory, None, "no such directory of agreement files")])
@@ -141,7 +99,9 @@ def read_agreement(path: Path, catalogue: Catalogue, *, known_consumers: Iterabl
 @cache
 def schema() -> dict[str, Any]:
     """The JSON Schema of the agreement format (also usable by editors for completion)."""
-    return json.loads(resources.files("privacy").joinpath("agreement.schema.json").read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(
+        resources.files("privacy").joinpath("agreement.schema.json").read_text(encoding="utf-8"))
+    return loaded
 
 
 @cache
@@ -182,7 +142,7 @@ def _schema_problem(document: Document, error: ValidationError) -> Problem:
     if error.validator == "required":
         message = f"{where or 'the agreement'} is missing {error.message.removesuffix(' is a required property')}"
     elif error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else ())
         extra = sorted(str(k) for k in error.instance if k not in allowed)
         node = (key_node(node, extra[0]) or node) if extra else node
         message = f"unknown key {', '.join(map(repr, extra))} in {where or 'the agreement'}; " \

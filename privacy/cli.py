@@ -11,6 +11,7 @@ from typing import Literal
 from privacy.agreements import AgreementError, load_agreements
 from privacy.catalogue import Catalogue
 from privacy.policy import PolicySet
+from privacy.records import build_records, render_markdown
 from privacy.vocabulary import PURPOSES, ROLES
 
 
@@ -59,14 +60,19 @@ def explain_table(policy: PolicySet, owner: str, consumer: str, purpose: str, *,
     title = f"What {consumer} sees of {owner}'s data for {purpose}"
     if consents is not None:
         title += f", with active consents: {', '.join(sorted(consents)) or 'none'}"
-    return f"{title}\n\n{_table(header, rows)}\n"
+    keyed = ""
+    if any(cell == "pseudonymize" for row in rows for cell in row[1:]):
+        # Which key family a pseudonym comes from decides who can join on it (SPEC §6): say it.
+        keyed = (f"\nPseudonyms: keyed per (owner, consumer) = ({owner}, {consumer}), derived from {owner}'s key; "
+                 f"stable for {consumer}, different for every other consumer.\n")
+    return f"{title}\n\n{_table(header, rows)}\n{keyed}"
 
 
 def records(policy: PolicySet, fmt: Literal["markdown", "json"] = "markdown") -> str:
     if fmt == "json":
-        return json.dumps(policy.records(), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(build_records(policy), indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
-        return policy.records_markdown()
+        return render_markdown(build_records(policy))
     raise ValueError(f"unknown format {fmt!r}; use markdown or json")
 
 

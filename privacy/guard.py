@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from privacy.policy import DEFAULT_DENY, Decision, PolicySet
-from privacy.pseudonyms import PseudonymKeys
+from privacy.pseudonyms import PseudonymKeys, index_token, key_fingerprint
 from privacy.treatments import REDACT, apply, pseudonym
 
 
@@ -86,6 +86,15 @@ class Guard:
         has no key. For finding a record by pseudonym; `known_as` then checks that the caller is shown it."""
         key = self._key(owner)
         return None if key is None else pseudonym(value, key)
+
+    def index_token(self, owner: str, shown: str) -> str | None:
+        """The pseudonym index's token for `shown`, one of this caller's pseudonyms of `owner`'s values."""
+        key = self._key(owner)
+        return None if key is None else index_token(key, shown)
+
+    def index_fingerprint(self, owner: str) -> str | None:
+        key = self._key(owner)
+        return None if key is None else key_fingerprint(key)
 
     def known_as(self, owner: str, name: str, value: str, given: str, consents: frozenset[str]) -> bool:
         """Whether `given` is how this caller knows `value`: the value itself where it is shown in full, its

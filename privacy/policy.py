@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from privacy.catalogue import Catalogue
+from privacy.rules import Agreement, Rule
 from privacy.treatments import REDACT, Treatment
 from privacy.vocabulary import ROLES
-
-if TYPE_CHECKING:
-    from privacy.agreements import Agreement, Rule
 
 DEFAULT_DENY = "default-deny"
 
@@ -134,13 +131,6 @@ class PolicySet:
             self._compiled[key] = table
         return table
 
-    def visible_any(self, owner: str, consumer: str | None, role: str | None, purpose: str,
-                    consents: frozenset[str] = frozenset(), fields: Iterable[str] | None = None) -> bool:
-        """Whether any of `fields` (default: all of the owner's) would be shown in any form. False means
-        the owner's system need not be called at all (data minimisation, SPEC §4)."""
-        names = self.fields(owner) if fields is None else fields
-        return any(not self.decide(owner, f, consumer, role, purpose, consents).redacted for f in names)
-
     def explain(self, owner: str, consumer: str, purpose: str, *, role: str | None = None,
                 consents: Iterable[str] | None = None) -> list[ExplainRow]:
         """One row per field of the owner: what `consumer` (a role, or a partner ID, which implies role
@@ -170,17 +160,6 @@ class PolicySet:
         owner, _, rule_id = qualified_id.partition("/")
         agreement = self.agreements.get(owner)
         return next((r for r in agreement.rules if r.id == rule_id), None) if agreement else None
-
-    def records(self) -> dict[str, Any]:
-        """The record of processing activities (GDPR Art. 30) as JSON-ready data."""
-        from privacy.records import build_records
-
-        return build_records(self)
-
-    def records_markdown(self) -> str:
-        from privacy.records import render_markdown
-
-        return render_markdown(self.records())
 
     def _owner_fields(self, owner: str) -> Mapping[str, str]:
         if owner not in self.catalogue:

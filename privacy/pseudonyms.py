@@ -75,12 +75,6 @@ class PseudonymKeys:
             raise PseudonymKeyError("; ".join(problems))
         return cls(keys)
 
-    def key_for(self, owner: str) -> bytes:
-        try:
-            return self._keys[owner]
-        except KeyError:
-            raise PseudonymKeyError(f"no pseudonym key loaded for {owner}") from None
-
     def get(self, owner: str) -> bytes | None:
         """The key, or None for an owner that pseudonymises nothing; treatments.apply refuses a
         pseudonymize without a key, so passing this along can never produce an unkeyed pseudonym."""
@@ -99,6 +93,19 @@ class PseudonymKeys:
 
     def __contains__(self, owner: object) -> bool:
         return owner in self._keys
+
+
+def index_token(key: bytes, shown: str) -> str:
+    """What the pseudonym index stores for the pseudonym `shown` (resolvers/pseudonym_index.py): a keyed HMAC of
+    it under a key derived from the consumer's, so someone reading the database learns neither the pseudonym
+    a consumer sees nor anything to compute one with."""
+    derived = hmac.new(key, b"vcv/pseudonym-index", hashlib.sha256).digest()
+    return hmac.new(derived, shown.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Tells one key from another (an index built with an older key is rebuilt) and nothing about the key."""
+    return hmac.new(key, b"vcv/pseudonym-index/fingerprint", hashlib.sha256).hexdigest()[:16]
 
 
 def ensure_demo_keys(directory: Path, owners: Iterable[str]) -> Path:

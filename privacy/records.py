@@ -7,14 +7,12 @@ cannot drift from what is enforced.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from privacy.categories import category_of, sort_key
+from privacy.policy import PolicySet
+from privacy.rules import Rule
 from privacy.vocabulary import ROLES
-
-if TYPE_CHECKING:
-    from privacy.agreements import Rule
-    from privacy.policy import PolicySet
 
 TITLE = "Record of processing activities (GDPR Art. 30)"
 DATA_SUBJECTS = "customers of the alliance (natural persons)"

@@ -93,9 +93,6 @@ class Treatment:
             return (rank, 0, 1 if self.param == PER_CONSUMER else 0)  # per consumer also unlinks consumers
         return (rank, 0, 0)
 
-    def at_least_as_restrictive_as(self, other: Treatment) -> bool:
-        return self.sort_key >= other.sort_key
-
 
 ALLOW = Treatment("allow")
 REDACT = Treatment("redact")
@@ -179,9 +176,10 @@ def _exponent(number: Decimal) -> int:
 
 def _generalize_number(value: Any, step: Decimal, kind: str) -> Any:
     if kind == "money" or (hasattr(value, "amount") and hasattr(value, "currency")):
-        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        amount = getattr(value, "amount", None)
+        if amount is None or not dataclasses.is_dataclass(value) or isinstance(value, type):
             raise TypeError(f"money must be a dataclass with amount and currency, not {type(value).__name__}")
-        return dataclasses.replace(value, amount=floor_to_step(Decimal(value.amount), step))  # type: ignore[type-var]
+        return dataclasses.replace(value, amount=floor_to_step(Decimal(amount), step))
     if isinstance(value, bool):
         raise TypeError("a boolean cannot be generalised")
     if isinstance(value, Decimal):

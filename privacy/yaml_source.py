@@ -72,18 +72,21 @@ def node_at(root: yaml.Node, path: Sequence[str | int]) -> yaml.Node:
 
 def child_node(node: yaml.Node, step: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
+        pairs: list[tuple[yaml.Node, yaml.Node]] = node.value
+        for key, value in pairs:
             if _key_matches(key, step):
                 return value
     elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
-        return node.value[step]
+        items: list[yaml.Node] = node.value
+        return items[step]
     return None
 
 
 def key_node(node: yaml.Node, key: Any) -> yaml.Node | None:
     """The key node (not the value) of a mapping entry: the line a field name is written on."""
     if isinstance(node, yaml.MappingNode):
-        for key_, _ in node.value:
+        pairs: list[tuple[yaml.Node, yaml.Node]] = node.value
+        for key_, _ in pairs:
             if _key_matches(key_, key):
                 return key_
     return None

@@ -31,10 +31,6 @@ TYPE_OF_PRODUCT: dict[str, str] = {
     "CAR": "PropertyPolicy", "HOUSEHOLD": "PropertyPolicy", "LIABILITY": "PropertyPolicy", "DEPOT": "Depot",
 }
 
-# Fields every contract has; the customer master supplies them, so selecting only these calls no partner.
-MASTER_CONTRACT_FIELDS = ("contractId", "partner", "productType", "status", "startDate", "endDate")
-
-
 def object_of(kind: str) -> str | None:
     """`[Claim]` -> `Claim`; None for scalar kinds and `[string]`."""
     if kind.startswith("[") and kind[1:-1] in OBJECTS:

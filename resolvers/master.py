@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from strawberry.dataloader import DataLoader
 
-from resolvers import models
+from resolvers import models, pseudonym_index
 from resolvers.errors import MasterUnavailable
 from resolvers.types import ContractRef
 
@@ -25,6 +27,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 SERVICE_PURPOSES = ("service", "complaint")
+_WHOLE_ID = re.compile(r"C-\d{6,}")
 # An ID no customer has (IDs are `C-` and digits): reads for a lookup that is refused run for it, so a refusal
 # costs the same work as a customer who does not exist.
 NO_CUSTOMER = "-"
@@ -66,6 +69,9 @@ def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]
     if not search:
         return query
     c = models.Customer
+    if "id" in search_in and _WHOLE_ID.fullmatch(search.strip().upper()):
+        # A whole customer ID is looked up by key (O(log n)); no name looks like `C-000123`.
+        return query.where(c.id == search.strip().upper())
     pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     columns = [getattr(c, name) for name in search_in]
     return query.where(or_(false(), *(func.lower(col).like(pattern, escape="\\") for col in columns)))
@@ -118,6 +124,46 @@ def _reads_master(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]
 class Master:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._index_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._index_tables = False
+
+    @_reads_master
+    async def index_pseudonyms(self, owner: str, consumer: str, fingerprint: str,
+                               tokens: pseudonym_index.Tokens) -> int:
+        """Bring the pseudonym index of (owner, consumer) up to the newest customer (see pseudonym_index)."""
+        lock = self._index_locks.setdefault((owner, consumer), asyncio.Lock())
+        async with lock, self._sessions.begin() as s:
+            conn = await s.connection()
+            if not self._index_tables:
+                await conn.run_sync(pseudonym_index.metadata.create_all, checkfirst=True)
+                self._index_tables = True
+            return await pseudonym_index.extend(conn, owner, consumer, fingerprint, tokens)
+
+    @_reads_master
+    async def customer_id_by_token(self, owner: str, consumer: str, token: str) -> str | None:
+        rows = pseudonym_index.index_rows
+        async with self._sessions() as s:
+            return (await s.execute(select(rows.c.customer_id).where(
+                rows.c.owner == owner, rows.c.consumer == consumer, rows.c.token == token))).scalar()
+
+    @_reads_master
+    async def customers_by_token(self, v: Visibility, owner: str, consumer: str, search: str | None, first: int,
+                                 after_token: str | None, search_in: tuple[str, ...] = (),
+                                 consenting: tuple[str, ...] | None = None,
+                                 ) -> tuple[list[tuple[str, models.Customer]], bool]:
+        """A page of the visible customers in the order of their index tokens (unrelated to the real IDs);
+        `consenting`: only customers with an active consent for one of these purposes."""
+        rows = pseudonym_index.index_rows
+        limit = max(0, min(first, MAX_PAGE))
+        query = (select(rows.c.token, models.Customer)
+                 .join(rows, pseudonym_index.by_token(owner, consumer))
+                 .where(visible(v)).order_by(rows.c.token).limit(limit + 1))
+        if after_token:
+            query = query.where(rows.c.token > after_token)
+        query = _consenting(_matching(query, search, search_in), consenting)
+        async with self._sessions() as s:
+            found = [(token, customer) for token, customer in (await s.execute(query)).all()]
+        return found[:limit], len(found) > limit
 
     @_reads_master
     async def customer_view(self, v: Visibility, customer_id: str,

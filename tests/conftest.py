@@ -128,3 +128,4 @@ def pg_master_url() -> Iterator[str]:
 
 # The alliance on loopback (master, partner simulators, gateways) shared by the gateway tests.
 from tests.gateway_support import gateway, gateway_on_each_master, make_gateway, world  # noqa: E402, F401
+from tests.identity_provider import start_provider  # noqa: E402, F401

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from fixtures.alliance import Alliance, generate
+from fixtures.alliance import Alliance, generate, partner_record
 from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
@@ -87,6 +87,15 @@ class Gateway:
                       **ids: str) -> Reply:
         return await self.post(query, token=self.token(role, [purpose], **ids), purpose=purpose,
                                variables=variables)
+
+
+def account_ibans(world: World, customer_id: str) -> list[str]:
+    """The IBANs of the customer's bank accounts as the bank holds them; never empty, so a check that none of
+    them leaked really looked at some."""
+    ibans = [partner_record(world.alliance, ref)["iban"] for ref in world.alliance.contracts
+             if ref.customer_id == customer_id and ref.product_type in ("CURRENT_ACCOUNT", "SAVINGS")]
+    assert ibans, f"{customer_id} has no bank account to check"
+    return ibans
 
 
 def private_master(world: World, directory: Path) -> str:

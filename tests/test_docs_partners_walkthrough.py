@@ -27,7 +27,7 @@ def walkthrough() -> list[str]:
 def test_the_doc_has_the_whole_walkthrough() -> None:
     script = "\n".join(walkthrough())
     for step in ("fixtures.partners.coop", "docs/examples/coop/connector.yaml", "vcv policy check",
-                 "vcv partners onboard", "--dry-run", "vcv demo", "--agreements", "curl"):
+                 "vcv onboard", "--dry-run", "vcv demo", "--agreements", "curl"):
         assert step in script, step
 
 

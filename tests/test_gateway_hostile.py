@@ -110,7 +110,7 @@ async def test_an_unreachable_master_is_a_retryable_refusal_and_not_ready(make_g
     async with world.http.get(f"{gateway.url}/readyz") as response:
         assert response.status == 503
         body = await response.text()
-    assert json.loads(body) == {"status": "unavailable", "master": "down", "audit": "up",
+    assert json.loads(body) == {"status": "unavailable", "master": "down", "audit": "up", "identity": "up",
                                 "partners": dict.fromkeys(("bank", "life", "property", "invest"), "closed")}
     async with world.http.get(f"{gateway.url}/healthz") as response:
         assert response.status == 200  # alive, just not ready: the orchestrator should wait, not restart

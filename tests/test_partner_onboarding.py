@@ -1,4 +1,4 @@
-"""`vcv partners onboard` as an alliance's onboarding team runs it: every bad line named with its file and line,
+"""`vcv onboard` as an alliance's onboarding team runs it: every bad line named with its file and line,
 nothing half-written (not even the partner's registration), `--dry-run` writes nothing, JSON like CSV."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def partners(tmp_path: Path) -> Path:
 
 
 def _onboard(master: str, partners: Path, contracts: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*VCV, "partners", "onboard", "coop", "--db", master, "--partners", str(partners),
+    return subprocess.run([*VCV, "onboard", "coop", "--db", master, "--partners", str(partners),
                            "--contracts", str(contracts), *extra], capture_output=True, text=True, timeout=60)
 
 
@@ -120,6 +120,6 @@ def test_a_malformed_file_is_an_error_naming_it(master: str, partners: Path, tmp
     result = _onboard(master, partners, contracts)
     assert result.returncode == 1
     assert f"{contracts}:1: missing column 'customer_id'" in result.stderr
-    unknown = subprocess.run([*VCV, "partners", "onboard", "nobody", "--db", master, "--partners", str(partners)],
+    unknown = subprocess.run([*VCV, "onboard", "nobody", "--db", master, "--partners", str(partners)],
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "no partner 'nobody'" in unknown.stderr and "coop" in unknown.stderr

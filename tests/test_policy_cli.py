@@ -57,6 +57,7 @@ def test_explain_prints_field_treatment_and_rule() -> None:
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.startswith("LifePolicy.")}
     assert rows["LifePolicy.healthClass"][1:3] == ["redact", "life/health-class-stays-with-life"]
     assert rows["LifePolicy.premium"][1:3] == ["allow", "life/consultant-advisory"]
+    assert "Pseudonyms:" not in result.stdout  # nothing pseudonymised for the consultant
 
 
 def test_explain_shows_each_field_once_without_and_with_each_consent() -> None:
@@ -114,6 +115,13 @@ def test_diff_lists_per_consumer_and_purpose_what_gains_loses_or_changes(tmp_pat
 
     same = _vcv("policy", "diff", str(DEMO_AGREEMENTS), str(DEMO_AGREEMENTS))
     assert same.returncode == 0 and same.stdout.startswith("no change")
+
+
+def test_explain_names_the_key_family_of_a_pseudonym() -> None:
+    result = _vcv("policy", "explain", "--owner", "rm", "--consumer", "bank", "--purpose", "service")
+    assert result.returncode == 0, result.stderr
+    assert "Customer.id" in result.stdout and "pseudonymize" in result.stdout
+    assert "Pseudonyms: keyed per (owner, consumer) = (rm, bank)" in result.stdout
 
 
 def test_records_of_processing_in_markdown_and_json() -> None:

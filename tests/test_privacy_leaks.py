@@ -155,13 +155,24 @@ async def test_unknown_partner_fields_reach_neither_response_nor_logs(make_gatew
         assert all(secret not in record.getMessage() for record in caplog.records)
 
 
-async def test_cursors_do_not_reveal_customer_ids(gateway: Gateway) -> None:
-    reply = await gateway.as_role("{ customers(first: 2) { edges { cursor node { id } } } }", "partner", "service",
-                                  partner_id="life")
-    for edge in reply.data["customers"]["edges"]:
-        cursor = edge["cursor"]
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        assert b"C-0" not in decoded and edge["node"]["id"].startswith("PSN-")
+async def test_cursors_do_not_reveal_customer_ids(gateway: Gateway, world: World) -> None:
+    page = "query($after: String) { customers(first: 2, after: $after) { edges { cursor node { id } } } }"
+    real_id = {world.pseudonym(c.id, "life"): c.id for c in world.alliance.customers}
+    reply = await gateway.as_role(page, "partner", "service", partner_id="life")
+    edges = reply.data["customers"]["edges"]
+    assert len(edges) == 2
+    for edge in edges:
+        shown = edge["node"]["id"]
+        decoded = base64.urlsafe_b64decode(edge["cursor"] + "=" * (-len(edge["cursor"]) % 4))
+        # Sealed: neither the customer's real ID nor the pseudonym the caller is shown can be read out of it,
+        # in any of the spellings an encoder might use.
+        for secret in (real_id[shown], shown, real_id[shown].removeprefix("C-"), shown.removeprefix("PSN-")):
+            for spelled in (secret.encode(), secret.encode().hex().encode(), base64.b64encode(secret.encode())):
+                assert spelled not in decoded, (secret, spelled)
+    # And it still does its job: the next page starts after the last edge.
+    following = await gateway.as_role(page, "partner", "service", {"after": edges[-1]["cursor"]}, partner_id="life")
+    after = [e["node"]["id"] for e in following.data["customers"]["edges"]]
+    assert after and min(after) > edges[-1]["node"]["id"]
 
 
 async def test_search_is_no_oracle_for_hidden_names(gateway: Gateway, world: World) -> None:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from gateway.cli import main
 from gateway.config import ConfigError, load_config
+from gateway.serve import identity_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +89,47 @@ def test_vcv_serve_refuses_to_start_and_says_why(config_file: Path, monkeypatch:
     result = CliRunner().invoke(main, ["serve", "--config", str(config_file)])
     assert result.exit_code != 0
     assert "not starting: no audit signing key: set $VCV_AUDIT_SIGNING_KEY or give a key file" in result.output
+
+
+def test_vcv_serve_refuses_to_start_without_identity_configuration(config_file: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("VCV_JWKS", "VCV_JWKS_URL", "VCV_ISSUER", "VCV_AUDIENCE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # where the demo would keep its keys (.vcv): nothing may appear there
+    settings = yaml.safe_load(config_file.read_text())
+    del settings["jwks"]
+    config_file.write_text(yaml.safe_dump(settings))
+    result = CliRunner().invoke(main, ["serve", "--config", str(config_file)])
+    assert result.exit_code != 0
+    assert ("not starting: invalid configuration (flags, VCV_* environment, " + str(config_file) + "): no identity "
+            "provider configured: give `jwks` (a JWKS file), `jwks_url` or `issuer` (flags --jwks, --jwks-url, "
+            "--issuer; VCV_JWKS, VCV_JWKS_URL, VCV_ISSUER); vcv serve never uses the demo's keys") in result.output
+    assert not (tmp_path / ".vcv").exists()
+
+
+def test_a_provider_needs_an_audience_and_one_source_of_keys(config_file: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("VCV_JWKS", "VCV_JWKS_URL", "VCV_ISSUER", "VCV_AUDIENCE", "VCV_CLAIMS"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match=r"give `jwks` \(a file\) or `jwks_url`, not both"):
+        load_config(config_file, jwks_url="https://login.bank.example/realms/rm/protocol/openid-connect/certs")
+    settings = yaml.safe_load(config_file.read_text())
+    del settings["jwks"]
+    settings["issuer"] = "https://login.bank.example/realms/rm"
+    config_file.write_text(yaml.safe_dump(settings))
+    with pytest.raises(ConfigError, match=r"identity: `audience` is required with a provider's keys"):
+        load_config(config_file)
+    with pytest.raises(ConfigError, match=r"issuer: Value error, not an http\(s\) URL: login.bank.example"):
+        load_config(config_file, issuer="login.bank.example", audience="vcv")
+
+    settings.update(audience="vcv-gateway", claims={"role": {"claim": "realm_access.roles", "prefix": "vcv-"},
+                                                    "purposes": {"claim": "scope", "prefix": "purpose:"}})
+    config_file.write_text(yaml.safe_dump(settings))
+    identity = identity_settings(load_config(config_file))
+    assert (identity.issuer, identity.audience, identity.jwks_file) == (settings["issuer"], "vcv-gateway", None)
+    assert identity.claims.role.claim == "realm_access.roles" and identity.claims.purposes.prefix == "purpose:"
+    assert identity.claims.consultant_id.claim == "consultant_id"  # what the file does not say stays the demo's
+    # The environment can carry the mapping too, as JSON.
+    monkeypatch.setenv("VCV_CLAIMS", '{"role": {"claim": "groups", "map": {"g-1": "auditor"}}}')
+    with pytest.raises(ConfigError, match=r"claims\.role: Value error, role map targets auditor"):
+        load_config(config_file)

@@ -32,7 +32,8 @@ def to_joint(config: ConnectorConfig, record: Any, wanted: Iterable[str]) -> Con
     contract_id = record.get(config.id_field)
     if not isinstance(contract_id, str):
         raise BadRecord(f"'{config.id_field}' is missing or not a string")
-    product_type = config.products.get(record.get(config.product_field))  # type: ignore[arg-type]
+    code = record.get(config.product_field)
+    product_type = config.products.get(code) if isinstance(code, str) else None
     if product_type is None:
         raise BadRecord(f"{contract_id}: unknown product code in '{config.product_field}'")
     kinds = CONTRACT_TYPES[TYPE_OF_PRODUCT[product_type]]
