@@ -144,7 +144,6 @@ def schema() -> None:
 
 
 @main.command()
-@main.command()
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="VCV_CONFIG",
               help="YAML file of settings (keys as in docs/operations.md); flags and VCV_* variables win")
 @click.option("--db", "database_url", help="the customer master's SQLAlchemy URL [VCV_DATABASE_URL]")

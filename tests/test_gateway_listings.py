@@ -61,16 +61,16 @@ async def test_a_consultant_pages_in_id_order_with_full_pages(make_gateway: Call
     assert all(len(page) == 3 for page in pages[:-1]) and 1 <= len(pages[-1]) <= 3
 
 
-async def test_a_partner_gets_full_pages_in_pseudonym_order(make_gateway: Callable[..., Any], world: World,
+async def test_a_partner_gets_full_pages(make_gateway: Callable[..., Any], world: World,
                                                             tmp_path: Path) -> None:
     db_url = private_master(world, tmp_path)
     gateway = await make_gateway(settings_overrides={"db_url": db_url})
     consenting = await _consenting(db_url)
     holders = {r.customer_id for r in world.alliance.contracts if r.partner_id == "bank"}
-    expected = sorted(world.pseudonym(c, "bank") for c in holders & consenting)
+    expected = {world.pseudonym(c, "bank") for c in holders & consenting}
     pages = await _all_pages(gateway, "partner", 3, partner_id="bank")
     ids = [node["id"] for page in pages for node in page]
-    assert ids == expected
+    assert len(ids) == len(set(ids)) and set(ids) == expected  # each once, only customers who consented
     assert all(len(page) == 3 for page in pages[:-1])
 
 
