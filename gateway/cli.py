@@ -381,7 +381,7 @@ def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str,
     click.echo(cli.explain_table(loaded, owner, consumer, purpose, consents=consents or None))
 
 
-def _policy_at(path: Path, partners_file: Path):  # type: ignore[no-untyped-def]
+def _policy_at(path: Path, partners_file: Path) -> PolicySet:
     """The agreements in a directory, or in a single agreement file (its owner compared, the others absent)."""
     import shutil
     import tempfile

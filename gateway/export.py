@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -135,4 +135,4 @@ async def data_export(info: Info) -> DataExport:
                       "treatment": r.treatment, "rule": r.rule} for r in context.guard.redactions[before:]],
     }
     return DataExport(file_name=f"{caller.customer_id}-data-export-{now:%Y%m%dT%H%M%SZ}.json", generated_at=now,
-                      complete=not failures, document=document)
+                      complete=not failures, document=cast(JSON, document))  # JSON: strawberry's scalar type

@@ -50,7 +50,7 @@ def _keys(selections: Iterable[Selection], name: str, type_name: str, out: list[
             key = node.alias or node.name
             if node.name == name and key not in out:
                 out.append(key)
-        elif isinstance(node, FragmentSpread | InlineFragment) and node.type_condition in (None, type_name):
+        elif node.type_condition in (None, type_name):  # a fragment (named or inline) on this type
             _keys(node.selections, name, type_name, out)
 
 

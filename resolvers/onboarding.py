@@ -89,7 +89,7 @@ def _csv_lines(path: Path, text: str) -> list[Line]:
     reader.fieldnames = header
     lines = []
     for record in reader:
-        extra = record.pop(None, None)  # type: ignore[call-overload]
+        extra = record.pop(None, None)  # type: ignore[call-overload,unused-ignore]
         values = {k: (v or "").strip() for k, v in record.items()}
         if extra:
             values["__extra__"] = ",".join(extra)
