@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test typecheck lint bench clean chromium screenshots node graphiql lock
+.PHONY: demo test typecheck lint bench bench-peers clean chromium screenshots node graphiql lock
 
 # Every package, transitive ones included, comes from requirements.lock at the exact version and hash recorded
 # there; the project itself is then installed without resolving anything (--no-deps).
@@ -72,6 +72,16 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.run $(ARGS)
+
+# vcv beside Apollo Gateway and Hive Gateway over the same subgraphs (bench/peers/package.json, exact versions,
+# lock file): npm ci there, then the driver writes the Peers section of bench/RESULTS.md.
+PEERS_STAMP := bench/peers/node_modules/.installed
+$(PEERS_STAMP): bench/peers/package.json bench/peers/package-lock.json
+	cd bench/peers && npm ci --no-audit --no-fund --loglevel=error
+	touch $(PEERS_STAMP)
+
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(VENV)/bin/python -m bench.peers $(ARGS)
 
 screenshots: $(STAMP) chromium
 	$(VENV)/bin/python docs/screenshots.py

@@ -82,7 +82,8 @@ async def _set_latency(http: aiohttp.ClientSession, partners: Any, latency_ms: i
 async def _batch_calls(http: aiohttp.ClientSession, partners: Any) -> int:
     total = 0
     for p in partners.partners.values():
-        async with http.get(f"{p.url}/_stats") as response:
+        async with http.get(f"{p.url}/_stats", headers={"Authorization": f"Bearer {p.admin_credential}"}) as response:
+            response.raise_for_status()
             total += (await response.json())["batch_calls"]
     return total
 
@@ -201,7 +202,7 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
                                          for i, n in enumerate(NAMES)})
     async with aiohttp.ClientSession() as http:
         for p in partners.partners.values():
-            await _wait_ready(http, f"{p.url}/_stats", partner_proc)
+            await _wait_ready(http, f"{p.url}/healthz", partner_proc)
     credentials = json.loads((work / "credentials.json").read_text())
     for name, p in partners.partners.items():
         p.credential, p.admin_credential = credentials[name]["credential"], credentials[name]["admin_credential"]

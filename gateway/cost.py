@@ -52,6 +52,9 @@ class ShapeLimits:
     max_aliases: int = 30
     max_fields: int = 2_000  # field selections with every spread expanded (the customer-360 view: ~600)
     max_spreads: int = 500  # fragment spreads with multiplicity
+    # Fields under one response name in one selection (graphql-core's OverlappingFieldsCanBeMerged compares
+    # them pairwise: 300 copies of `partners { id }` cost it a second). Real queries repeat a name a few times.
+    max_same_name: int = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class Shape:
     aliases: int
     fields: int
     spreads: int
+    same_name: int  # the most fields under one response name in one selection set
     steps: int  # AST nodes visited to measure all this: linear in the document, whatever the spreads
 
     def refusal(self, limits: ShapeLimits) -> str | None:
@@ -75,6 +79,9 @@ class Shape:
             return f"the query nests {nesting} levels deep, more than the maximum operation depth of {limits.max_depth}"
         if self.aliases > limits.max_aliases:
             return f"{_count(self.aliases)} aliases found. Allowed: {limits.max_aliases}"
+        if self.same_name > limits.max_same_name:
+            return (f"the query selects one field {self.same_name} times in one selection, more than the limit of "
+                    f"{limits.max_same_name}")
         return None
 
 
@@ -92,9 +99,11 @@ class _Tally:
     aliases: int = 0
     fields: int = 0
     spreads: int = 0
+    same_name: int = 0
 
     def absorb(self, other: _Tally, depth_offset: int = 0) -> None:
         self.depth = max(self.depth, other.depth + depth_offset)
+        self.same_name = max(self.same_name, other.same_name)
         self.aliases = _add(self.aliases, other.aliases)
         self.fields = _add(self.fields, other.fields)
         self.spreads = _add(self.spreads, other.spreads)
@@ -105,14 +114,26 @@ def measure(document: DocumentNode) -> Shape:
     validated, so it counts). Cyclic spreads count as empty here; validation refuses them afterwards."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     memo: dict[str, _Tally] = {}
+    # Each fragment's top-level response names with their counts: a spread adds them to the selection it is
+    # spread into, where graphql-core compares them with everything else under the same name.
+    top_names: dict[str, dict[str, int]] = {}
     in_progress: set[str] = set()
     steps = 0
+    merged = 0  # name entries merged from fragments into selections: bounded, or the document is refused
 
-    def selection(node: SelectionSetNode | None) -> _Tally:
-        nonlocal steps
+    def selection(node: SelectionSetNode | None, into: dict[str, int] | None = None) -> _Tally:
         tally = _Tally()
         if node is None:
             return tally
+        names: dict[str, int] = {} if into is None else into
+        walk(node, tally, names)
+        tally.same_name = max(tally.same_name, max(names.values(), default=0))
+        return tally
+
+    def walk(node: SelectionSetNode, tally: _Tally, names: dict[str, int]) -> None:
+        """The selections of `node` into `tally`; inline fragments belong to the same selection (their fields
+        merge with the enclosing ones), so their names count together."""
+        nonlocal steps
         for child in node.selections:
             steps += 1
             if isinstance(child, FieldNode):
@@ -125,12 +146,22 @@ def measure(document: DocumentNode) -> Shape:
                 tally.fields = _add(tally.fields, 1)
                 if child.alias is not None:
                     tally.aliases = _add(tally.aliases, 1)
+                key = (child.alias or child.name).value
+                names[key] = names.get(key, 0) + 1
             elif isinstance(child, InlineFragmentNode):
-                tally.absorb(selection(child.selection_set))
+                walk(child.selection_set, tally, names)
             elif isinstance(child, FragmentSpreadNode):
                 tally.absorb(fragment(child.name.value))
                 tally.spreads = _add(tally.spreads, 1)
-        return tally
+                merge(names, top_names.get(child.name.value, {}))
+
+    def merge(names: dict[str, int], more: dict[str, int]) -> None:
+        nonlocal merged
+        merged += len(more)
+        if merged > MAX_MERGED:
+            raise _TooMuchWork
+        for key, count in more.items():
+            names[key] = min(names.get(key, 0) + count, _SATURATED)
 
     def fragment(name: str) -> _Tally:
         known = memo.get(name)
@@ -140,18 +171,32 @@ def measure(document: DocumentNode) -> Shape:
         if definition is None or name in in_progress:
             return _Tally()  # unknown or cyclic: validation reports it
         in_progress.add(name)
-        memo[name] = result = selection(definition.selection_set)
+        names: dict[str, int] = {}
+        memo[name] = result = selection(definition.selection_set, names)
+        top_names[name] = names
         in_progress.discard(name)
         return result
 
     total = _Tally()
-    for definition in document.definitions:
-        steps += 1
-        if isinstance(definition, OperationDefinitionNode):
-            total.absorb(selection(definition.selection_set))
-        elif isinstance(definition, FragmentDefinitionNode):
-            fragment(definition.name.value)  # analysed once, whether or not anything spreads it
-    return Shape(total.depth, total.aliases, total.fields, total.spreads, steps)
+    try:
+        for definition in document.definitions:
+            steps += 1
+            if isinstance(definition, OperationDefinitionNode):
+                total.absorb(selection(definition.selection_set))
+            elif isinstance(definition, FragmentDefinitionNode):
+                fragment(definition.name.value)  # analysed once, whether or not anything spreads it
+    except _TooMuchWork:
+        return Shape(_SATURATED, _SATURATED, _SATURATED, _SATURATED, _SATURATED, steps)
+    return Shape(total.depth, total.aliases, total.fields, total.spreads, total.same_name, steps)
+
+
+class _TooMuchWork(Exception):
+    """Spreads merge more field names than any real query does: the document is refused as too big."""
+
+
+# Field names merged from fragments into the selections that spread them, over the whole document. The
+# customer-360 view merges a few hundred; past this the document is refused (as too many fields).
+MAX_MERGED = 20_000
 
 
 def query_cost(document: DocumentNode, operation_name: str | None = None,

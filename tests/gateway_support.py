@@ -167,7 +167,10 @@ class World:
         return raw
 
     async def stats(self, partner: str) -> dict[str, Any]:
-        async with self.http.get(f"{self.partners.partners[partner].url}/_stats") as response:
+        running = self.partners.partners[partner]
+        async with self.http.get(f"{running.url}/_stats",
+                                 headers={"Authorization": f"Bearer {running.admin_credential}"}) as response:
+            assert response.status == 200, await response.text()
             return await response.json()
 
     async def calls(self) -> dict[str, int]:

@@ -173,6 +173,22 @@ async def test_a_fragment_bomb_is_refused_at_once_and_the_gateway_keeps_answerin
     assert reply.codes() == ["QUERY_TOO_COMPLEX"]
 
 
+async def test_wide_overlaps_are_refused_before_validation_compares_them_pairwise(
+        gateway: Gateway, world: World) -> None:
+    """graphql-core's OverlappingFieldsCanBeMerged compares fields under one response name pairwise: 300 copies
+    of `partners { id }` (6 KB, under the token limit) cost it about a second of the event loop."""
+    consultant = consultant_of(world, SHOWCASE)
+    copies = "{ " + " ".join("partners { id }" for _ in range(300)) + " }"
+    spread = "{ " + " ".join(f"...P{i}" for i in range(150)) + " } " + " ".join(
+        f"fragment P{i} on Query {{ partners {{ id }} }}" for i in range(150))
+    for document in (copies, spread):
+        reply = await gateway.as_role(document, "consultant", "advisory", consultant_id=consultant)
+        assert reply.codes() == ["QUERY_TOO_COMPLEX"]
+        assert "one field 300 times" in reply.errors[0]["message"] or "150 times" in reply.errors[0]["message"]
+    few = "{ " + " ".join("partners { id }" for _ in range(3)) + " }"  # merging a few is ordinary GraphQL
+    assert (await gateway.as_role(few, "consultant", "advisory", consultant_id=consultant)).errors == []
+
+
 async def _healthz_while(gateway: Gateway) -> bool:
     # /healthz answers while the bomb is handled (the loop is not blocked by it).
     async with gateway.http.get(f"{gateway.url}/healthz") as response:

@@ -135,6 +135,24 @@ async def test_stats_count_requests_lookups_and_echo_headers(partners: World) ->
     assert (await partners.stats("life"))["requests"] == 0
 
 
+@pytest.mark.parametrize("partner", ["bank", "property"])
+async def test_stats_tell_nothing_to_anonymous_or_partner_callers(partners: World, partner: str) -> None:
+    # Another caller's lookup first: its request ID, purpose and contract IDs must not reach the callers below.
+    secret_id = partners.alliance.contracts_of(partner)[0].contract_id
+    headers = {**_auth(partners, partner), "X-Request-ID": "someone-else-7", "X-Purpose": "claims-secret"}
+    if partner == "property":
+        await _entities(partners, [secret_id], headers)
+    else:
+        await _batch(partners, partner, {"ids": [secret_id]}, headers)
+    url = partners.partners.partners[partner].url + "/_stats"
+    for who, expected in ((None, 401), (_auth(partners, partner), 403)):
+        async with partners.http.get(url, headers=who) as response:
+            body = await response.text()
+        assert response.status == expected, (who, response.status)
+        assert secret_id not in body and "someone-else-7" not in body and "claims-secret" not in body
+    assert (await partners.stats(partner))["recent"][-1]["request_id"] == "someone-else-7"  # the admin sees it
+
+
 async def test_property_is_a_federation_subgraph(partners: World) -> None:
     refs = partners.alliance.contracts_of("property")[:3]
     status, body = await _entities(partners, [r.contract_id for r in refs] + ["PNC-99999999"])
@@ -151,6 +169,20 @@ async def test_property_is_a_federation_subgraph(partners: World) -> None:
                                   headers=_auth(partners, "property")) as response:
         sdl = (await response.json())["data"]["_service"]["sdl"]
     assert '@key(fields: "contractId")' in sdl and "policiesByCustomer" in sdl
+
+
+async def test_property_repeated_lookup_is_answered_and_counted_alike(partners: World) -> None:
+    # The simulator keeps clean answers by request body; a repeat must still be counted, and a fault still bite.
+    ids = [r.contract_id for r in partners.alliance.contracts_of("property")[3:5]]
+    first = await _entities(partners, ids, {**_auth(partners, "property"), "X-Request-ID": "first"})
+    again = await _entities(partners, ids, {**_auth(partners, "property"), "X-Request-ID": "again"})
+    assert first == again and first[0] == 200 and None not in first[1]["data"]["_entities"]
+    stats = await partners.stats("property")
+    assert (stats["batch_calls"], stats["contract_lookups"]) == (2, 4)
+    assert [r["request_id"] for r in stats["recent"]] == ["first", "again"]
+    await partners.fault("property", mode="wrong_types")
+    status, body = await _entities(partners, ids)
+    assert status == 200 and not isinstance(body["data"]["_entities"][0]["premium"], dict)
 
 
 async def test_property_batch_and_customer_queries(partners: World) -> None:

@@ -186,6 +186,8 @@ def test_explain_table_lists_every_field_with_its_rule_aligned(policy: PolicySet
     rows = [line for line in lines[4:] if line.startswith(("BankAccount.", "Loan."))]
     # 11 bank fields (9 values and the two contract types' IDs), one line each
     assert len(rows) == 11
+    # The bank's contract IDs reach the insurer as pseudonyms of the insurer's own key family.
+    assert "Pseudonyms: keyed per (owner, consumer) = (bank, life)" in table
     rule_column = header.index("rule")
     assert all(line[rule_column - 2:rule_column] == "  " for line in rows)
     balance = next(line for line in rows if line.startswith("BankAccount.balance "))

@@ -15,7 +15,7 @@ import pytest
 
 from fixtures.alliance import partner_record
 from gateway.policy import DEMO_AGREEMENTS
-from privacy.pseudonyms import PseudonymKeys
+from privacy.pseudonyms import PseudonymKeys, index_token
 from privacy.treatments import pseudonym
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of
 
@@ -169,10 +169,14 @@ async def test_cursors_do_not_reveal_customer_ids(gateway: Gateway, world: World
         for secret in (real_id[shown], shown, real_id[shown].removeprefix("C-"), shown.removeprefix("PSN-")):
             for spelled in (secret.encode(), secret.encode().hex().encode(), base64.b64encode(secret.encode())):
                 assert spelled not in decoded, (secret, spelled)
-    # And it still does its job: the next page starts after the last edge.
+    # And it still does its job: the next page continues where this one ended, in the pseudonym index's order.
     following = await gateway.as_role(page, "partner", "service", {"after": edges[-1]["cursor"]}, partner_id="life")
     after = [e["node"]["id"] for e in following.data["customers"]["edges"]]
-    assert after and min(after) > edges[-1]["node"]["id"]
+    key = PseudonymKeys.load(["rm"], directory=world.pseudonym_keys).for_consumer("rm", "life")
+    assert key is not None
+    holders = {world.pseudonym(c.customer_id, "life") for c in world.alliance.contracts if c.partner_id == "life"}
+    in_order = sorted(holders, key=lambda p: index_token(key, p))
+    assert [e["node"]["id"] for e in edges] + after == in_order[:4]
 
 
 async def test_search_is_no_oracle_for_hidden_names(gateway: Gateway, world: World) -> None:

@@ -51,6 +51,12 @@ SCHEMA: dict[str, Any] = {
                 "batch_path": {"type": "string"},
                 "field_selection": {"type": "boolean"},
                 "graphql_typename": {"type": "string"},
+                # joint contract type -> the partner's GraphQL type (name, or name plus per-type field mapping)
+                "graphql_types": {"type": "object", "minProperties": 1, "additionalProperties": {"oneOf": [
+                    {"type": "string"},
+                    {"type": "object", "required": ["typename"], "additionalProperties": False,
+                     "properties": {"typename": {"type": "string"}, "fields": {"$ref": "#/$defs/mapping"}}},
+                ]}},
                 "id_field": {"type": "string"},
                 "product_field": {"type": "string"},
                 "products": {"type": "object", "additionalProperties": {"enum": sorted(TYPE_OF_PRODUCT)}},
@@ -70,6 +76,14 @@ class FieldMap:
     source: str
     # for lists of objects (transactions, claims, positions): joint sub-field -> partner sub-field
     fields: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLType:
+    """One of a GraphQL partner's contract types: its name there and the mapping of its fields."""
+
+    typename: str
+    fields: dict[str, FieldMap]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +108,18 @@ class ConnectorConfig:
     batch_path: str = "/v1/contracts/batch"
     field_selection: bool = True
     graphql_typename: str = ""
+    # joint contract type -> partner type, for a GraphQL partner with several entity types (empty: one type,
+    # `graphql_typename`, whose fields are `fields`)
+    graphql_types: dict[str, GraphQLType] = field(default_factory=dict)
 
     @property
     def product_types(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.products.values()))
+
+    def fields_of(self, joint_type: str) -> dict[str, FieldMap]:
+        """The mapping that applies to contracts of `joint_type` (`BankAccount`, `Loan`, ...)."""
+        entry = self.graphql_types.get(joint_type)
+        return self.fields if entry is None else entry.fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +161,7 @@ def parse(raw: Any, source: str = "<memory>", *, allow_missing_env: bool = False
             raise ConfigError(f"{where}: a graphql partner needs graphql_typename")
         fields = {name: _field_map(spec) for name, spec in entry["fields"].items()}
         _check_fields(where, entry["products"], fields)
+        graphql_types = _graphql_types(where, entry, fields)
         partners[entry["id"]] = ConnectorConfig(
             id=entry["id"], name=entry["name"], protocol=entry["protocol"],
             base_url=entry["base_url"].rstrip("/"), credential=_expand(entry["credential"], where, allow_missing_env),
@@ -150,7 +173,7 @@ def parse(raw: Any, source: str = "<memory>", *, allow_missing_env: bool = False
             breaker_cooldown_s=entry.get("breaker_cooldown_ms", 10_000) / 1000,
             batch_path=entry.get("batch_path", "/v1/contracts/batch"),
             field_selection=entry.get("field_selection", True),
-            graphql_typename=entry.get("graphql_typename", ""),
+            graphql_typename=entry.get("graphql_typename", ""), graphql_types=graphql_types,
         )
     prefixes = [p.contract_prefix for p in partners.values()]
     if len(set(prefixes)) != len(prefixes):
@@ -174,6 +197,39 @@ def _field_map(spec: str | dict[str, Any]) -> FieldMap:
     if isinstance(spec, str):
         return FieldMap(spec)
     return FieldMap(spec["from"], dict(spec["fields"]))
+
+
+def _graphql_types(where: str, entry: dict[str, Any], fields: dict[str, FieldMap]) -> dict[str, GraphQLType]:
+    """Per joint contract type: the partner's type name and the fields mapped for it (the shared `fields`
+    restricted to the type, then the type's own `fields` on top)."""
+    raw = entry.get("graphql_types")
+    if raw is None:
+        return {}
+    if entry["protocol"] != "graphql":
+        raise ConfigError(f"{where}: graphql_types is only for a graphql partner")
+    offered = sorted({TYPE_OF_PRODUCT[p] for p in entry["products"].values()})
+    unknown = sorted(set(raw) - set(offered))
+    if unknown:
+        raise ConfigError(f"{where}: graphql_types names {', '.join(unknown)}, which its products do not offer "
+                          f"(they offer {', '.join(offered)})")
+    missing = [t for t in offered if t not in raw]
+    if missing:  # its contracts would come back with no fields at all, every one a bad record
+        raise ConfigError(f"{where}: graphql_types has no entry for {', '.join(missing)}")
+    result: dict[str, GraphQLType] = {}
+    for joint_type, spec in raw.items():
+        spec = {"typename": spec} if isinstance(spec, str) else spec
+        own = {name: _field_map(s) for name, s in (spec.get("fields") or {}).items()}
+        for name in own:
+            if name not in CONTRACT_TYPES[joint_type]:
+                raise ConfigError(f"{where}: graphql_types/{joint_type}: '{name}' is not a field of {joint_type}")
+        _check_fields(f"{where}: graphql_types/{joint_type}", {"_": _a_product(joint_type)}, own)
+        shared = {n: m for n, m in fields.items() if n in CONTRACT_TYPES[joint_type]}
+        result[joint_type] = GraphQLType(spec["typename"], {**shared, **own})
+    return result
+
+
+def _a_product(joint_type: str) -> str:
+    return next(p for p, t in TYPE_OF_PRODUCT.items() if t == joint_type)
 
 
 def _check_fields(where: str, products: dict[str, str], fields: dict[str, FieldMap]) -> None:

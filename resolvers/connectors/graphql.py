@@ -1,23 +1,45 @@
 """GraphQL partners that are Apollo Federation subgraphs: contracts are entities keyed by their ID and
-fetched in one `_entities` query, selecting only the fields wanted."""
+fetched in one `_entities` query, selecting only the fields wanted.
+
+A partner with one contract type (`graphql_typename: PropertyPolicy`) gets one fragment on that type. A
+partner with several (`graphql_types: {BankAccount: Account, Loan: Credit}`) gets one fragment per type in the
+same query, each with that type's own mapping. The representations all name `graphql_typename`: the gateway
+knows a contract by its ID only, so that type must resolve any of the partner's contract IDs, typically an
+entity interface (`interface BankContract @key(fields: "contractId")`, Federation 2.3) that every type
+implements (docs/partners.md)."""
 
 from __future__ import annotations
 
 import orjson
 
 from resolvers.connectors.base import Connector, Reply
+from resolvers.connectors.config import FieldMap
 from resolvers.errors import PartnerError
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
 
 
 class GraphQLConnector(Connector):
-    def _selection(self, joint_fields: set[str]) -> str:
-        kinds = {name: kind for p in self.config.product_types
-                 for name, kind in CONTRACT_TYPES[TYPE_OF_PRODUCT[p]].items()}
+    def _fragments(self, joint_fields: set[str]) -> str:
+        config = self.config
+        if not config.graphql_types:
+            kinds = {name: kind for p in config.product_types
+                     for name, kind in CONTRACT_TYPES[TYPE_OF_PRODUCT[p]].items()}
+            return f"... on {config.graphql_typename} {{ {self._selection(joint_fields, kinds, config.fields)} }}"
+        # Joint types may share one partner type (a bank's `Account` for current accounts and savings alike):
+        # one fragment per partner type, selecting what each of its joint types needs.
+        grouped: dict[str, tuple[dict[str, str], dict[str, FieldMap]]] = {}
+        for joint_type, entry in config.graphql_types.items():
+            kinds, mapped = grouped.setdefault(entry.typename, ({}, {}))
+            kinds.update(CONTRACT_TYPES[joint_type])
+            mapped.update(entry.fields)
+        return " ".join(f"... on {typename} {{ {self._selection(joint_fields, kinds, mapped)} }}"
+                        for typename, (kinds, mapped) in grouped.items())
+
+    def _selection(self, joint_fields: set[str], kinds: dict[str, str], mapped: dict[str, FieldMap]) -> str:
         parts = [self.config.id_field, self.config.product_field]
         for name in sorted(joint_fields):
-            spec = self.config.fields.get(name)
-            if spec is None:
+            spec = mapped.get(name)
+            if spec is None or name not in kinds:
                 continue
             obj = object_of(kinds[name])
             if obj and spec.fields:
@@ -31,7 +53,7 @@ class GraphQLConnector(Connector):
                     headers: dict[str, str]) -> Reply:
         typename = self.config.graphql_typename
         query = ("query Lookup($representations: [_Any!]!) { _entities(representations: $representations) "
-                 f"{{ ... on {typename} {{ {self._selection(joint_fields)} }} }} }}")
+                 f"{{ {self._fragments(joint_fields)} }} }}")
         representations = [{"__typename": typename, self.config.id_field: i} for i in ids]
         body = orjson.dumps({"query": query, "variables": {"representations": representations},
                              "operationName": "Lookup"})

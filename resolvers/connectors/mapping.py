@@ -36,10 +36,12 @@ def to_joint(config: ConnectorConfig, record: Any, wanted: Iterable[str]) -> Con
     product_type = config.products.get(code) if isinstance(code, str) else None
     if product_type is None:
         raise BadRecord(f"{contract_id}: unknown product code in '{config.product_field}'")
-    kinds = CONTRACT_TYPES[TYPE_OF_PRODUCT[product_type]]
+    joint_type = TYPE_OF_PRODUCT[product_type]
+    kinds = CONTRACT_TYPES[joint_type]
+    mapped = config.fields_of(joint_type)
     values: dict[str, Any] = {}
     for name in wanted:
-        spec = config.fields.get(name)
+        spec = mapped.get(name)
         if spec is None or name not in kinds:
             continue
         raw = record.get(spec.source)
