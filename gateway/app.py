@@ -38,10 +38,9 @@ from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import build_schema
 from gateway.tracing import NO_TRACING, Tracing, describe, server_span
 from gateway.view import GraphQLView
+from privacy import policy_diff, render_diff
 from privacy.agreements import AgreementError
 from privacy.audit.store import AuditLog, AuditSettings
-from privacy.diff import policy_diff
-from privacy.diff import render as render_diff
 from privacy.guard import Guard
 from privacy.policy import PolicySet
 from privacy.pseudonyms import PseudonymKeyError, PseudonymKeys

@@ -68,8 +68,8 @@ def onboard_partner(partner_id: str, db_url: str, partners_file: Path, contracts
     Every line is checked first (unknown customer, duplicate or already known contract, wrong prefix, unknown
     product code, bad date or status); any problem is printed with its file and line, exit status 1, and
     the master is left exactly as it was."""
-    from resolvers.connectors.config import ConfigError, load
-    from resolvers.onboarding import OnboardingError, onboard
+    from resolvers import ConfigError, OnboardingError, onboard
+    from resolvers import load_partners as load
 
     try:
         config = load(partners_file, allow_missing_env=True)
@@ -365,8 +365,7 @@ def _load_policy(agreements_dir: Path, partners_file: Path) -> PolicySet:
 def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str, ...], agreements_dir: Path,
                    partners_file: Path) -> None:
     """What CONSUMER sees of OWNER's data for PURPOSE, field by field, and by which rule."""
-    from privacy import cli
-    from privacy.vocabulary import PURPOSES
+    from privacy import PURPOSES, cli
 
     loaded = _load_policy(agreements_dir, partners_file)
     _, consumers = _policy_inputs(agreements_dir, partners_file)
@@ -401,9 +400,9 @@ def policy_diff(old: Path, new: Path, partners_file: Path) -> None:
     """What changes from the agreements OLD to NEW (directories, or one agreement file each): per owner,
     consumer, role and purpose, the fields that gain (+) or lose (-) visibility or change treatment (~).
     Exit 0 when nothing changes, 1 when something does (like diff)."""
-    from privacy.diff import policy_diff as compute
-    from privacy.diff import render
-    from privacy.vocabulary import ROLES
+    from privacy import ROLES
+    from privacy import policy_diff as compute
+    from privacy import render_diff as render
 
     _, consumers = _policy_inputs(old, partners_file)
     changes = compute(_policy_at(old, partners_file), _policy_at(new, partners_file), set(consumers) - set(ROLES))

@@ -19,7 +19,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from gateway.errors import Forbidden
-from resolvers.joint import CONTRACT_TYPES, OBJECTS, object_of
+from resolvers import CONTRACT_TYPES, OBJECTS, object_of
 
 FORMAT = "vcv-data-export/1"
 ACCESS_PAGE = 100
