@@ -32,13 +32,14 @@ from gateway.identity import Caller, IdentitySettings, Verifier
 from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import REQUEST_SECONDS, REQUESTS, metrics_endpoint
 from gateway.operations import GraphQLRequest, TrustedOperations
-from gateway.pages import add_pages, graphiql_page
+from gateway.pages import add_ide, add_pages, graphiql_page
 from gateway.planner import PlanCache
 from gateway.planner import run as run_plan
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import Schema, build_schema
 from gateway.tracing import NO_TRACING, Tracing, describe, server_span
 from gateway.view import GraphQLView
+from privacy import policy_diff, render_diff
 from privacy.agreements import AgreementError
 from privacy.audit.store import AuditLog, AuditSettings
 from privacy.guard import Guard
@@ -275,9 +276,12 @@ async def reload_configuration(app: web.Application) -> bool:
     except (ValueError, AgreementError, PseudonymKeyError) as exc:
         log.error("reload refused, the running configuration stays: %s", exc)
         return False
+    changes = policy_diff(state.rules.policy, rules.policy, partners.partners)
     state.partners, state.connectors, state.rules = partners, build_connectors(partners, state.session), rules
     log.info("reloaded %s and %s: %d partners, %d agreements", settings.partners_file, settings.agreements_dir,
              len(partners.partners), len(rules.policy.agreements))
+    # What reviewers saw with `vcv policy diff`, now on the record of the running gateway (rules, never values).
+    log.info("agreement changes applied by the reload:\n%s", render_diff(changes).rstrip())
     return True
 
 
@@ -300,6 +304,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     add_pages(app, settings.demo_identities)
+    if settings.graphiql:
+        add_ide(app)  # the page is view.py's (graphiql_page); its pinned assets are served from here
 
     async def lifecycle(app: web.Application) -> Any:
         engine = create_engine(settings.db_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from gateway.selection import wanted_by_type
+from gateway.selection import response_keys, wanted_by_type
 from gateway.types import (
     CONTRACT_CLASSES,
     Address,
@@ -34,6 +35,7 @@ from resolvers.types import Money as MoneyValue
 # Which partner value counts towards which side of the portfolio.
 ASSET_FIELDS = {"BankAccount": "balance", "Depot": "marketValue", "LifePolicy": "surrenderValue"}
 LIABILITY_FIELDS = {"Loan": "outstanding"}
+TERMINATED = "terminated"  # the master's status of a contract that has ended
 
 
 @strawberry.type(description="Totals across partners, computed only from values the caller may see.")
@@ -45,7 +47,11 @@ class PortfolioSummary:
                                                   "be counted (partner unavailable or value not visible to you "
                                                   "in full).")
     missing_contracts: list[strawberry.ID] = strawberry.field(
-        description="Contracts whose value is not in the totals.")
+        description="Contracts still held whose value is not in the totals.")
+    terminated_contracts: list[strawberry.ID] = strawberry.field(
+        description="Terminated contracts of the kinds the totals count (accounts, loans, life policies, depots): "
+                    "never in the totals, listed apart (their `endDate` says since when). "
+                    "Empty when the agreement does not show you contract status.")
 
 
 async def active_consents(info: Info, customer_id: str) -> frozenset[str]:
@@ -147,13 +153,38 @@ class Customer:
         refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
         guard, path = info.context.guard, info.path.as_list()
         counted, summed = portfolio_contracts(guard, path, refs, self.consents_active)
+        terminated = self._terminated(info, [r for r in refs if r.status == TERMINATED
+                                             and TYPE_OF_PRODUCT[r.product_type] in ASSET_FIELDS | LIABILITY_FIELDS
+                                             and listed(guard, r, self.consents_active)])
         answers = await info.context.partners.load_all(portfolio_requests(summed))
-        totals = portfolio_totals(guard, path, counted, summed, answers, self.consents_active)
+        # IDs are revealed (and a pseudonym reported) only where the query asks for them, at each response key.
+        totals = portfolio_totals(guard, path, counted, summed, answers, self.consents_active,
+                                  response_keys(info, "missingContracts", "PortfolioSummary"))
         return PortfolioSummary(
             assets=[Money(amount=a, currency=c) for c, a in totals.assets],
             liabilities=[Money(amount=a, currency=c) for c, a in totals.liabilities],
-            complete=not totals.missing, missing_contracts=[strawberry.ID(m) for m in totals.missing],
+            complete=totals.complete, missing_contracts=[strawberry.ID(m) for m in totals.missing],
+            terminated_contracts=terminated,
         )
+
+    def _terminated(self, info: Info, refs: list[ContractRef]) -> list[strawberry.ID]:
+        """The terminated contracts' IDs as the caller sees them, only if it may see contract status: the list
+        says which contracts are terminated, which is the status field's to share."""
+        guard, keys = info.context.guard, response_keys(info, "terminatedContracts", "PortfolioSummary")
+        if not keys or not refs:
+            return []
+        status_hidden = [guard.withheld([*info.path.as_list(), key], MASTER_OWNER, "Contract.status",
+                                        self.consents_active) for key in keys]
+        if any(status_hidden):
+            return []
+        shown: list[strawberry.ID] = []
+        for ref in refs:
+            for key in keys:
+                shown_id = guard.reveal([*info.path.as_list(), key], ref.partner_id,
+                                        f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,
+                                        self.consents_active)
+            shown.append(strawberry.ID(shown_id))
+        return shown
 
 
 def in_shown_order(guard: Guard, refs: list[ContractRef], consents: frozenset[str]) -> list[ContractRef]:
@@ -215,8 +246,9 @@ def portfolio_contracts(guard: Guard, path: list[str | int], refs: list[Contract
     """(counted, summed): the listed contracts that carry a value, and those whose value the caller sees in
     full (the others are reported at `path` and make the portfolio incomplete)."""
     fields = ASSET_FIELDS | LIABILITY_FIELDS
+    # A terminated contract is no longer held: its last value is not part of what the customer has or owes.
     counted = [r for r in in_shown_order(guard, refs, consents)
-               if TYPE_OF_PRODUCT[r.product_type] in fields and listed(guard, r, consents)]
+               if TYPE_OF_PRODUCT[r.product_type] in fields and r.status != TERMINATED and listed(guard, r, consents)]
     summed = [r for r in counted if guard.in_full(
         path, r.partner_id, f"{TYPE_OF_PRODUCT[r.product_type]}.{_summed_field(r)}", consents)]
     return counted, summed
@@ -230,14 +262,19 @@ def portfolio_requests(summed: list[ContractRef]) -> list[Request]:
 class Totals:
     assets: list[tuple[str, Decimal]]  # (currency, amount), by currency
     liabilities: list[tuple[str, Decimal]]
-    missing: list[str]  # contract IDs as the caller is shown them
+    missing: list[str]  # contract IDs as the caller is shown them (empty when `missingContracts` is not asked)
+    complete: bool
 
 
 def portfolio_totals(guard: Guard, path: list[str | int], counted: list[ContractRef], summed: list[ContractRef],
-                     answers: list[ContractValues | PartnerError], consents: frozenset[str]) -> Totals:
+                     answers: list[ContractValues | PartnerError], consents: frozenset[str],
+                     missing_keys: Sequence[str] = ("missingContracts",)) -> Totals:
+    """The totals; the IDs of contracts left out are revealed (and reported) at each response key under which
+    `missingContracts` is asked for, and nowhere when it is not asked for."""
     assets: dict[str, Decimal] = defaultdict(Decimal)
     liabilities: dict[str, Decimal] = defaultdict(Decimal)
     missing: list[str] = []
+    complete = True
     # Only contracts whose value may be summed and whose partner answered; the rest make it incomplete.
     values: dict[str, MoneyValue | None] = {
         r.contract_id: a.values.get(_summed_field(r))
@@ -245,13 +282,15 @@ def portfolio_totals(guard: Guard, path: list[str | int], counted: list[Contract
     for ref in counted:
         value = values.get(ref.contract_id)
         if ref.contract_id not in values:
-            missing.append(guard.reveal([*path, "missingContracts"], ref.partner_id,
-                                        f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,
-                                        consents))
+            complete = False
+            shown = [guard.reveal([*path, key], ref.partner_id, f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}",
+                                  ref.contract_id, consents) for key in missing_keys]
+            if shown:
+                missing.append(shown[-1])
         elif value is not None:
             side = assets if TYPE_OF_PRODUCT[ref.product_type] in ASSET_FIELDS else liabilities
             side[value.currency] += value.amount
-    return Totals(sorted(assets.items()), sorted(liabilities.items()), missing)
+    return Totals(sorted(assets.items()), sorted(liabilities.items()), missing, complete)
 
 
 def shown_customer(guard: Guard, row: models.Customer, consents: frozenset[str]) -> Customer | None:

@@ -18,9 +18,11 @@ from gateway.audit_schema import (
     audit_chain,
     audit_events,
 )
+from gateway.context import ConsentChange
 from gateway.cost import DEFAULT_MAX_COST
 from gateway.customer import Customer, shown_customer
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden
+from gateway.export import DataExport, data_export
 from gateway.lookup import active_consents, find_customer, own_record, page_customers
 from gateway.types import (
     BankAccount,
@@ -100,6 +102,13 @@ class Query:
     async def me(self, info: Info) -> Customer | None:
         return _shown(info, await own_record(info.context))
 
+    @strawberry.field(description="Everything held about the calling customer, in one machine-readable document "
+                                  "(GDPR Art. 15 access, Art. 20 portability): master record, every contract "
+                                  "fetched live from every partner, consents with their history, the access "
+                                  "report; partners that failed are stated. Role customer; audited like any read.")
+    async def data_export(self, info: Info) -> DataExport:
+        return await data_export(info)
+
     @strawberry.field(description="The partners of the alliance.")
     def partners(self, info: Info) -> list[Partner]:
         return [Partner.of(c.id, c) for c in info.context.partner_configs.values()]
@@ -142,8 +151,12 @@ class Mutation:
             raise Forbidden("only customers can grant or withdraw their own consents")
         if purpose not in PURPOSES:
             raise BadRequest(f"unknown purpose; use one of {', '.join(PURPOSES)}")
-        row = await info.context.master.set_consent(caller.customer_id, purpose, granted,
-                                                    f"self-service:{caller.subject}:{info.context.request_id}")
+        row, was_active = await info.context.master.set_consent(
+            caller.customer_id, purpose, granted, f"self-service:{caller.subject}:{info.context.request_id}")
+        # On the record: whose consent, for what, from what to what (compliance searches by customer, and the
+        # customer's access report lists it).
+        info.context.touched.add(caller.customer_id)
+        info.context.consent_changes.append(ConsentChange(caller.customer_id, purpose, was_active, granted))
         return Consent.of(row)
 
 

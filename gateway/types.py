@@ -162,6 +162,11 @@ class Contract:
         return info.context.guard.reveal(info.path.as_list(), MASTER_OWNER, "Contract.startDate",
                                          self.ref.start_date, self.consents)
 
+    @strawberry.field(description="When the contract ended; null while it runs (see `status`).")
+    def end_date(self, info: Info) -> date | None:
+        return info.context.guard.reveal(info.path.as_list(), MASTER_OWNER, "Contract.endDate",
+                                         self.ref.end_date, self.consents)
+
     def value(self, info: Info, name: str) -> Any:
         """One partner-supplied value as the caller may see it. A hidden field was never fetched; a failed
         partner call fails each of its visible fields, with the partner's code, at that field's path."""

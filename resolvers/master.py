@@ -64,7 +64,7 @@ def visible(v: Visibility) -> ColumnElement[bool]:
 
 def _ref(row: models.ContractRef) -> ContractRef:
     return ContractRef(row.contract_id, row.customer_id, row.partner_id, row.product_type, row.status,
-                       row.start_date)
+                       row.start_date, row.end_date)
 
 
 def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]) -> Select[Any]:
@@ -77,6 +77,15 @@ def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]
     pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     columns = [getattr(c, name) for name in search_in]
     return query.where(or_(false(), *(func.lower(col).like(pattern, escape="\\") for col in columns)))
+
+
+def _consenting(query: Select[Any], purposes: tuple[str, ...] | None) -> Select[Any]:
+    """Only customers holding an active consent for one of `purposes` (None: no condition). Lets a listing page
+    exactly over the customers the caller will be shown, instead of dropping some after the page was cut."""
+    if purposes is None:
+        return query
+    k, c = models.Consent, models.Customer
+    return query.where(exists().where(k.customer_id == c.id, k.purpose.in_(purposes), k.withdrawn_at.is_(None)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +162,10 @@ class Master:
     @_reads_master
     async def customers_by_token(self, v: Visibility, owner: str, consumer: str, search: str | None, first: int,
                                  after_token: str | None, search_in: tuple[str, ...] = (),
+                                 consenting: tuple[str, ...] | None = None,
                                  ) -> tuple[list[tuple[str, models.Customer]], bool]:
-        """A page of the visible customers in the order of their index tokens (unrelated to the real IDs)."""
+        """A page of the visible customers in the order of their index tokens (unrelated to the real IDs);
+        `consenting`: only customers with an active consent for one of these purposes."""
         rows = pseudonym_index.index_rows
         limit = max(0, min(first, MAX_PAGE))
         query = (select(rows.c.token, models.Customer)
@@ -162,7 +173,7 @@ class Master:
                  .where(visible(v)).order_by(rows.c.token).limit(limit + 1))
         if after_token:
             query = query.where(rows.c.token > after_token)
-        query = _matching(query, search, search_in)
+        query = _consenting(_matching(query, search, search_in), consenting)
         async with self._sessions() as s:
             found = [(token, customer) for token, customer in (await s.execute(query)).all()]
         return found[:limit], len(found) > limit
@@ -204,11 +215,12 @@ class Master:
 
     @_reads_master
     async def customer_ids(self, v: Visibility, search: str | None = None,
-                           search_in: tuple[str, ...] = ()) -> list[str]:
-        """Every customer ID the caller may see, optionally matching `search`: for work that has to look at
-        all of them (resolving or ordering by pseudonyms, which cannot be inverted or computed in SQL)."""
+                           search_in: tuple[str, ...] = (), consenting: tuple[str, ...] | None = None) -> list[str]:
+        """Every customer ID the caller may see, optionally matching `search` (and with an active consent for
+        one of `consenting`): for work that has to look at all of them (resolving or ordering by pseudonyms,
+        which cannot be inverted or computed in SQL)."""
         c = models.Customer
-        query = _matching(select(c.id).where(visible(v)), search, search_in)
+        query = _consenting(_matching(select(c.id).where(visible(v)), search, search_in), consenting)
         async with self._sessions() as s:
             return list((await s.execute(query)).scalars())
 
@@ -222,14 +234,15 @@ class Master:
     @_reads_master
     async def customers(self, v: Visibility, search: str | None, first: int, after_id: str | None,
                         search_in: tuple[str, ...] = ("id", "given_name", "family_name"),
-                        ) -> tuple[list[models.Customer], bool]:
+                        consenting: tuple[str, ...] | None = None) -> tuple[list[models.Customer], bool]:
         """A page ordered by ID. `search_in` names the columns the caller may match on: matching on a
-        column whose values the caller may not see would turn search into an oracle for them."""
+        column whose values the caller may not see would turn search into an oracle for them. `consenting`:
+        only customers with an active consent for one of these purposes."""
         c = models.Customer
         query = select(c).where(visible(v)).order_by(c.id).limit(max(0, min(first, MAX_PAGE)) + 1)
         if after_id:
             query = query.where(c.id > after_id)
-        query = _matching(query, search, search_in)
+        query = _consenting(_matching(query, search, search_in), consenting)
         async with self._sessions() as s:
             rows = list((await s.execute(query)).scalars())
         limit = max(0, min(first, MAX_PAGE))
@@ -266,25 +279,29 @@ class Master:
             return list((await s.execute(select(models.Partner).order_by(models.Partner.id))).scalars())
 
     @_reads_master
-    async def set_consent(self, customer_id: str, purpose: str, granted: bool, evidence: str) -> models.Consent:
-        """Grant creates a new grant (unless one is active); withdrawal stamps every active grant."""
+    async def set_consent(self, customer_id: str, purpose: str, granted: bool,
+                          evidence: str) -> tuple[models.Consent, bool]:
+        """Grant creates a new grant (unless one is active); withdrawal stamps every active grant. Returns the
+        consent as it now stands and whether it was active before, read in the same transaction (the audit
+        log records the change as before/after)."""
         k = models.Consent
         now = datetime.now(UTC)
         active = and_(k.customer_id == customer_id, k.purpose == purpose, k.withdrawn_at.is_(None))
         async with self._sessions.begin() as s:
             current = (await s.execute(select(k).where(active).order_by(k.id.desc()))).scalars().first()
+            was_active = current is not None
             if granted:
                 if current is None:
                     current = k(customer_id=customer_id, purpose=purpose, granted_at=now, evidence=evidence)
                     s.add(current)
                     await s.flush()
-                return current
+                return current, was_active
             await s.execute(update(k).where(active).values(withdrawn_at=now))
             if current is None:
                 return k(customer_id=customer_id, purpose=purpose, granted_at=now, withdrawn_at=now,
-                         evidence=evidence)
+                         evidence=evidence), was_active
             await s.refresh(current)
-            return current
+            return current, was_active
 
 
 class MasterLoaders:

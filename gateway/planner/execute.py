@@ -273,7 +273,7 @@ async def _fetch(shown: list[tuple[RootPlan, CustomerView, frozenset[str]]],
             totals = portfolio_totals(guard, path, counted, summed, mine, source.consents)
             source.portfolios[key] = PortfolioSource([MoneyValue(a, c) for c, a in totals.assets],
                                                      [MoneyValue(a, c) for c, a in totals.liabilities],
-                                                     not totals.missing, totals.missing)
+                                                     totals.complete, totals.missing)
     return sources
 
 
