@@ -41,7 +41,7 @@ from strawberry.schema.schema import validate_document
 
 from gateway.cost import PAGINATED
 from gateway.schema import Limits
-from resolvers.joint import CONTRACT_TYPES, OBJECTS
+from resolvers import CONTRACT_TYPES, OBJECTS
 
 # Fields of a customer or contract that are not governed data, read as plain attributes of what the planner
 # built (the partner holding a contract, its product type); every other field of those types needs a getter.

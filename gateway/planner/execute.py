@@ -50,12 +50,18 @@ from gateway.planner.compile import (
 from gateway.planner.project import complete
 from gateway.schema import Schema
 from gateway.types import Partner
-from resolvers import models
-from resolvers.errors import PartnerError
-from resolvers.joint import CONTRACT_ID, CONTRACT_TYPES, MASTER_OWNER, TYPE_OF_PRODUCT
-from resolvers.master import CustomerView
-from resolvers.types import ContractRef, ContractValues
-from resolvers.types import Money as MoneyValue
+from resolvers import (
+    CONTRACT_ID,
+    CONTRACT_TYPES,
+    MASTER_OWNER,
+    TYPE_OF_PRODUCT,
+    ContractRef,
+    ContractValues,
+    CustomerView,
+    PartnerError,
+    models,
+)
+from resolvers import Money as MoneyValue
 
 log = logging.getLogger("vcv.planner")
 # Which path answered, so an operator sees how much traffic the planner covers (`planner`) and how much

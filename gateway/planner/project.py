@@ -14,7 +14,7 @@ from graphql import GraphQLError, located_error
 
 from gateway.errors import VcvError
 from gateway.planner.compile import Abstract, FieldPlan, Leaf, ListOf, Obj, Shape
-from resolvers.errors import PartnerError
+from resolvers import PartnerError
 
 Path = tuple[str | int, ...]
 
