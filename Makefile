@@ -4,13 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test typecheck lint bench bench-peers clean chromium screenshots node
+.PHONY: demo test typecheck lint bench bench-peers clean chromium screenshots node graphiql lock
 
-$(STAMP): pyproject.toml
+# Every package, transitive ones included, comes from requirements.lock at the exact version and hash recorded
+# there; the project itself is then installed without resolving anything (--no-deps).
+LOCK := requirements.lock
+PIP_VERSION := 26.3
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(VENV)/bin/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# After changing a dependency in pyproject.toml: re-resolve everything into requirements.lock (needs PyPI; a
+# few minutes), review the diff, commit both files. pip-tools runs in a throw-away venv, pinned.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet pip==$(PIP_VERSION) pip-tools==7.5.1
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra dev \
+	  --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+	rm -rf .lock-venv
 
 demo: $(STAMP)
 	$(VENV)/bin/vcv demo $(ARGS)
@@ -33,6 +47,20 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	mkdir -p tests/node/node_modules && touch $(NODE_STAMP)
 
 node: $(NODE_STAMP)
+
+# GraphiQL's built files, served by the gateway from gateway/ide/ (committed, so neither `make demo` nor an
+# installed wheel needs npm or a CDN). Versions are pinned in tools/graphiql/package.json and its lock file;
+# to move to another version: `cd tools/graphiql && npm install --save-exact graphiql@X`, then `make graphiql`
+# and commit gateway/ide/.
+IDE := gateway/ide
+graphiql:
+	cd tools/graphiql && npm ci --no-audit --no-fund --loglevel=error
+	cp tools/graphiql/node_modules/graphiql/graphiql.min.js tools/graphiql/node_modules/graphiql/graphiql.min.css \
+	   tools/graphiql/node_modules/react/umd/react.production.min.js \
+	   tools/graphiql/node_modules/react-dom/umd/react-dom.production.min.js $(IDE)/
+	cd tools/graphiql/node_modules && for p in graphiql react react-dom; do \
+	  printf '%s %s\n\n' $$p "$$(node -p "require('./$$p/package.json').version")"; cat $$p/LICENSE; echo; \
+	done > ../../../$(IDE)/THIRD-PARTY-LICENSES.txt
 
 test: $(STAMP) chromium $(NODE_STAMP)
 	$(VENV)/bin/ruff check .

@@ -217,7 +217,8 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
     gateway_proc = subprocess.Popen([*profiled, "serve", "--db", db_url, "--jwks", str(jwks), "--partners",
                                      str(work / "partners.yaml"), "--agreements", str(DEMO_AGREEMENTS),
                                      "--keys-dir", str(keys_dir),
-                                     "--audit-key", str(audit_key), "--port", str(gateway_port)],
+                                     "--audit-key", str(audit_key), "--port", str(gateway_port),
+                                     *(["--no-planner"] if args.no_planner else [])],
                                     stdout=(work / "gateway.log").open("w"), stderr=subprocess.STDOUT)
     return alliance, partners, [gateway_proc, partner_proc], f"http://127.0.0.1:{gateway_port}/graphql", jwks
 
@@ -435,6 +436,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                              "no naive) that prints figures and leaves RESULTS.md alone")
     parser.add_argument("--no-write", action="store_true", help="print the figures, leave RESULTS.md alone")
     parser.add_argument("--note", default="", help="a sentence to put into the RESULTS.md section")
+    parser.add_argument("--no-planner", action="store_true", help="the gateway without its planner (strawberry only)")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats written to FILE")
     args = parser.parse_args(argv)
     if args.quick:

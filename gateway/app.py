@@ -19,7 +19,6 @@ from typing import Any
 
 import aiohttp
 import graphql
-import strawberry
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from graphql import DocumentNode, OperationDefinitionNode
@@ -34,11 +33,14 @@ from gateway.logs import REQUEST_ID as LOG_REQUEST_ID
 from gateway.metrics import REQUEST_SECONDS, REQUESTS, metrics_endpoint
 from gateway.operations import GraphQLRequest, TrustedOperations
 from gateway.page_words import vocabulary
-from gateway.pages import add_pages, graphiql_page
+from gateway.pages import add_ide, add_pages, graphiql_page
+from gateway.planner import PlanCache
+from gateway.planner import run as run_plan
 from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
-from gateway.schema import build_schema
+from gateway.schema import Schema, build_schema
 from gateway.tracing import NO_TRACING, Tracing, describe, server_span
 from gateway.view import GraphQLView
+from privacy import policy_diff, render_diff
 from privacy.agreements import AgreementError
 from privacy.audit.store import AuditLog, AuditSettings
 from privacy.guard import Guard
@@ -90,6 +92,8 @@ class GatewaySettings:
     demo_identities: list[dict[str, Any]] | None = None
     # Where tokens' keys come from and what they must say (issuer, audience, lifetime, claim mapping).
     identity: IdentitySettings | None = None
+    # Answer the operations it covers with the planner (gateway/planner); off: strawberry answers everything.
+    planner: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +141,16 @@ def _context_for(request: web.Request) -> ContextFactory:
     return build
 
 
-def _strawberry_executor(schema: strawberry.Schema) -> Executor:
-    """The general executor: strawberry's resolvers run by graphql-core on the already validated document."""
+def _strawberry_executor(schema: Schema, plans: PlanCache | None) -> Executor:
+    """The executor behind the gate: the planner for what it covers (gateway/planner), else strawberry's
+    resolvers run by graphql-core on the document the gate has already validated."""
     async def execute(document: DocumentNode, operation: OperationDefinitionNode, sent: GraphQLRequest,
                       context: RequestContext) -> graphql.ExecutionResult:
+        if plans is not None:
+            # The planner's one call site; None hands the operation to strawberry.
+            planned = await run_plan(plans, schema, sent.query, sent.operation_name, sent.variables, context)
+            if planned is not None:
+                return planned  # type: ignore[return-value]  # strawberry's ExecutionResult has the same fields
         result = graphql.execute(schema._schema, document, context_value=context, variable_values=sent.variables,
                                  operation_name=sent.operation_name,
                                  executor_class=schema.execution_context_class)
@@ -267,9 +277,12 @@ async def reload_configuration(app: web.Application) -> bool:
     except (ValueError, AgreementError, PseudonymKeyError) as exc:
         log.error("reload refused, the running configuration stays: %s", exc)
         return False
+    changes = policy_diff(state.rules.policy, rules.policy, partners.partners)
     state.partners, state.connectors, state.rules = partners, build_connectors(partners, state.session), rules
     log.info("reloaded %s and %s: %d partners, %d agreements", settings.partners_file, settings.agreements_dir,
              len(partners.partners), len(rules.policy.agreements))
+    # What reviewers saw with `vcv policy diff`, now on the record of the running gateway (rules, never values).
+    log.info("agreement changes applied by the reload:\n%s", render_diff(changes).rstrip())
     return True
 
 
@@ -281,16 +294,19 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(app[VERIFIER].running)  # the provider's keys: first fetch, then refreshes
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
     rules = _load_rules(settings, settings.partners, Cursors())
-    schema = build_schema()
+    schema = build_schema(max_cost=settings.max_query_cost, introspection=settings.introspection)
     gate = Gate(schema, limits=Limits(max_cost=settings.max_query_cost), introspection=settings.introspection,
                 trusted=settings.trusted_operations)
+    executor = _strawberry_executor(schema, PlanCache() if settings.planner else None)
     # /graphql answers GET and POST; every other method gets a clear 405 from the view, through the gate.
-    view = _graphql_route(app, gate, _strawberry_executor(schema), settings.graphiql)
+    view = _graphql_route(app, gate, executor, settings.graphiql)
     app.router.add_route("*", "/graphql", view.handle)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     add_pages(app, settings.demo_identities, lambda app: vocabulary(app[STATE].partners, app[STATE].rules.policy))
+    if settings.graphiql:
+        add_ide(app)  # the page is view.py's (graphiql_page); its pinned assets are served from here
 
     async def lifecycle(app: web.Application) -> Any:
         engine = create_engine(settings.db_url)

@@ -49,6 +49,8 @@ def operation_event(request_id: str, context: RequestContext, query: str | None,
                    "withheld": context.guard.as_extension()},
         "errors": codes,
         "outcome": "refused" if not has_data else ("partial" if codes else "allowed"),
+        # Recorded even when the response failed later: the change was committed to the master.
+        "consent_changes": [c.as_record() for c in context.consent_changes],
     }
 
 

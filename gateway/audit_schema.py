@@ -39,6 +39,19 @@ class AuditWithheld:
     rule: str = strawberry.field(description="owner/rule-id of the deciding rule.")
 
 
+@strawberry.type(description="A consent granted or withdrawn by an audited request.")
+class ConsentChange:
+    customer_id: strawberry.ID = strawberry.field(description="Whose consent.")
+    purpose: str = strawberry.field(description="The purpose consented to, e.g. lead_management.")
+    before: str = strawberry.field(description="`granted` or `not granted` before the request.")
+    after: str = strawberry.field(description="`granted` or `not granted` after it.")
+
+    @staticmethod
+    def of(records: list[dict[str, str]] | None) -> list[ConsentChange]:
+        return [ConsentChange(customer_id=strawberry.ID(r["customer"]), purpose=r["purpose"], before=r["before"],
+                              after=r["after"]) for r in records or []]
+
+
 @strawberry.type(description="One audited GraphQL operation. Holds names, codes and rules, never values.")
 class AuditEvent:
     seq: int = strawberry.field(description="Position in the hash chain.")
@@ -54,6 +67,8 @@ class AuditEvent:
     fields_withheld: list[AuditWithheld] = strawberry.field(description="Fields not given in full, with rules.")
     errors: list[str] = strawberry.field(description="Error codes of the response.")
     outcome: str = strawberry.field(description="allowed, partial or refused.")
+    consent_changes: list[ConsentChange] = strawberry.field(
+        description="Consents this request granted or withdrawn, with their state before and after.")
 
 
 @strawberry.type(description="A page of audit events.")
@@ -77,12 +92,15 @@ class AuditFilter:
 
 
 @strawberry.type(description="One access to a customer's data, as the customer's access report shows it: when, "
-                             "by which organisation, for what purpose and which data. Employees are not named.")
+                             "by which organisation, for what purpose and which data; and every change of the "
+                             "customer's consents. Employees are not named.")
 class AccessEvent:
     time: datetime = strawberry.field(description="When the data was accessed.")
     organisation: str = strawberry.field(description="Who accessed it: the relationship manager or a partner.")
     purpose: str = strawberry.field(description="Why: the purpose declared for the access.")
     data_shown: list[str] = strawberry.field(description="Which data was shown, as Type.field.")
+    consent_changes: list[ConsentChange] = strawberry.field(
+        description="Consents granted or withdrawn in this event (by the customer, in self-service).")
 
 
 @strawberry.type(description="A page of a customer's access report.")
@@ -140,6 +158,7 @@ def _event(row: dict[str, Any]) -> AuditEvent:
                                        treatment=w["treatment"], rule=w["rule"])
                          for w in (body.get("fields") or {}).get("withheld") or []],
         errors=list(body.get("errors") or []), outcome=body.get("outcome", ""),
+        consent_changes=ConsentChange.of(body.get("consent_changes")),
     )
 
 
@@ -190,13 +209,15 @@ async def access_log(info: Info, customer_id: str, first: int | None, after: str
     info.context.touched.add(customer_id)  # this read is itself an event about the customer
     shown: list[AccessEvent] = []
     cursor_seq, more = after_seq, False
-    # The customer's own requests are not accesses by others; refused requests released no data.
+    # The customer's own requests are not accesses by others, except those that changed their consents (on the
+    # record, so the report shows them); refused requests released no data.
     while len(shown) <= first:
         rows = await info.context.audit.search(AuditQuery(after_seq=cursor_seq, limit=200, customer_id=customer_id))
         for row in rows:
             body = row["body"]
+            changes = [c for c in body.get("consent_changes") or [] if c.get("customer") == customer_id]
             by_themself = (body.get("caller") or {}).get("role") == "customer"  # row level: only their own
-            if by_themself or body.get("outcome") == "refused":
+            if (by_themself and not changes) or body.get("outcome") == "refused":
                 cursor_seq = row["seq"]
                 continue
             if len(shown) == first:
@@ -206,7 +227,8 @@ async def access_log(info: Info, customer_id: str, first: int | None, after: str
             shown.append(AccessEvent(
                 time=row["recorded_at"], organisation=(body.get("caller") or {}).get("organisation") or "unknown",
                 purpose=body.get("purpose") or "", data_shown=sorted({f.split("/", 1)[-1] for f in
-                                                                      (body.get("fields") or {}).get("shown") or []})))
+                                                                      (body.get("fields") or {}).get("shown") or []}),
+                consent_changes=ConsentChange.of(changes)))
         if more or len(rows) < 200:
             break
     end = info.context.cursors.encode(str(cursor_seq)) if shown else None

@@ -53,6 +53,42 @@ def db_upgrade(db_url: str) -> None:
     click.echo("customer master schema is at head")
 
 
+@main.command("onboard")
+@click.argument("partner_id")
+@click.option("--db", "db_url", required=True, help="the customer master, e.g. sqlite+aiosqlite:///master.db")
+@click.option("--partners", "partners_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="the connector file with PARTNER_ID's entry (name, prefix, product codes)")
+@click.option("--contracts", "contracts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or JSON: customer_id, contract_id, product_code [, status, start_date, end_date]")
+@click.option("--dry-run", is_flag=True, help="check everything and say what would be written; write nothing")
+def onboard_partner(partner_id: str, db_url: str, partners_file: Path, contracts_file: Path | None,
+                     dry_run: bool) -> None:
+    """Register PARTNER_ID in the customer master and import its contract references, all or nothing.
+
+    Every line is checked first (unknown customer, duplicate or already known contract, wrong prefix, unknown
+    product code, bad date or status); any problem is printed with its file and line, exit status 1, and
+    the master is left exactly as it was."""
+    from resolvers import ConfigError, OnboardingError, onboard
+    from resolvers import load_partners as load
+
+    try:
+        config = load(partners_file, allow_missing_env=True)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    entry = config.partners.get(partner_id)
+    if entry is None:
+        raise click.UsageError(f"no partner {partner_id!r} in {partners_file}; it has "
+                               f"{', '.join(sorted(config.partners))}")
+    try:
+        report = asyncio.run(onboard(db_url, entry, contracts_file, dry_run=dry_run))
+    except OnboardingError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        click.echo(f"{len(exc.problems)} problem(s); nothing was written", err=True)
+        raise SystemExit(1) from None
+    click.echo(report.summary())
+
+
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
 @click.option("--role", required=True,
@@ -130,6 +166,8 @@ def schema() -> None:
               help="file with the audit signing key (hex); VCV_AUDIT_SIGNING_KEY wins [VCV_AUDIT_KEY_FILE]")
 @click.option("--introspection/--no-introspection", default=None, help="[VCV_INTROSPECTION; default: on]")
 @click.option("--graphiql/--no-graphiql", default=None, help="[VCV_GRAPHIQL; default: on]")
+@click.option("--planner/--no-planner", default=None,
+              help="answer the operations it covers with the planner, else strawberry alone [VCV_PLANNER; default: on]")
 @click.option("--host", help="[VCV_HOST; default: 127.0.0.1]")
 @click.option("--port", type=int, help="[VCV_PORT; default: 8080]")
 @click.option("--workers", type=int, help="processes serving the port (gunicorn) [VCV_WORKERS; default: 1]")
@@ -339,12 +377,49 @@ def _load_policy(agreements_dir: Path, partners_file: Path) -> PolicySet:
 def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str, ...], agreements_dir: Path,
                    partners_file: Path) -> None:
     """What CONSUMER sees of OWNER's data for PURPOSE, field by field, and by which rule."""
-    from privacy import cli
+    from privacy import PURPOSES, cli
 
     loaded = _load_policy(agreements_dir, partners_file)
-    if owner not in loaded.owners():
-        raise click.UsageError(f"unknown owner {owner!r}; one of {', '.join(loaded.owners())}")
+    _, consumers = _policy_inputs(agreements_dir, partners_file)
+    # A typo would otherwise explain an empty view ("redact" everywhere) as if it were the answer.
+    for what, value, known in (("owner", owner, loaded.owners()), ("consumer", consumer, sorted(consumers)),
+                               ("purpose", purpose, PURPOSES)):
+        if value not in known:
+            raise click.UsageError(f"unknown {what} {value!r}; one of {', '.join(known)}")
+    unknown = sorted(set(consents) - set(PURPOSES))
+    if unknown:
+        raise click.UsageError(f"unknown consent {', '.join(map(repr, unknown))}; one of {', '.join(PURPOSES)}")
     click.echo(cli.explain_table(loaded, owner, consumer, purpose, consents=consents or None))
+
+
+def _policy_at(path: Path, partners_file: Path) -> PolicySet:
+    """The agreements in a directory, or in a single agreement file (its owner compared, the others absent)."""
+    import shutil
+    import tempfile
+
+    if path.is_dir():
+        return _load_policy(path, partners_file)
+    with tempfile.TemporaryDirectory() as scratch:
+        shutil.copy(path, Path(scratch) / path.name)
+        return _load_policy(Path(scratch), partners_file)
+
+
+@policy.command("diff")
+@click.argument("old", type=click.Path(exists=True, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, path_type=Path))
+@_partners_option
+def policy_diff(old: Path, new: Path, partners_file: Path) -> None:
+    """What changes from the agreements OLD to NEW (directories, or one agreement file each): per owner,
+    consumer, role and purpose, the fields that gain (+) or lose (-) visibility or change treatment (~).
+    Exit 0 when nothing changes, 1 when something does (like diff)."""
+    from privacy import ROLES
+    from privacy import policy_diff as compute
+    from privacy import render_diff as render
+
+    _, consumers = _policy_inputs(old, partners_file)
+    changes = compute(_policy_at(old, partners_file), _policy_at(new, partners_file), set(consumers) - set(ROLES))
+    click.echo(render(changes), nl=False)
+    raise SystemExit(1 if changes else 0)
 
 
 @policy.command("records")

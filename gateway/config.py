@@ -58,6 +58,7 @@ class ServeConfig(BaseSettings):
                                        "commit's signed checkpoints are appended to; null: none")
     introspection: bool = True
     graphiql: bool = True
+    planner: bool = Field(True, description="answer what it covers with the planner (off: strawberry only)")
     max_query_cost: int = Field(DEFAULT_MAX_COST, ge=1)
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     host: str = "127.0.0.1"

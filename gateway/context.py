@@ -13,6 +13,23 @@ from privacy.audit.store import AuditLog
 from resolvers import ConnectorConfig, Master, MasterLoaders, PartnerLoaders, Visibility
 
 
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    """A consent granted or withdrawn by this request, for the audit event (no evidence text, no values)."""
+
+    customer_id: str
+    purpose: str
+    before: bool  # active before the request
+    after: bool  # active after it
+
+    def as_record(self) -> dict[str, str]:
+        def state(active: bool) -> str:
+            return "granted" if active else "not granted"
+
+        return {"customer": self.customer_id, "purpose": self.purpose, "before": state(self.before),
+                "after": state(self.after)}
+
+
 @dataclass(slots=True)
 class RequestContext:
     caller: Caller
@@ -25,6 +42,7 @@ class RequestContext:
     cursors: Cursors
     audit: AuditLog  # for reading the log (auditEvents, accessLog); writing is the app's
     touched: set[str] = field(default_factory=set)  # customers shown to the caller, for the audit event
+    consent_changes: list[ConsentChange] = field(default_factory=list)  # setConsent, for the audit event
 
     @property
     def visibility(self) -> Visibility:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -12,7 +14,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from gateway.selection import wanted_by_type
+from gateway.selection import response_keys, wanted_by_type
 from gateway.types import (
     CONTRACT_CLASSES,
     Address,
@@ -27,12 +29,13 @@ from privacy.guard import Guard
 from resolvers import models
 from resolvers.errors import PartnerError
 from resolvers.joint import CONTRACT_ID, MASTER_OWNER, TYPE_OF_PRODUCT
-from resolvers.types import ContractRef
+from resolvers.types import ContractRef, ContractValues
 from resolvers.types import Money as MoneyValue
 
 # Which partner value counts towards which side of the portfolio.
 ASSET_FIELDS = {"BankAccount": "balance", "Depot": "marketValue", "LifePolicy": "surrenderValue"}
 LIABILITY_FIELDS = {"Loan": "outstanding"}
+TERMINATED = "terminated"  # the master's status of a contract that has ended
 
 
 @strawberry.type(description="Totals across partners, computed only from values the caller may see.")
@@ -44,7 +47,11 @@ class PortfolioSummary:
                                                   "be counted (partner unavailable or value not visible to you "
                                                   "in full).")
     missing_contracts: list[strawberry.ID] = strawberry.field(
-        description="Contracts whose value is not in the totals.")
+        description="Contracts still held whose value is not in the totals.")
+    terminated_contracts: list[strawberry.ID] = strawberry.field(
+        description="Terminated contracts of the kinds the totals count (accounts, loans, life policies, depots): "
+                    "never in the totals, listed apart (their `endDate` says since when). "
+                    "Empty when the agreement does not show you contract status.")
 
 
 async def active_consents(info: Info, customer_id: str) -> frozenset[str]:
@@ -65,8 +72,8 @@ class Customer:
 
     def _hidden(self, info: Info, name: str) -> bool:
         """True (and reported) when a derived field must not even be computed."""
-        return info.context.guard.account(info.path.as_list(), MASTER_OWNER, f"Customer.{name}",
-                                          self.consents_active).redacted
+        return info.context.guard.withheld(info.path.as_list(), MASTER_OWNER, f"Customer.{name}",
+                                           self.consents_active)
 
     @strawberry.field(description="Customer ID, e.g. C-000001 (a pseudonym where the agreement says so).")
     def id(self, info: Info) -> strawberry.ID:
@@ -116,12 +123,6 @@ class Customer:
             return None
         return [Consent.of(r) for r in await info.context.master_loaders.consents.load(self.row.id)]
 
-    def _listed(self, guard: Guard, ref: ContractRef) -> bool:
-        """Whether the caller may learn that this contract exists. An unlisted contract leaves no trace: no
-        entry, no redaction report, no place in the portfolio, as a customer one may not see."""
-        field = f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}"
-        return not guard.decide(ref.partner_id, field, self.consents_active).redacted
-
     @strawberry.field(description="The customer's contracts at all partners, optionally filtered. Values are "
                                   "fetched live: one batched call per partner, partners in parallel, and only "
                                   "the fields the caller may see are asked for.")
@@ -132,25 +133,11 @@ class Customer:
         product_type: Annotated[ProductType | None, strawberry.argument(  # type: ignore[valid-type]
             description="Only contracts of this product type.")] = None,
     ) -> list[Contract]:
-        refs = in_shown_order(info.context.guard, await info.context.master_loaders.contracts.load(self.row.id),
-                              self.consents_active)
-        selected, guard, partners = wanted_by_type(info), info.context.guard, info.context.partners
-        chosen: list[tuple[ContractRef, frozenset[str]]] = []
-        for ref in refs:
-            if partner is not None and ref.partner_id != partner:
-                continue
-            if product_type is not None and ref.product_type != product_type.value:
-                continue
-            if not self._listed(guard, ref):
-                continue
-            type_name = TYPE_OF_PRODUCT[ref.product_type]
-            visible = guard.visible(ref.partner_id, (f"{type_name}.{f}" for f in selected[type_name]),
-                                    self.consents_active)
-            chosen.append((ref, frozenset(name.split(".", 1)[1] for name in visible)))
-
+        refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
+        chosen = choose_contracts(info.context.guard, refs, self.consents_active, wanted_by_type(info),
+                                  partner, product_type.value if product_type is not None else None)
         # A contract with nothing visible asked for costs its partner nothing.
-        asked = [(ref.partner_id, ref.contract_id, wanted) for ref, wanted in chosen if wanted]
-        answers = iter(await partners.load_all(asked))
+        answers = iter(await info.context.partners.load_all(contract_requests(chosen)))
         fetched = [next(answers) if wanted else None for _, wanted in chosen]
         configs = info.context.partner_configs
         holders = {pid: Partner.of(pid, configs.get(pid)) for pid in {ref.partner_id for ref, _ in chosen}}
@@ -163,50 +150,41 @@ class Customer:
                                   "values the caller may see in full; `complete` says whether anything is "
                                   "missing.")
     async def portfolio(self, info: Info) -> PortfolioSummary | None:
-        refs = in_shown_order(info.context.guard, await info.context.master_loaders.contracts.load(self.row.id),
-                              self.consents_active)
-        fields = ASSET_FIELDS | LIABILITY_FIELDS
+        refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
         guard, path = info.context.guard, info.path.as_list()
+        counted, summed = portfolio_contracts(guard, path, refs, self.consents_active)
+        terminated = self._terminated(info, [r for r in refs if r.status == TERMINATED
+                                             and TYPE_OF_PRODUCT[r.product_type] in ASSET_FIELDS | LIABILITY_FIELDS
+                                             and listed(guard, r, self.consents_active)])
+        answers = await info.context.partners.load_all(portfolio_requests(summed))
+        # IDs are revealed (and a pseudonym reported) only where the query asks for them, at each response key.
+        totals = portfolio_totals(guard, path, counted, summed, answers, self.consents_active,
+                                  response_keys(info, "missingContracts", "PortfolioSummary"))
+        return PortfolioSummary(
+            assets=[Money(amount=a, currency=c) for c, a in totals.assets],
+            liabilities=[Money(amount=a, currency=c) for c, a in totals.liabilities],
+            complete=totals.complete, missing_contracts=[strawberry.ID(m) for m in totals.missing],
+            terminated_contracts=terminated,
+        )
 
-        def field_of(ref: ContractRef) -> str:
-            return fields[TYPE_OF_PRODUCT[ref.product_type]]
-
-        def allowed(ref: ContractRef) -> bool:
-            type_name, name = TYPE_OF_PRODUCT[ref.product_type], field_of(ref)
-            decision = guard.decide(ref.partner_id, f"{type_name}.{name}", self.consents_active)
-            if decision.treatment.kind != "allow":
-                # A generalised or hidden value is left out rather than summed: a total must not let the
-                # caller recover (by subtraction across queries) what the agreement hides.
-                guard.note(path, ref.partner_id, f"{type_name}.{name}", decision)
-                return False
-            return True
-
-        assets: dict[str, Decimal] = defaultdict(Decimal)
-        liabilities: dict[str, Decimal] = defaultdict(Decimal)
-        missing: list[strawberry.ID] = []
-        counted = [r for r in refs if TYPE_OF_PRODUCT[r.product_type] in fields and self._listed(guard, r)]
-        summed = [r for r in counted if allowed(r)]
-        answers = await info.context.partners.load_all(
-            [(r.partner_id, r.contract_id, frozenset({field_of(r)})) for r in summed])
-        # Only contracts whose value may be summed and whose partner answered; the rest make it incomplete.
-        values: dict[str, MoneyValue | None] = {
-            r.contract_id: a.values.get(field_of(r))
-            for r, a in zip(summed, answers, strict=True) if not isinstance(a, PartnerError)}
-        for ref in counted:
-            value = values.get(ref.contract_id)
-            if ref.contract_id not in values:
-                shown_id = guard.reveal([*path, "missingContracts"], ref.partner_id,
+    def _terminated(self, info: Info, refs: list[ContractRef]) -> list[strawberry.ID]:
+        """The terminated contracts' IDs as the caller sees them, only if it may see contract status: the list
+        says which contracts are terminated, which is the status field's to share."""
+        guard, keys = info.context.guard, response_keys(info, "terminatedContracts", "PortfolioSummary")
+        if not keys or not refs:
+            return []
+        status_hidden = [guard.withheld([*info.path.as_list(), key], MASTER_OWNER, "Contract.status",
+                                        self.consents_active) for key in keys]
+        if any(status_hidden):
+            return []
+        shown: list[strawberry.ID] = []
+        for ref in refs:
+            for key in keys:
+                shown_id = guard.reveal([*info.path.as_list(), key], ref.partner_id,
                                         f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,
                                         self.consents_active)
-                missing.append(strawberry.ID(shown_id))
-            elif value is not None:
-                side = assets if TYPE_OF_PRODUCT[ref.product_type] in ASSET_FIELDS else liabilities
-                side[value.currency] += value.amount
-        return PortfolioSummary(
-            assets=[Money(amount=a, currency=c) for c, a in sorted(assets.items())],
-            liabilities=[Money(amount=a, currency=c) for c, a in sorted(liabilities.items())],
-            complete=not missing, missing_contracts=missing,
-        )
+            shown.append(strawberry.ID(shown_id))
+        return shown
 
 
 def in_shown_order(guard: Guard, refs: list[ContractRef], consents: frozenset[str]) -> list[ContractRef]:
@@ -221,6 +199,98 @@ def in_shown_order(guard: Guard, refs: list[ContractRef], consents: frozenset[st
             hashlib.sha256(ref.contract_id.encode()).hexdigest()
 
     return sorted(refs, key=key)
+
+
+# The rules below are shared by both execution paths (these resolvers and gateway/planner), so the two cannot
+# disagree on which contracts are listed, what each partner is asked for, or what a total includes.
+
+Request = tuple[str, str, frozenset[str]]  # (partner, contract, joint fields), as PartnerLoaders.load_all takes
+
+
+def listed(guard: Guard, ref: ContractRef, consents: frozenset[str]) -> bool:
+    """Whether the caller may learn that this contract exists. An unlisted contract leaves no trace: no
+    entry, no redaction report, no place in the portfolio, as a customer one may not see."""
+    field = f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}"
+    return not guard.decide(ref.partner_id, field, consents).redacted
+
+
+def choose_contracts(guard: Guard, refs: list[ContractRef], consents: frozenset[str],
+                     selected: dict[str, frozenset[str]], partner: str | None,
+                     product_type: str | None) -> list[tuple[ContractRef, frozenset[str]]]:
+    """The contracts listed to the caller (after the `partner`/`productType` filters), each with the partner
+    fields to fetch for it: those `selected` for its type that the caller may see in some form."""
+    chosen: list[tuple[ContractRef, frozenset[str]]] = []
+    for ref in in_shown_order(guard, refs, consents):
+        if partner is not None and ref.partner_id != partner:
+            continue
+        if product_type is not None and ref.product_type != product_type:
+            continue
+        if not listed(guard, ref, consents):
+            continue
+        type_name = TYPE_OF_PRODUCT[ref.product_type]
+        visible = guard.visible(ref.partner_id, (f"{type_name}.{f}" for f in selected[type_name]), consents)
+        chosen.append((ref, frozenset(name.split(".", 1)[1] for name in visible)))
+    return chosen
+
+
+def contract_requests(chosen: list[tuple[ContractRef, frozenset[str]]]) -> list[Request]:
+    return [(ref.partner_id, ref.contract_id, wanted) for ref, wanted in chosen if wanted]
+
+
+def _summed_field(ref: ContractRef) -> str:
+    return (ASSET_FIELDS | LIABILITY_FIELDS)[TYPE_OF_PRODUCT[ref.product_type]]
+
+
+def portfolio_contracts(guard: Guard, path: list[str | int], refs: list[ContractRef],
+                        consents: frozenset[str]) -> tuple[list[ContractRef], list[ContractRef]]:
+    """(counted, summed): the listed contracts that carry a value, and those whose value the caller sees in
+    full (the others are reported at `path` and make the portfolio incomplete)."""
+    fields = ASSET_FIELDS | LIABILITY_FIELDS
+    # A terminated contract is no longer held: its last value is not part of what the customer has or owes.
+    counted = [r for r in in_shown_order(guard, refs, consents)
+               if TYPE_OF_PRODUCT[r.product_type] in fields and r.status != TERMINATED and listed(guard, r, consents)]
+    summed = [r for r in counted if guard.in_full(
+        path, r.partner_id, f"{TYPE_OF_PRODUCT[r.product_type]}.{_summed_field(r)}", consents)]
+    return counted, summed
+
+
+def portfolio_requests(summed: list[ContractRef]) -> list[Request]:
+    return [(r.partner_id, r.contract_id, frozenset({_summed_field(r)})) for r in summed]
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    assets: list[tuple[str, Decimal]]  # (currency, amount), by currency
+    liabilities: list[tuple[str, Decimal]]
+    missing: list[str]  # contract IDs as the caller is shown them (empty when `missingContracts` is not asked)
+    complete: bool
+
+
+def portfolio_totals(guard: Guard, path: list[str | int], counted: list[ContractRef], summed: list[ContractRef],
+                     answers: list[ContractValues | PartnerError], consents: frozenset[str],
+                     missing_keys: Sequence[str] = ("missingContracts",)) -> Totals:
+    """The totals; the IDs of contracts left out are revealed (and reported) at each response key under which
+    `missingContracts` is asked for, and nowhere when it is not asked for."""
+    assets: dict[str, Decimal] = defaultdict(Decimal)
+    liabilities: dict[str, Decimal] = defaultdict(Decimal)
+    missing: list[str] = []
+    complete = True
+    # Only contracts whose value may be summed and whose partner answered; the rest make it incomplete.
+    values: dict[str, MoneyValue | None] = {
+        r.contract_id: a.values.get(_summed_field(r))
+        for r, a in zip(summed, answers, strict=True) if not isinstance(a, PartnerError)}
+    for ref in counted:
+        value = values.get(ref.contract_id)
+        if ref.contract_id not in values:
+            complete = False
+            shown = [guard.reveal([*path, key], ref.partner_id, f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}",
+                                  ref.contract_id, consents) for key in missing_keys]
+            if shown:
+                missing.append(shown[-1])
+        elif value is not None:
+            side = assets if TYPE_OF_PRODUCT[ref.product_type] in ASSET_FIELDS else liabilities
+            side[value.currency] += value.amount
+    return Totals(sorted(assets.items()), sorted(liabilities.items()), missing, complete)
 
 
 def shown_customer(guard: Guard, row: models.Customer, consents: frozenset[str]) -> Customer | None:

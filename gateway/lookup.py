@@ -49,8 +49,27 @@ def _id_treatments(guard: Guard) -> frozenset[str]:
 
 def sees_pseudonyms(guard: Guard) -> bool:
     """Whether anything this caller is given may stand for a pseudonymised ID: then nothing it is given may
-    follow the order of the real IDs."""
-    return _id_treatments(guard) != frozenset({"allow"})
+    follow the order of the real IDs. A caller shown real IDs for some customers and nothing for others (a
+    consultant under lead_management) sees no pseudonym: it pages in ID order, as the schema promises."""
+    return bool(_id_treatments(guard) - {"allow", "redact"})
+
+
+def listed_consents(guard: Guard) -> tuple[str, ...] | None:
+    """When the caller is shown a customer's ID only under a consent (a consultant or a partner under
+    lead_management): the purposes any one of which does it. None when IDs are shown without consent.
+    Listings page over exactly those customers, so a page is never cut short by customers dropped later."""
+    if not guard.decide(MASTER_OWNER, ID_FIELD, frozenset()).redacted:
+        return None
+    return tuple(p for p in PURPOSES if not guard.decide(MASTER_OWNER, ID_FIELD, frozenset({p})).redacted)
+
+
+def _searchable(guard: Guard, consenting: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The columns shown in full to this caller for every customer it lists: search matches only in those,
+    or it would be an oracle for values the caller may not see."""
+    scenarios = [frozenset()] if consenting is None else [frozenset({p}) for p in consenting]
+    return tuple(col for col, field in SEARCHABLE.items()
+                 if scenarios and all(guard.decide(MASTER_OWNER, field, s).treatment.kind == "allow"
+                                      for s in scenarios))
 
 
 def active_consents(consents: Sequence[models.Consent]) -> frozenset[str]:
@@ -132,9 +151,9 @@ async def page_customers(ctx: RequestContext, search: str | None, first: int | N
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     guard, master, visibility = ctx.guard, ctx.master, ctx.visibility
+    consenting = listed_consents(guard)
     # Search only in what the caller is shown in full: matching on a hidden column would be an oracle.
-    search_in = tuple(col for col, field in SEARCHABLE.items()
-                      if guard.decide(MASTER_OWNER, field, frozenset()).treatment.kind == "allow")
+    search_in = _searchable(guard, consenting)
     if search and not search_in:
         raise Forbidden("your agreement does not let you search customers by name or ID")
     if sees_pseudonyms(guard):
@@ -143,7 +162,7 @@ async def page_customers(ctx: RequestContext, search: str | None, first: int | N
         if not await _indexed(ctx):
             return CustomerPage([], False)
         found, more = await master.customers_by_token(visibility, MASTER_OWNER, guard.consumer, search, size,
-                                                      after_key, search_in)
+                                                      after_key, search_in, consenting)
         return CustomerPage(found, more)
-    rows, more = await master.customers(visibility, search, size, after_key, search_in)
+    rows, more = await master.customers(visibility, search, size, after_key, search_in, consenting)
     return CustomerPage([(r.id, r) for r in rows], more)

@@ -28,6 +28,18 @@ VOCABULARY = web.AppKey("vocabulary", object)
 # Called per request: the words follow the running configuration, which a reload replaces as a whole.
 Vocabulary = Callable[[web.Application], dict[str, Any]]
 
+# GraphiQL, served from this gateway (gateway/ide/: pinned built files, see `make graphiql`), never a CDN.
+IDE = Path(__file__).resolve().parent / "ide"
+IDE_PREFIX = "/graphiql/"
+# GraphiQL's editor sets inline styles and its CSS embeds fonts as data: URLs; scripts stay this origin's only.
+IDE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 def add_pages(app: web.Application, demo_identities: list[dict[str, Any]] | None,
               vocabulary: Vocabulary | None = None) -> None:
@@ -63,12 +75,17 @@ async def _vocabulary(request: web.Request) -> web.Response:
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
     if request.path in PAGES or request.path.startswith("/static/"):
         response.headers.update(SECURITY_HEADERS)
+    elif request.path.startswith(IDE_PREFIX):
+        response.headers.update(IDE_HEADERS)
 
 
-async def graphiql_page(request: web.Request) -> web.Response:
-    """The GraphiQL explorer for a person's browser at /graphql. It is a static page: it executes nothing by
-    itself, every query it sends comes back to /graphql as an ordinary request through the gate."""
-    from strawberry.http.ides import get_graphql_ide_html
+def add_ide(app: web.Application) -> None:
+    """GraphiQL's assets under /graphiql/ (the page itself is `graphiql_page`, which view.py serves)."""
+    app.router.add_static(IDE_PREFIX, IDE, append_version=False)
 
-    return web.Response(text=get_graphql_ide_html(graphql_ide="graphiql"), content_type="text/html",
-                        headers={"Cache-Control": "no-cache"})
+
+async def graphiql_page(request: web.Request) -> web.FileResponse:
+    """The GraphiQL explorer for a person's browser at /graphql (view.py decides who gets it: a GET without an
+    operation that asks for HTML). Served from gateway/ide/, nothing from a CDN; it executes nothing by itself,
+    every query it sends comes back to /graphql as an ordinary request through the gate."""
+    return web.FileResponse(IDE / "index.html", headers={"Cache-Control": "no-cache", **IDE_HEADERS})

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import strawberry
+from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.types import Info
 
 from gateway.audit_schema import (
@@ -16,8 +18,11 @@ from gateway.audit_schema import (
     audit_chain,
     audit_events,
 )
+from gateway.context import ConsentChange
+from gateway.cost import DEFAULT_MAX_COST
 from gateway.customer import Customer, shown_customer
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden
+from gateway.export import DataExport, data_export
 from gateway.lookup import active_consents, find_customer, own_record, page_customers
 from gateway.types import (
     BankAccount,
@@ -97,6 +102,13 @@ class Query:
     async def me(self, info: Info) -> Customer | None:
         return _shown(info, await own_record(info.context))
 
+    @strawberry.field(description="Everything held about the calling customer, in one machine-readable document "
+                                  "(GDPR Art. 15 access, Art. 20 portability): master record, every contract "
+                                  "fetched live from every partner, consents with their history, the access "
+                                  "report; partners that failed are stated. Role customer; audited like any read.")
+    async def data_export(self, info: Info) -> DataExport:
+        return await data_export(info)
+
     @strawberry.field(description="The partners of the alliance.")
     def partners(self, info: Info) -> list[Partner]:
         return [Partner.of(c.id, c) for c in info.context.partner_configs.values()]
@@ -139,14 +151,36 @@ class Mutation:
             raise Forbidden("only customers can grant or withdraw their own consents")
         if purpose not in PURPOSES:
             raise BadRequest(f"unknown purpose; use one of {', '.join(PURPOSES)}")
-        row = await info.context.master.set_consent(caller.customer_id, purpose, granted,
-                                                    f"self-service:{caller.subject}:{info.context.request_id}")
+        row, was_active = await info.context.master.set_consent(
+            caller.customer_id, purpose, granted, f"self-service:{caller.subject}:{info.context.request_id}")
+        # On the record: whose consent, for what, from what to what (compliance searches by customer, and the
+        # customer's access report lists it).
+        info.context.touched.add(caller.customer_id)
+        info.context.consent_changes.append(ConsentChange(caller.customer_id, purpose, was_active, granted))
         return Consent.of(row)
 
 
-def build_schema() -> strawberry.Schema:
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the planner validates a document against besides graphql-core's specified rules. The gate has
+    already refused anything over the shape, token and cost limits before either path sees a document; the
+    planner repeats only what validation itself decides (introspection switched off), so that it never plans a
+    document the gate would not have let through."""
+
+    max_tokens: int
+    rules: tuple[type[ASTValidationRule], ...]
+    max_cost: int
+
+
+class Schema(strawberry.Schema):
+    limits: Limits
+
+
+def build_schema(*, max_cost: int = DEFAULT_MAX_COST, max_tokens: int = 2000, introspection: bool = True) -> Schema:
     """The joint schema: the SDL partners read (`vcv schema`), introspection, and the general executor. Its
     limits (tokens, shape, cost, introspection) are the gate's (gateway/gate.py), which every operation
     passes before anything runs."""
-    return strawberry.Schema(query=Query, mutation=Mutation,
-                             types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot])
+    schema = Schema(query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot])
+    schema.limits = Limits(max_tokens=max_tokens,
+                           rules=() if introspection else (NoSchemaIntrospectionCustomRule,), max_cost=max_cost)
+    return schema

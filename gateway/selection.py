@@ -40,3 +40,24 @@ def wanted_by_type(info: Info[Any, Any]) -> dict[str, frozenset[str]]:
             _collect(selected.selections, type_name, ("Contract",), names)
         result[type_name] = frozenset(names & kinds.keys())
     return result
+
+
+def _keys(selections: Iterable[Selection], name: str, type_name: str, out: list[str]) -> None:
+    for node in selections:
+        if not _included(node.directives):
+            continue
+        if isinstance(node, SelectedField):
+            key = node.alias or node.name
+            if node.name == name and key not in out:
+                out.append(key)
+        elif node.type_condition in (None, type_name):  # a fragment (named or inline) on this type
+            _keys(node.selections, name, type_name, out)
+
+
+def response_keys(info: Info, name: str, type_name: str) -> list[str]:
+    """The response keys (alias, else the name) under which the current field's selection asks for `name`
+    on `type_name`, in order; empty when it is not selected at all."""
+    keys: list[str] = []
+    for selected in info.selected_fields:
+        _keys(selected.selections, name, type_name, keys)
+    return keys

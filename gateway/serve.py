@@ -15,6 +15,7 @@ import os
 import signal
 from typing import Any
 
+import uvloop
 from aiohttp import web
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
@@ -41,7 +42,8 @@ def gateway_settings(config: ServeConfig) -> GatewaySettings:
         audit_db_url=config.audit_database_url, audit_signing_key=load_signing_key(config.audit_key_file),
         audit_checkpoint_every=config.audit_checkpoint_every, audit_commit_timeout_s=config.audit_commit_timeout_s,
         audit_witness=config.audit_witness.resolve() if config.audit_witness else None, partners_file=config.partners,
-        reload_on_sighup=True, traces_endpoint=config.traces_endpoint, identity=identity_settings(config))
+        reload_on_sighup=True, traces_endpoint=config.traces_endpoint, identity=identity_settings(config),
+        planner=config.planner)
 
 
 def identity_settings(config: ServeConfig) -> IdentitySettings:
@@ -56,13 +58,14 @@ def run(config: ServeConfig) -> None:
     settings = gateway_settings(config)
     app = create_app(settings)  # in the parent too: a bad agreement stops start-up before any worker forks
     if config.workers == 1:
+        # uvloop: the same asyncio, a faster event loop (partner calls, the HTTP server).
         web.run_app(app, host=config.host, port=config.port, shutdown_timeout=config.graceful_timeout_s,
-                    access_log=None)
+                    access_log=None, loop=uvloop.new_event_loop())
         return
     _Workers(config, settings, {
         "bind": f"{config.host}:{config.port}",
         "workers": config.workers,
-        "worker_class": "aiohttp.GunicornWebWorker",
+        "worker_class": "aiohttp.GunicornUVLoopWebWorker",
         "graceful_timeout": math.ceil(config.graceful_timeout_s),
         "timeout": max(30, int(config.graceful_timeout_s) + 5),
         "keepalive": 75,

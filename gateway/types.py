@@ -162,18 +162,19 @@ class Contract:
         return info.context.guard.reveal(info.path.as_list(), MASTER_OWNER, "Contract.startDate",
                                          self.ref.start_date, self.consents)
 
+    @strawberry.field(description="When the contract ended; null while it runs (see `status`).")
+    def end_date(self, info: Info) -> date | None:
+        return info.context.guard.reveal(info.path.as_list(), MASTER_OWNER, "Contract.endDate",
+                                         self.ref.end_date, self.consents)
+
     def value(self, info: Info, name: str) -> Any:
         """One partner-supplied value as the caller may see it. A hidden field was never fetched; a failed
         partner call fails each of its visible fields, with the partner's code, at that field's path."""
-        guard, owner, field = info.context.guard, self.ref.partner_id, f"{type(self).__name__}.{name}"
-        decision = guard.decide(owner, field, self.consents)
-        if decision.redacted:
-            guard.note(info.path.as_list(), owner, field, decision)
-            return None
-        if isinstance(self.fetched, PartnerError):
-            raise PartnerError(self.fetched.code, self.fetched.partner, self.fetched.detail)
-        raw = self.fetched.values.get(name) if self.fetched is not None else None
-        return guard.reveal(info.path.as_list(), owner, field, raw, self.consents)
+        failed = self.fetched if isinstance(self.fetched, PartnerError) else None
+        raw = self.fetched.values.get(name) if isinstance(self.fetched, ContractValues) else None
+        return info.context.guard.reveal(info.path.as_list(), self.ref.partner_id, f"{type(self).__name__}.{name}",
+                                         raw, self.consents, failed=failed and PartnerError(
+                                             failed.code, failed.partner, failed.detail))
 
     def money(self, info: Info, name: str) -> Money | None:
         return Money.of(self.value(info, name))

@@ -9,6 +9,8 @@ from privacy.agreements import AgreementError, Problem, load_agreements
 from privacy.catalogue import Catalogue
 from privacy.categories import category_of
 from privacy.categories import sort_key as category_sort_key
+from privacy.diff import FieldChange, policy_diff
+from privacy.diff import render as render_diff
 from privacy.guard import Guard, Redaction
 from privacy.policy import DEFAULT_DENY, Decision, ExplainRow, PolicySet
 from privacy.pseudonyms import PseudonymKeyError, PseudonymKeys
@@ -20,8 +22,9 @@ from privacy.vocabulary import PURPOSES, ROLES
 
 __all__ = [
     "ALLOW", "DEFAULT_DENY", "PSEUDONYMIZE", "PSEUDONYM_PREFIX", "PURPOSES", "REDACT", "ROLES",
-    "Agreement", "AgreementError", "Catalogue", "Decision", "ExplainRow", "Guard", "PolicySet", "Problem",
+    "Agreement", "AgreementError", "Catalogue", "Decision", "ExplainRow", "FieldChange", "Guard", "PolicySet",
+    "Problem",
     "PseudonymKeyError", "PseudonymKeys", "Redaction", "Rule", "Treatment",
     "apply", "build_records", "category_of", "category_sort_key", "cli", "ensure_demo_pseudonym_keys",
-    "load_agreements", "pseudonym", "render_markdown",
+    "load_agreements", "policy_diff", "pseudonym", "render_diff", "render_markdown",
 ]

@@ -12,7 +12,7 @@ from privacy.agreements import AgreementError, load_agreements
 from privacy.catalogue import Catalogue
 from privacy.policy import PolicySet
 from privacy.records import build_records, render_markdown
-from privacy.vocabulary import PURPOSES
+from privacy.vocabulary import PURPOSES, ROLES
 
 
 def check(directory: Path, catalogue: Catalogue, known_consumers: Iterable[str],
@@ -36,19 +36,36 @@ def summary(policy: PolicySet) -> str:
 
 def explain_table(policy: PolicySet, owner: str, consumer: str, purpose: str, *, role: str | None = None,
                   consents: Iterable[str] | None = None) -> str:
-    """An aligned table: what `consumer` sees of `owner`'s data for `purpose`, and by which rule."""
-    rows = policy.explain(owner, consumer, purpose, role=role, consents=consents)
-    header = f"What {consumer} sees of {owner}'s data for {purpose}"
+    """An aligned table, one line per field: what `consumer` sees of `owner`'s data for `purpose` and by which
+    rule, for a customer without consents and then with each consent that can change it (or, with explicit
+    `consents`, for a customer holding exactly those)."""
+    if role is None:
+        role = consumer if consumer in ROLES else "partner"
     if consents is not None:
-        header += f", with active consents: {', '.join(sorted(consents)) or 'none'}"
-    table = _table(("field", "treatment", "rule", "defined at"),
-                   [(r.field, r.shown, r.rule, r.where or "-") for r in rows])
+        given = frozenset(consents)
+        scenarios = [("treatment", given)]
+    else:
+        scenarios = [("without consent", frozenset[str]())] + [
+            (f"with consent {c}", frozenset({c})) for c in policy.consents_that_matter(owner, consumer, role, purpose)]
+    header = ["field"]
+    for title, _ in scenarios:
+        header += [title, "rule"]
+    rows: list[list[str]] = []
+    for field in policy.fields(owner):
+        row = [field]
+        for _, active in scenarios:
+            explained = policy.explain_row(owner, field, policy.decide(owner, field, consumer, role, purpose, active))
+            row += [str(explained.treatment), explained.rule + (f" ({explained.where})" if explained.where else "")]
+        rows.append(row)
+    title = f"What {consumer} sees of {owner}'s data for {purpose}"
+    if consents is not None:
+        title += f", with active consents: {', '.join(sorted(consents)) or 'none'}"
     keyed = ""
-    if any(r.treatment.kind == "pseudonymize" for r in rows):
+    if any(cell == "pseudonymize" for row in rows for cell in row[1:]):
         # Which key family a pseudonym comes from decides who can join on it (SPEC §6): say it.
         keyed = (f"\nPseudonyms: keyed per (owner, consumer) = ({owner}, {consumer}), derived from {owner}'s key; "
                  f"stable for {consumer}, different for every other consumer.\n")
-    return f"{header}\n\n{table}\n{keyed}"
+    return f"{title}\n\n{_table(header, rows)}\n{keyed}"
 
 
 def records(policy: PolicySet, fmt: Literal["markdown", "json"] = "markdown") -> str:

@@ -54,27 +54,42 @@ class Guard:
         """The subset of `names` shown in any form: only these are worth asking a partner for."""
         return frozenset(n for n in names if not self.decide(owner, n, consents).redacted)
 
-    def note(self, path: Sequence[str | int], owner: str, name: str, decision: Decision) -> None:
-        self.redactions.append(Redaction(tuple(path), name, owner, str(decision.treatment), decision.rule))
-
-    def account(self, path: Sequence[str | int], owner: str, name: str, consents: frozenset[str]) -> Decision:
-        """Decide a field about to be answered and write it down: shown in full (for the audit log) or, for
-        anything short of `allow`, reported at `path`."""
+    def reveal(self, path: Sequence[str | int], owner: str, name: str, value: Any, consents: frozenset[str], *,
+               failed: Exception | None = None) -> Any:
+        """The one way a governed value reaches a response: decide, write it down (shown in full, for the
+        audit log; anything short of `allow` reported at `path`) and apply the treatment, in one call, so no
+        field can be answered without its report. `failed` is the source's error for a value that could not be
+        fetched: raised for a field the caller may see (nothing is recorded as shown), never for a hidden one
+        (its report does not depend on whether the source answered)."""
         decision = self.decide(owner, name, consents)
+        if decision.redacted:
+            self._withhold(path, owner, name, decision)
+            return None
+        if failed is not None:
+            raise failed
         if decision.treatment.kind == "allow":
             self.shown.add((owner, name))
-        else:
-            self.note(path, owner, name, decision)
-        return decision
-
-    def reveal(self, path: Sequence[str | int], owner: str, name: str, value: Any, consents: frozenset[str]) -> Any:
-        """The value as this caller may see it. Anything short of `allow` is reported at `path`."""
-        decision = self.account(path, owner, name, consents)
-        if decision.treatment.kind == "allow":
             return value
-        if decision.redacted:
-            return None
+        self._withhold(path, owner, name, decision)
         return apply(decision.treatment, value, self.policy.kind(owner, name), key=self._key(owner))
+
+    def withheld(self, path: Sequence[str | int], owner: str, name: str, consents: frozenset[str]) -> bool:
+        """For a field built from the owner's data rather than copied (an address, the consultant): True, and
+        reported at `path`, when it must not be built at all; otherwise recorded as shown."""
+        return self.reveal(path, owner, name, True, consents) is None
+
+    def in_full(self, path: Sequence[str | int], owner: str, name: str, consents: frozenset[str]) -> bool:
+        """For a value used inside an aggregate (the portfolio): True when the caller sees it in full. Any
+        treatment short of `allow` is reported at `path`: a generalised or hidden value is left out rather
+        than summed, so a total cannot let the caller recover what the agreement hides."""
+        decision = self.decide(owner, name, consents)
+        if decision.treatment.kind != "allow":
+            self._withhold(path, owner, name, decision)
+            return False
+        return True
+
+    def _withhold(self, path: Sequence[str | int], owner: str, name: str, decision: Decision) -> None:
+        self.redactions.append(Redaction(tuple(path), name, owner, str(decision.treatment), decision.rule))
 
     def _key(self, owner: str) -> bytes | None:
         # One key per (owner, consumer): stable for this consumer, unrelated for every other one, so two
@@ -109,4 +124,11 @@ class Guard:
         return False
 
     def as_extension(self) -> list[dict[str, Any]]:
-        return [r.as_dict() for r in self.redactions]
+        """The reports in path order: the same list however the fields were resolved (in parallel, in one
+        pass), so the response and the audit event do not depend on which execution path answered."""
+        return [r.as_dict() for r in sorted(self.redactions, key=_report_order)]
+
+
+def _report_order(redaction: Redaction) -> tuple[Any, ...]:
+    # Paths mix keys and list indexes; an index sorts before a key at the same depth, numbers numerically.
+    return (tuple((isinstance(p, str), p) for p in redaction.path), redaction.owner, redaction.field)

@@ -141,14 +141,14 @@ class PolicySet:
             role = consumer if consumer in ROLES else "partner"
         rows: list[ExplainRow] = []
         given = None if consents is None else frozenset(consents)
-        scenarios = self._consents_that_matter(owner, consumer, role, purpose) if given is None else []
+        scenarios = self.consents_that_matter(owner, consumer, role, purpose) if given is None else []
         for field in self.fields(owner):
             base = self.decide(owner, field, consumer, role, purpose, given or frozenset())
-            rows.append(self._row(owner, field, base))
+            rows.append(self.explain_row(owner, field, base))
             for consent in scenarios:
                 with_consent = self.decide(owner, field, consumer, role, purpose, frozenset({consent}))
                 if with_consent != base:
-                    rows.append(self._row(owner, field, with_consent))
+                    rows.append(self.explain_row(owner, field, with_consent))
         return rows
 
     def pseudonymizing_owners(self) -> frozenset[str]:
@@ -166,12 +166,13 @@ class PolicySet:
             raise KeyError(f"unknown data owner {owner!r}")
         return self.catalogue[owner]
 
-    def _consents_that_matter(self, owner: str, consumer: str, role: str, purpose: str) -> list[str]:
+    def consents_that_matter(self, owner: str, consumer: str, role: str, purpose: str) -> list[str]:
+        """The consents named by rules that match this caller and purpose: those that can change what it sees."""
         agreement = self.agreements.get(owner)
         rules = agreement.rules if agreement else ()
         return sorted({r.consent for r in rules if r.consent and r.matches(consumer, role, purpose)})
 
-    def _row(self, owner: str, field: str, decision: Decision) -> ExplainRow:
+    def explain_row(self, owner: str, field: str, decision: Decision) -> ExplainRow:
         rule = self.rule(decision.rule)
         where = ""
         if rule is not None:

@@ -19,17 +19,19 @@ from resolvers.joint import (
     PRODUCT_TYPES,
     TYPE_OF_PRODUCT,
     catalogue,
+    object_of,
 )
 from resolvers.loaders import PartnerLoaders
 from resolvers.master import NO_CUSTOMER, CustomerView, Master, MasterLoaders, Visibility
+from resolvers.onboarding import OnboardingError, onboard
 from resolvers.types import ContractRef, ContractValues, Money
 
 __all__ = [
     "CIRCUIT_STATES", "CONTRACT_ID", "CONTRACT_TYPES", "MASTER_OWNER", "NO_CUSTOMER", "OBJECTS", "PARTNER_CIRCUIT",
     "PARTNER_CODES", "PRODUCT_TYPES", "TYPE_OF_PRODUCT",
     "CallContext", "ConfigError", "Connector", "ConnectorConfig", "ContractRef", "ContractValues", "CustomerView",
-    "Master", "MasterLoaders", "MasterUnavailable", "Money", "PartnerError", "PartnerLoaders", "PartnersConfig",
-    "Visibility",
-    "build_connectors", "catalogue", "create_engine", "load_partners", "migrate", "models", "parse",
-    "session_factory",
+    "Master", "MasterLoaders", "MasterUnavailable", "Money", "OnboardingError", "PartnerError", "PartnerLoaders",
+    "PartnersConfig", "Visibility",
+    "build_connectors", "catalogue", "create_engine", "load_partners", "migrate", "models", "object_of", "onboard",
+    "parse", "session_factory",
 ]

@@ -20,7 +20,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -115,6 +116,26 @@ def _sqlite_engine(parsed: URL, *, write_lock_first: bool = False, **kwargs: Any
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def sqlite_reader(engine: AsyncEngine) -> Engine | None:
+    """For a SQLite master, a synchronous engine on the same file for reads that run as a whole in one worker
+    thread (one hop instead of one per statement and fetch through aiosqlite); None for PostgreSQL."""
+    if engine.url.drivername != "sqlite+aiosqlite":
+        return None
+    reader = create_sync_engine(engine.url.set(drivername="sqlite+pysqlite"),
+                                connect_args={"check_same_thread": False})
+
+    @event.listens_for(reader, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA query_only=ON")  # a reader: nothing it runs may write
+        finally:
+            cursor.close()
+
+    return reader
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -43,6 +43,7 @@ MASTER_FIELDS: dict[str, str] = {
     "Customer.birthDate": "date", "Customer.email": "string", "Customer.phone": "string",
     "Customer.address": "object", "Customer.segment": "string", "Customer.consultant": "object",
     "Customer.consents": "[Consent]", "Contract.status": "string", "Contract.startDate": "date",
+    "Contract.endDate": "date",
 }
 MASTER_OWNER = "rm"
 

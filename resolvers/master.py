@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -13,12 +14,13 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 from strawberry.dataloader import DataLoader
 
 from resolvers import models, pseudonym_index
+from resolvers.database import sqlite_reader
 from resolvers.errors import MasterUnavailable
 from resolvers.types import ContractRef
 
@@ -62,7 +64,7 @@ def visible(v: Visibility) -> ColumnElement[bool]:
 
 def _ref(row: models.ContractRef) -> ContractRef:
     return ContractRef(row.contract_id, row.customer_id, row.partner_id, row.product_type, row.status,
-                       row.start_date)
+                       row.start_date, row.end_date)
 
 
 def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]) -> Select[Any]:
@@ -77,9 +79,20 @@ def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]
     return query.where(or_(false(), *(func.lower(col).like(pattern, escape="\\") for col in columns)))
 
 
+def _consenting(query: Select[Any], purposes: tuple[str, ...] | None) -> Select[Any]:
+    """Only customers holding an active consent for one of `purposes` (None: no condition). Lets a listing page
+    exactly over the customers the caller will be shown, instead of dropping some after the page was cut."""
+    if purposes is None:
+        return query
+    k, c = models.Consent, models.Customer
+    return query.where(exists().where(k.customer_id == c.id, k.purpose.in_(purposes), k.withdrawn_at.is_(None)))
+
+
 @dataclass(frozen=True, slots=True)
 class CustomerView:
-    """A customer with everything a customer view reads from the master, read in one go."""
+    """A customer with everything a customer view reads from the master, read in one go. The customer,
+    consents and consultant are rows read with SQLAlchemy Core: they have the models' attributes (by column
+    name) and nothing else (no lazy loading, no session)."""
 
     customer: models.Customer
     consents: list[models.Consent]
@@ -87,14 +100,20 @@ class CustomerView:
     consultant: models.Consultant | None
 
 
-def _contracts_query(customer_ids: Sequence[str]) -> Select[Any]:
+def _contracts_query(customer_ids: Sequence[str], core: bool = False) -> Select[Any]:
     r = models.ContractRef
-    return select(r).where(r.customer_id.in_(customer_ids)).order_by(r.customer_id, r.contract_id)
+    return select(r.__table__ if core else r).where(r.customer_id.in_(customer_ids)).order_by(
+        r.customer_id, r.contract_id)
 
 
-def _consents_query(customer_ids: Sequence[str]) -> Select[Any]:
+def _consents_query(customer_ids: Sequence[str], core: bool = False) -> Select[Any]:
     k = models.Consent
-    return select(k).where(k.customer_id.in_(customer_ids)).order_by(k.customer_id, k.purpose, k.id)
+    return select(k.__table__ if core else k).where(k.customer_id.in_(customer_ids)).order_by(
+        k.customer_id, k.purpose, k.id)
+
+
+_CUSTOMERS = models.Customer.__table__
+_CONSULTANTS = models.Consultant.__table__
 
 
 def _reads_master(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -117,6 +136,9 @@ class Master:
         self._sessions = sessions
         self._index_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._index_tables = False
+        self._reader = sqlite_reader(sessions.kw["bind"])
+        if self._reader is not None:
+            weakref.finalize(self, self._reader.dispose)
 
     @_reads_master
     async def index_pseudonyms(self, owner: str, consumer: str, fingerprint: str,
@@ -140,8 +162,10 @@ class Master:
     @_reads_master
     async def customers_by_token(self, v: Visibility, owner: str, consumer: str, search: str | None, first: int,
                                  after_token: str | None, search_in: tuple[str, ...] = (),
+                                 consenting: tuple[str, ...] | None = None,
                                  ) -> tuple[list[tuple[str, models.Customer]], bool]:
-        """A page of the visible customers in the order of their index tokens (unrelated to the real IDs)."""
+        """A page of the visible customers in the order of their index tokens (unrelated to the real IDs);
+        `consenting`: only customers with an active consent for one of these purposes."""
         rows = pseudonym_index.index_rows
         limit = max(0, min(first, MAX_PAGE))
         query = (select(rows.c.token, models.Customer)
@@ -149,7 +173,7 @@ class Master:
                  .where(visible(v)).order_by(rows.c.token).limit(limit + 1))
         if after_token:
             query = query.where(rows.c.token > after_token)
-        query = _matching(query, search, search_in)
+        query = _consenting(_matching(query, search, search_in), consenting)
         async with self._sessions() as s:
             found = [(token, customer) for token, customer in (await s.execute(query)).all()]
         return found[:limit], len(found) > limit
@@ -163,31 +187,40 @@ class Master:
         The same four statements run whether or not the customer is found or admitted (for an ID no one has
         otherwise), so the time a lookup takes says nothing about who exists."""
 
-        def read(s: Session) -> CustomerView | None:
-            row = s.execute(select(models.Customer).where(models.Customer.id == customer_id,
-                                                          visible(v))).scalar_one_or_none()
-            consents = list(s.execute(_consents_query([row.id if row is not None else NO_CUSTOMER])).scalars())
-            if row is not None and admit is not None and not admit(row, consents):
+        def read(conn: Connection) -> CustomerView | None:
+            # SQLAlchemy Core: plain rows (attribute access by column name, as the ORM objects had) without
+            # the ORM's identity map and object construction on the hot path.
+            row = conn.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id, visible(v))).one_or_none()
+            consents = list(conn.execute(_consents_query([row.id if row is not None else NO_CUSTOMER],
+                                                         core=True)))
+            if row is not None and admit is not None and not admit(row, consents):  # type: ignore[arg-type]
                 row = None
             key = row.id if row is not None else NO_CUSTOMER
-            contracts = [_ref(r) for r in s.execute(_contracts_query([key])).scalars()]
+            contracts = [_ref(r) for r in conn.execute(_contracts_query([key], core=True))]  # type: ignore[arg-type]
             consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
-            consultant = s.execute(select(models.Consultant).where(
-                models.Consultant.id == consultant_id)).scalar_one_or_none()
+            consultant = conn.execute(select(_CONSULTANTS).where(_CONSULTANTS.c.id == consultant_id)).one_or_none()
             if row is None:
                 return None
-            return CustomerView(row, consents, contracts, consultant)
+            return CustomerView(row, consents, contracts, consultant)  # type: ignore[arg-type]
 
+        if self._reader is not None:  # SQLite: the four statements in one trip to a worker thread
+            return await asyncio.to_thread(self._read_sync, read)
         async with self._sessions() as s:
-            return await s.run_sync(read)
+            return await s.run_sync(lambda session: read(session.connection()))
+
+    def _read_sync(self, read: Callable[[Connection], CustomerView | None]) -> CustomerView | None:
+        assert self._reader is not None
+        with self._reader.connect() as conn:
+            return read(conn)
 
     @_reads_master
     async def customer_ids(self, v: Visibility, search: str | None = None,
-                           search_in: tuple[str, ...] = ()) -> list[str]:
-        """Every customer ID the caller may see, optionally matching `search`: for work that has to look at
-        all of them (resolving or ordering by pseudonyms, which cannot be inverted or computed in SQL)."""
+                           search_in: tuple[str, ...] = (), consenting: tuple[str, ...] | None = None) -> list[str]:
+        """Every customer ID the caller may see, optionally matching `search` (and with an active consent for
+        one of `consenting`): for work that has to look at all of them (resolving or ordering by pseudonyms,
+        which cannot be inverted or computed in SQL)."""
         c = models.Customer
-        query = _matching(select(c.id).where(visible(v)), search, search_in)
+        query = _consenting(_matching(select(c.id).where(visible(v)), search, search_in), consenting)
         async with self._sessions() as s:
             return list((await s.execute(query)).scalars())
 
@@ -201,14 +234,15 @@ class Master:
     @_reads_master
     async def customers(self, v: Visibility, search: str | None, first: int, after_id: str | None,
                         search_in: tuple[str, ...] = ("id", "given_name", "family_name"),
-                        ) -> tuple[list[models.Customer], bool]:
+                        consenting: tuple[str, ...] | None = None) -> tuple[list[models.Customer], bool]:
         """A page ordered by ID. `search_in` names the columns the caller may match on: matching on a
-        column whose values the caller may not see would turn search into an oracle for them."""
+        column whose values the caller may not see would turn search into an oracle for them. `consenting`:
+        only customers with an active consent for one of these purposes."""
         c = models.Customer
         query = select(c).where(visible(v)).order_by(c.id).limit(max(0, min(first, MAX_PAGE)) + 1)
         if after_id:
             query = query.where(c.id > after_id)
-        query = _matching(query, search, search_in)
+        query = _consenting(_matching(query, search, search_in), consenting)
         async with self._sessions() as s:
             rows = list((await s.execute(query)).scalars())
         limit = max(0, min(first, MAX_PAGE))
@@ -245,25 +279,29 @@ class Master:
             return list((await s.execute(select(models.Partner).order_by(models.Partner.id))).scalars())
 
     @_reads_master
-    async def set_consent(self, customer_id: str, purpose: str, granted: bool, evidence: str) -> models.Consent:
-        """Grant creates a new grant (unless one is active); withdrawal stamps every active grant."""
+    async def set_consent(self, customer_id: str, purpose: str, granted: bool,
+                          evidence: str) -> tuple[models.Consent, bool]:
+        """Grant creates a new grant (unless one is active); withdrawal stamps every active grant. Returns the
+        consent as it now stands and whether it was active before, read in the same transaction (the audit
+        log records the change as before/after)."""
         k = models.Consent
         now = datetime.now(UTC)
         active = and_(k.customer_id == customer_id, k.purpose == purpose, k.withdrawn_at.is_(None))
         async with self._sessions.begin() as s:
             current = (await s.execute(select(k).where(active).order_by(k.id.desc()))).scalars().first()
+            was_active = current is not None
             if granted:
                 if current is None:
                     current = k(customer_id=customer_id, purpose=purpose, granted_at=now, evidence=evidence)
                     s.add(current)
                     await s.flush()
-                return current
+                return current, was_active
             await s.execute(update(k).where(active).values(withdrawn_at=now))
             if current is None:
                 return k(customer_id=customer_id, purpose=purpose, granted_at=now, withdrawn_at=now,
-                         evidence=evidence)
+                         evidence=evidence), was_active
             await s.refresh(current)
-            return current
+            return current, was_active
 
 
 class MasterLoaders:

@@ -115,6 +115,8 @@ class ContractRef(Base):
     product_type: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
     start_date: Mapped[date] = mapped_column(Date)
+    # When a terminated contract ended; null while it runs (and for contracts terminated before this was kept).
+    end_date: Mapped[date | None] = mapped_column(Date)
 
     customer: Mapped[Customer] = relationship(back_populates="contracts", lazy="raise")
 

@@ -34,3 +34,4 @@ class ContractRef:
     product_type: str
     status: str
     start_date: date
+    end_date: date | None = None  # set when the contract ended (status terminated); None while it runs

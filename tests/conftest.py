@@ -1,4 +1,4 @@
-"""Shared fixtures. PostgreSQL-backed tests skip with a clear reason when the server is unreachable,
+"""Shared fixtures. PostgreSQL-backed tests skip with a clear reason when the database cannot be opened,
 except under CI (CI=true), where an unreachable server is a failure: the production path must be tested."""
 
 from __future__ import annotations
@@ -25,20 +25,48 @@ def _audit_witness_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("VCV_AUDIT_WITNESS", str(tmp_path / "audit-witness.jsonl"))
 
 
-def _pg_reachable(url: str) -> bool:
+def _pg_problem(url: str) -> str | None:
+    """Why the test database cannot be used, or None when a connection opens: a closed port is not the only
+    way to be unusable (a missing `test` database, a refused role, auth required)."""
     parts = urlsplit(url)
+    where = parts.netloc or "127.0.0.1:5432"
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=2):
-            return True
-    except OSError:
-        return False
+            pass
+    except OSError as exc:
+        return f"PostgreSQL not reachable at {where} ({exc.strerror or exc})"
+
+    async def open_once() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
+        await conn.close()
+
+    problem: list[str] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(open_once())
+        except Exception as exc:  # any driver error means "cannot be used"; its message says why
+            problem.append(f"PostgreSQL at {where} cannot be opened: {type(exc).__name__}: {exc}")
+
+    # Callers may be inside the test session's event loop: the probe gets a loop (and thread) of its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run).result()
+    return problem[0] if problem else None
+
+
+_PG_PROBLEM: dict[str, str | None] = {}
 
 
 def require_postgres() -> str:
-    """The PostgreSQL URL, or skip (fail under CI) when the server does not answer."""
-    if _pg_reachable(PG_URL):
+    """The PostgreSQL URL, or skip (fail under CI) when the database cannot be opened, naming the reason."""
+    if PG_URL not in _PG_PROBLEM:  # probed once per session: every PostgreSQL test asks
+        _PG_PROBLEM[PG_URL] = _pg_problem(PG_URL)
+    problem = _PG_PROBLEM[PG_URL]
+    if problem is None:
         return PG_URL
-    message = f"PostgreSQL not reachable at {urlsplit(PG_URL).netloc}; set VCV_TEST_PG_URL to run these tests"
+    message = f"{problem}; set VCV_TEST_PG_URL to run these tests"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{message} (required under CI)")
     pytest.skip(message)
@@ -106,5 +134,16 @@ def pg_master_url() -> Iterator[str]:
 
 
 # The alliance on loopback (master, partner simulators, gateways) shared by the gateway tests.
-from tests.gateway_support import gateway, gateway_on_each_master, make_gateway, world  # noqa: E402, F401
+from tests.gateway_support import (  # noqa: E402, F401
+    gateway,
+    gateway_on_each_master,
+    gateway_path,
+    make_gateway,
+    parametrise_paths,
+    world,
+)
 from tests.identity_provider import start_provider  # noqa: E402, F401
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrise_paths(metafunc)

@@ -208,26 +208,50 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     await partners.stop()
 
 
+async def start_gateway(world: World, runners: list[web.AppRunner], raw_config: dict[str, Any] | None = None,
+                        settings_overrides: dict[str, Any] | None = None, **per_partner: dict[str, Any]) -> Gateway:
+    """A gateway against `world` on a free loopback port; `runners` collects it for cleanup."""
+    settings_overrides = settings_overrides or {}
+    raw = copy.deepcopy(raw_config) if raw_config is not None else world.config(**per_partner)
+    fields: dict[str, Any] = {"db_url": world.db_url, "jwks_path": world.keys_dir / "jwks.json",
+                              "partners": parse(raw), "keys_dir": world.pseudonym_keys}
+    settings = GatewaySettings(**{**fields, **settings_overrides})
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    runners.append(runner)
+    port = runner.addresses[0][1]
+    return Gateway(f"http://127.0.0.1:{port}", world.keys_dir, world.http)
+
+
+# The two execution paths: the planner, and strawberry alone (the planner off). A test module that sets
+# `BOTH_PATHS = True` runs every gateway test on both (the privacy, audit, access, fan-out, fault and hostile
+# suites, where a difference would matter); every other gateway test runs on the planner, the default.
+PATHS = ("planner", "strawberry")
+
+
 @pytest.fixture
-async def make_gateway(world: World) -> AsyncIterator[Callable[..., Any]]:
+def gateway_path(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "planner")
+
+
+def parametrise_paths(metafunc: pytest.Metafunc) -> None:
+    """For conftest's pytest_generate_tests: both paths where the module asks for them."""
+    if "gateway_path" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_PATHS", False):
+        metafunc.parametrize("gateway_path", PATHS, indirect=True)
+
+
+@pytest.fixture
+async def make_gateway(world: World, gateway_path: str) -> AsyncIterator[Callable[..., Any]]:
     """Start a gateway against `world`; keyword arguments tune a partner's connector entry."""
     runners: list[web.AppRunner] = []
     await world.reset()
 
     async def start(raw_config: dict[str, Any] | None = None, settings_overrides: dict[str, Any] | None = None,
                     **per_partner: dict[str, Any]) -> Gateway:
-        settings_overrides = settings_overrides or {}
-        raw = copy.deepcopy(raw_config) if raw_config is not None else world.config(**per_partner)
-        fields: dict[str, Any] = {"db_url": world.db_url, "jwks_path": world.keys_dir / "jwks.json",
-                                  "partners": parse(raw), "keys_dir": world.pseudonym_keys}
-        settings = GatewaySettings(**{**fields, **settings_overrides})
-        runner = web.AppRunner(create_app(settings), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return Gateway(f"http://127.0.0.1:{port}", world.keys_dir, world.http)
+        overrides = {"planner": gateway_path == "planner", **(settings_overrides or {})}
+        return await start_gateway(world, runners, raw_config, overrides, **per_partner)
 
     yield start
     for runner in runners:

@@ -7,6 +7,9 @@ import pytest
 from privacy.pseudonyms import PseudonymKeys, index_token
 from tests.gateway_support import Gateway, World
 
+# Run on both execution paths (the planner, and strawberry alone): see tests/gateway_support.py.
+BOTH_PATHS = True
+
 
 @pytest.fixture
 def gateway(gateway_on_each_master: Gateway) -> Gateway:

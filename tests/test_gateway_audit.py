@@ -18,6 +18,9 @@ from tests.gateway_support import SHOWCASE, Gateway, World, account_ibans, consu
 QUERY = """query View($id: ID!) { customer(id: $id) { familyName contracts { contractId
     ... on BankAccount { iban recentTransactions { reference } } ... on Depot { marketValue { amount } } } } }"""
 
+# Run on both execution paths (the planner, and strawberry alone): see tests/gateway_support.py.
+BOTH_PATHS = True
+
 
 async def _events_for(world: World, request_id: str) -> list[dict[str, Any]]:
     engine = create_engine(world.db_url)
@@ -172,3 +175,38 @@ async def test_a_gateway_without_a_signing_key_never_calls_its_log_intact(make_g
     chain = (await gateway.as_role(CHAIN, "compliance", "audit")).data["auditChain"]
     assert not chain["intact"] and chain["brokenAt"] is None
     assert chain["summary"].startswith("unsigned: ") and "signatures not checked" in chain["summary"]
+
+
+CONSENT = "mutation($g: Boolean!) { setConsent(purpose: \"lead_management\", granted: $g) { active } }"
+CHANGES = "consentChanges { customerId purpose before after }"
+
+
+async def test_consent_changes_are_on_the_record_for_compliance_and_in_the_access_report(
+        make_gateway, world: World, tmp_path) -> None:
+    gateway = await make_gateway(settings_overrides={"db_url": private_master(world, tmp_path)})
+    customer = "C-000005"  # withdrew their lead_management consent in 2024
+    for granted in (True, False, False):  # grant, withdraw, withdraw again (no change, still recorded as such)
+        reply = await gateway.as_role(CONSENT, "customer", "self_service", {"g": granted}, customer_id=customer)
+        assert reply.data == {"setConsent": {"active": granted}}
+
+    events = """query($f: AuditFilter) { auditEvents(filter: $f, first: 100) {
+        events { customers caller { role } outcome CHANGES } } }""".replace("CHANGES", CHANGES)
+    found = await gateway.as_role(events, "compliance", "audit", {"f": {"customerId": customer}})
+    assert found.errors == []
+    changes = [c for e in found.data["auditEvents"]["events"] for c in e["consentChanges"]]
+    assert changes == [
+        {"customerId": customer, "purpose": "lead_management", "before": before, "after": after}
+        for before, after in (("not granted", "granted"), ("granted", "not granted"),
+                              ("not granted", "not granted"))]
+    assert all(e["customers"] == [customer] for e in found.data["auditEvents"]["events"] if e["consentChanges"])
+
+    access = """query($id: ID!) { accessLog(customerId: $id, first: 100) {
+        events { organisation purpose CHANGES } } }""".replace("CHANGES", CHANGES)
+    report = await gateway.as_role(access, "customer", "self_service", {"id": customer}, customer_id=customer)
+    assert report.errors == []
+    shown = [e for e in report.data["accessLog"]["events"] if e["consentChanges"]]
+    assert [(e["purpose"], e["consentChanges"][0]["after"]) for e in shown] == [
+        ("self_service", "granted"), ("self_service", "not granted"), ("self_service", "not granted")]
+    # Reading the report is still not listed as an access by someone else.
+    again = await gateway.as_role(access, "customer", "self_service", {"id": customer}, customer_id=customer)
+    assert len(again.data["accessLog"]["events"]) == len(report.data["accessLog"]["events"])

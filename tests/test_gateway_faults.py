@@ -17,6 +17,9 @@ QUERY = """query($id: ID!) { customer(id: $id) { contracts { contractId
 PARTNER_FIELDS = {"BNK": ("iban", "outstanding"), "LIF": ("premium",), "PNC": ("insuredObject", "premium"),
                   "INV": ("riskProfile",)}
 
+# Run on both execution paths (the planner, and strawberry alone): see tests/gateway_support.py.
+BOTH_PATHS = True
+
 
 async def _query(gateway: Gateway, world: World):
     consultant = world.alliance.customer(SHOWCASE).consultant_id

@@ -15,6 +15,9 @@ from privacy.audit.store import AuditLog
 from resolvers.database import create_engine
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of, private_master
 
+# Run on both execution paths (the planner, and strawberry alone): see tests/gateway_support.py.
+BOTH_PATHS = True
+
 
 def _introspection(levels: int) -> str:
     # Each level multiplies the answer by the number of fields per type: the classic introspection bomb.

@@ -70,5 +70,8 @@ async def test_sighup_reloads_agreements_and_refuses_a_broken_one(world: World, 
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     log = stderr.decode()
     assert "reloaded" in log
+    # The reload logs what changed for whom, as `vcv policy diff` would have shown the reviewer.
+    assert ("bank -> life (role partner) for service:\n"
+            "  - BankAccount.iban: mask last4 (bank/partners-iban-last4) -> redact (bank/default-deny)") in log
     assert "reload refused, the running configuration stays" in log and "bank.yaml:" in log
     assert "unknown field 'BankAccount.ibn'" in log

@@ -57,9 +57,64 @@ def test_explain_prints_field_treatment_and_rule() -> None:
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.startswith("LifePolicy.")}
     assert rows["LifePolicy.healthClass"][1:3] == ["redact", "life/health-class-stays-with-life"]
     assert rows["LifePolicy.premium"][1:3] == ["allow", "life/consultant-advisory"]
-    unknown = _vcv("policy", "explain", "--owner", "nobody", "--consumer", "consultant", "--purpose", "advisory")
-    assert unknown.returncode == 2 and "unknown owner" in unknown.stderr
     assert "Pseudonyms:" not in result.stdout  # nothing pseudonymised for the consultant
+
+
+def test_explain_shows_each_field_once_without_and_with_each_consent() -> None:
+    result = _vcv("policy", "explain", "--owner", "bank", "--consumer", "life", "--purpose", "lead_management")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("field"))
+    assert "without consent" in header and "with consent lead_management" in header
+    rows = [line for line in lines if line.startswith(("BankAccount.", "Loan."))]
+    fields = [row.split()[0] for row in rows]
+    assert len(fields) == len(set(fields)) == 11  # one line per field of the bank
+    iban = next(row for row in rows if row.startswith("BankAccount.iban "))
+    assert iban.split()[1:3] == ["redact", "bank/default-deny"]  # without the customer's consent
+    assert "mask last4" in iban and "bank/partners-leads (bank.yaml:" in iban  # with it
+
+
+@pytest.mark.parametrize(("option", "value", "known"), [
+    ("--owner", "nobody", "rm"), ("--consumer", "lifee", "service_agent"), ("--purpose", "marketing", "advisory")])
+def test_explain_refuses_unknown_names_listing_the_known_ones(option: str, value: str, known: str) -> None:
+    args = {"--owner": "bank", "--consumer": "life", "--purpose": "lead_management"} | {option: value}
+    result = _vcv("policy", "explain", *[x for pair in args.items() for x in pair])
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"unknown {option[2:]} '{value}'; one of " in result.stderr and known in result.stderr
+
+
+def _changed_bank(tmp_path: Path) -> Path:
+    """The bank stops masking IBANs for service desks (shown in full) and withdraws loan maturities from
+    partners under lead_management."""
+    target = tmp_path / "new"
+    shutil.copytree(DEMO_AGREEMENTS, target)
+    bank = target / "bank.yaml"
+    text = bank.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    desk = next(i for i, line in enumerate(lines) if "id: service-desk" in line)
+    iban = next(i for i in range(desk, len(lines)) if "BankAccount.iban: {mask: last4}" in lines[i])
+    lines[iban] = lines[iban].replace("{mask: last4}", "allow")
+    lines = [line for line in lines if "Loan.maturityDate: {generalize: {to: year}}" not in line]
+    bank.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def test_diff_lists_per_consumer_and_purpose_what_gains_loses_or_changes(tmp_path: Path) -> None:
+    new = _changed_bank(tmp_path)
+    result = _vcv("policy", "diff", str(DEMO_AGREEMENTS), str(new))
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert ("bank -> service_agent (role service_agent) for service:\n"
+            "  ~ BankAccount.iban: mask last4 (bank/service-desk) -> allow (bank/service-desk)") in out
+    assert ("bank -> life (role partner) for lead_management:\n"
+            "  - Loan.maturityDate: generalize to year (bank/partners-leads) -> redact (bank/default-deny)"
+            "  [with consent lead_management]") in out
+    assert "consultant" not in out  # nothing changes for consultants
+    one_file = _vcv("policy", "diff", str(DEMO_AGREEMENTS / "bank.yaml"), str(new / "bank.yaml"))
+    assert one_file.returncode == 1 and one_file.stdout == out
+
+    same = _vcv("policy", "diff", str(DEMO_AGREEMENTS), str(DEMO_AGREEMENTS))
+    assert same.returncode == 0 and same.stdout.startswith("no change")
 
 
 def test_explain_names_the_key_family_of_a_pseudonym() -> None:

@@ -29,6 +29,9 @@ CUSTOMER_FIELDS = "id givenName familyName birthDate email phone segment address
 SUBSELECTION = {"money": "{ amount currency }", "[Transaction]": "{ reference }", "[Claim]": "{ claimId }",
                 "[Position]": "{ isin }"}
 
+# Run on both execution paths (the planner, and strawberry alone): see tests/gateway_support.py.
+BOTH_PATHS = True
+
 
 def _full_query() -> str:
     fragments = []

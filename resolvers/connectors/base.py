@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 from opentelemetry import propagate, trace
-from tenacity import AsyncRetrying, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
 from resolvers.connectors.config import ConnectorConfig
@@ -63,6 +63,10 @@ class Connector:
         self._limit = asyncio.Semaphore(config.max_concurrency)
         self._retry = RetrySettings(attempts=1 + config.retries, budget_ratio=config.retry_budget)
         self.retry_budget = RetryBudget(self._retry)
+        # Labelled once: looking a label set up costs more than the update (a lock, and files under workers).
+        self._contracts_metric = PARTNER_CONTRACTS.labels(config.id)
+        self._ok_metric = PARTNER_CALLS.labels(config.id, "ok")
+        self._seconds_metric = PARTNER_SECONDS.labels(config.id)
 
     async def fetch(self, ids: Sequence[str], joint_fields: set[str], ctx: CallContext) -> dict[str, Outcome]:
         """Values for `ids` (deduplicated), one call per `max_batch_size` chunk, chunks in parallel."""
@@ -106,19 +110,18 @@ class Connector:
             PARTNER_CALLS.labels(self.config.id, "PARTNER_CIRCUIT_OPEN").inc()
             raise PartnerError("PARTNER_CIRCUIT_OPEN", self.config.id)
         wanted = partner_fields(self.config, joint_fields)
-        PARTNER_CONTRACTS.labels(self.config.id).inc(len(ids))
+        self._contracts_metric.inc(len(ids))
         started = time.perf_counter()
         self.retry_budget.record_try()
         try:
-            async for attempt in AsyncRetrying(
-                retry=should_retry(self.retry_budget, ctx.deadline), stop=stop_after_attempt(self._retry.attempts),
-                wait=backoff, reraise=True,
-            ):
-                with attempt:
-                    reply = await self._timed(ids, wanted, joint_fields, ctx)
+            try:
+                # The fast path: one plain call. Only a failure pays for the retry machinery below.
+                reply = await self._timed(ids, wanted, joint_fields, ctx)
+            except PartnerError as first:
+                reply = await self._retried(first, ids, wanted, joint_fields, ctx)
         except PartnerError as error:
             PARTNER_CALLS.labels(self.config.id, error.code).inc()
-            PARTNER_SECONDS.labels(self.config.id).observe(time.perf_counter() - started)
+            self._seconds_metric.observe(time.perf_counter() - started)
             if error.code != "PARTNER_BAD_RESPONSE":
                 self.breaker.failure()
             else:
@@ -126,10 +129,26 @@ class Connector:
             log.warning("partner %s failed: %s %s (request %s)", self.config.id, error.code, error.detail,
                         ctx.request_id)
             raise
-        PARTNER_CALLS.labels(self.config.id, "ok").inc()
-        PARTNER_SECONDS.labels(self.config.id).observe(time.perf_counter() - started)
+        self._ok_metric.inc()
+        self._seconds_metric.observe(time.perf_counter() - started)
         self.breaker.success()
         return reply
+
+    async def _retried(self, first: PartnerError, ids: list[str], wanted: list[str], joint_fields: set[str],
+                       ctx: CallContext) -> Reply:
+        """After a failed first try: tried again as tenacity decides (retryable failure, within the deadline and
+        the partner's retry budget, after a jittered backoff or the partner's Retry-After), else `first`."""
+        retry = should_retry(self.retry_budget, ctx.deadline)
+        state = RetryCallState(None, None, (), {})
+        state.set_exception((type(first), first, first.__traceback__))
+        if self._retry.attempts <= 1 or not retry(state):
+            raise first
+        await asyncio.sleep(backoff(state))
+        async for attempt in AsyncRetrying(retry=retry, stop=stop_after_attempt(self._retry.attempts - 1),
+                                           wait=backoff, reraise=True):
+            with attempt:
+                return await self._timed(ids, wanted, joint_fields, ctx)
+        raise first  # not reached: the last attempt's failure is re-raised above
 
     async def _timed(self, ids: list[str], wanted: list[str], joint_fields: set[str],
                      ctx: CallContext) -> Reply:

@@ -1,0 +1,44 @@
+"""CPU and wall time of one customer-view read from the master (`Master.customer_view`, the read every
+customer query makes), on a seeded SQLite master: `python -m bench.master_read [--customers N] [--reads N]`.
+Prints one line; nothing is written."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from fixtures.seed import seed_master
+from resolvers.database import create_engine, session_factory
+from resolvers.master import Master, Visibility
+
+
+async def measure(customers: int, reads: int) -> str:
+    with tempfile.TemporaryDirectory() as work:
+        url = f"sqlite+aiosqlite:///{Path(work) / 'master.db'}"
+        await seed_master(url, customers=customers, seed=42)
+        engine = create_engine(url)
+        master = Master(session_factory(engine))
+        caller = Visibility("service_agent", "service")
+        for _ in range(50):  # warm: statement caches, connections
+            await master.customer_view(caller, "C-000001")
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(reads):
+            await master.customer_view(caller, "C-000001")
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        await engine.dispose()
+    return f"customer_view: {cpu / reads * 1000:.3f} ms CPU, {wall / reads * 1000:.3f} ms wall ({reads} reads)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--reads", type=int, default=500)
+    args = parser.parse_args()
+    print(asyncio.run(measure(args.customers, args.reads)))
+
+
+if __name__ == "__main__":
+    main()

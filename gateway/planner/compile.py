@@ -1,0 +1,308 @@
+"""An operation compiled once: parsed and validated exactly as strawberry would (the same rules and limits),
+its fields collected by graphql-core's own `collect_fields` (aliases, fragments, inline fragments on the
+interface, @skip/@include), and turned into a tree of small field plans that `project.py` walks in one pass.
+
+A plan depends on the document, the operation and the values of the variables @skip/@include read; every
+other variable (a customer ID, `first`, a filter) is read when the plan runs. Anything the plan does not
+cover raises `Unsupported` here, before anything is read, and strawberry answers instead."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    parse,
+    specified_rules,
+    visit,
+)
+from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails, collect_fields, collect_subfields
+from graphql.execution.values import VariableValues
+from graphql.language import DirectiveNode, Visitor
+from strawberry.schema.schema import validate_document
+
+from gateway.cost import PAGINATED
+from gateway.schema import Limits
+from resolvers import CONTRACT_TYPES, OBJECTS
+
+# Fields of a customer or contract that are not governed data, read as plain attributes of what the planner
+# built (the partner holding a contract, its product type); every other field of those types needs a getter.
+UNGOVERNED = frozenset((t, f) for t in CONTRACT_TYPES for f in ("partner", "productType"))
+
+
+class Unsupported(Exception):
+    """The planner does not cover this operation (introspection, a mutation, the audit queries, …)."""
+
+
+# How a field's value is found on its parent: (parent source, response path, request state) -> raw value.
+Getter = Callable[[Any, tuple[str | int, ...], Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    serialize: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ListOf:
+    item: Shape
+    item_nullable: bool
+
+
+@dataclass(slots=True)
+class Obj:
+    type_name: str
+    fields: list[FieldPlan] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Abstract:
+    """An interface: the object plan per concrete type, chosen by the source's `type_name`."""
+
+    by_type: Mapping[str, Obj]
+
+
+Shape = Leaf | ListOf | Obj | Abstract
+
+
+@dataclass(slots=True)
+class FieldPlan:
+    key: str  # the response key (alias applied)
+    name: str
+    nodes: list[FieldNode]  # for error locations
+    definition: GraphQLField | None
+    nullable: bool
+    get: Getter
+    shape: Shape
+    serialize: Callable[[Any], Any] | None = None  # the shape's, where it is a leaf
+
+    def __post_init__(self) -> None:
+        if isinstance(self.shape, Leaf):
+            self.serialize = self.shape.serialize
+
+
+@dataclass(slots=True)
+class ContractsPlan:
+    """One `contracts` field of a customer: the partner fields selected per contract type (what partners are
+    asked for) and the field whose arguments filter the list."""
+
+    key: str
+    definition: GraphQLField
+    node: FieldNode
+    selected: dict[str, frozenset[str]]
+
+
+@dataclass(slots=True)
+class CustomerPlan:
+    obj: Obj
+    contracts: list[ContractsPlan] = field(default_factory=list)
+    portfolios: list[str] = field(default_factory=list)  # response keys of `portfolio`
+
+
+@dataclass(slots=True)
+class RootPlan:
+    key: str
+    name: str  # customer, me, partners, __typename
+    nodes: list[FieldNode]
+    definition: GraphQLField | None
+    shape: Shape
+    customer: CustomerPlan | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    roots: list[RootPlan]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A document parsed and validated once. `valid` False: strawberry answers it (and says what is wrong)."""
+
+    document: DocumentNode | None
+    fragments: dict[str, FragmentDetails]
+    switches: frozenset[str]  # names of the variables @skip/@include read
+    counts: frozenset[str] = frozenset()  # names of the variables a paginated argument reads (the cost's)
+    # The query's cost per (operation, values of `counts`): computed once, as it depends on nothing else.
+    costs: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return self.document is not None
+
+
+INVALID = Prepared(None, {}, frozenset())
+
+
+def prepare(schema: GraphQLSchema, limits: Limits, query: str) -> Prepared:
+    """Parse and validate as strawberry does (its token limit, graphql-core's specified rules, our depth,
+    alias and introspection rules, strawberry's own two): a document it would refuse is never planned."""
+    try:
+        document = parse(query, max_tokens=limits.max_tokens)
+    except GraphQLError:
+        return INVALID
+    if validate_document(schema, document, (*specified_rules, *limits.rules)):
+        return INVALID
+    fragments = {d.name.value: FragmentDetails(d) for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    switches, counts = _variables_read(document)
+    return Prepared(document, fragments, switches, counts)
+
+
+def _variables_read(document: DocumentNode) -> tuple[frozenset[str], frozenset[str]]:
+    """The variables @skip/@include read, and those paginated arguments (`first`) read."""
+    switches: set[str] = set()
+    counts: set[str] = set()
+    paginated = {argument for argument, _default, _largest in PAGINATED.values()}
+
+    class Reads(Visitor):
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+            if node.name.value in ("skip", "include"):
+                switches.update(a.value.name.value for a in node.arguments if isinstance(a.value, VariableNode))
+
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            counts.update(a.value.name.value for a in node.arguments or ()
+                          if a.name.value in paginated and isinstance(a.value, VariableNode))
+
+    visit(document, Reads())
+    return frozenset(switches), frozenset(counts)
+
+
+def operation_of(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name is not None and o.name.value == name), None)
+
+
+def _camel_to_snake(name: str) -> str:
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
+
+
+def _enum_name(value: Any) -> Any:
+    return value.name if isinstance(value, Enum) else value
+
+
+class Compiler:
+    """Builds the plan for one operation. `getters` supplies, per (type, field), a factory of the function
+    that reads the field from its parent's source; types without an entry read attributes (or dict keys)."""
+
+    def __init__(self, schema: GraphQLSchema, prepared: Prepared, operation: OperationDefinitionNode,
+                 variables: VariableValues, getters: Mapping[tuple[str, str], Callable[[str, FieldPlan], Getter]]):
+        self.schema, self.prepared, self.operation, self.variables = schema, prepared, operation, variables
+        self.getters = getters
+
+    def plan(self) -> Plan:
+        if self.operation.operation != OperationType.QUERY:
+            raise Unsupported("only queries are planned")
+        query_type = self.schema.query_type
+        assert query_type is not None
+        collected = collect_fields(self.schema, self.prepared.fragments, self.variables, query_type, self.operation)
+        if collected.new_defer_usages:
+            raise Unsupported("@defer")
+        roots: list[RootPlan] = []
+        for key, details in collected.grouped_field_set.items():
+            name = details[0].node.name.value
+            nodes = [d.node for d in details]
+            if name == "__typename":
+                roots.append(RootPlan(key, name, nodes, None, Leaf(lambda _v: query_type.name)))
+                continue
+            if name not in ("customer", "me", "partners"):
+                raise Unsupported(name)
+            definition = query_type.fields[name]
+            customer = CustomerPlan(Obj("Customer")) if name in ("customer", "me") else None
+            shape = self._shape(definition.type, details, customer)[0]
+            roots.append(RootPlan(key, name, nodes, definition, shape, customer))
+        return Plan(roots)
+
+    def _shape(self, type_: GraphQLOutputType, details: FieldDetailsList,
+               customer: CustomerPlan | None = None) -> tuple[Shape, bool]:
+        """The shape of a value of `type_` and whether it may be null."""
+        nullable = not isinstance(type_, GraphQLNonNull)
+        inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+        if isinstance(inner, GraphQLList):
+            item, item_nullable = self._shape(inner.of_type, details, customer)
+            return ListOf(item, item_nullable), nullable
+        if isinstance(inner, GraphQLScalarType):
+            return Leaf(inner.serialize), nullable
+        if isinstance(inner, GraphQLEnumType):
+            return Leaf(_enum_name), nullable
+        if isinstance(inner, GraphQLInterfaceType):
+            by_type = {t.name: self._object(t, details) for t in self.schema.get_possible_types(inner)}
+            return Abstract(by_type), nullable
+        assert isinstance(inner, GraphQLObjectType)
+        return self._object(inner, details, customer), nullable
+
+    def _object(self, type_: GraphQLObjectType, details: FieldDetailsList,
+                customer: CustomerPlan | None = None) -> Obj:
+        obj = customer.obj if customer is not None else Obj(type_.name)
+        sub = collect_subfields(self.schema, self.prepared.fragments, self.variables, self.operation, type_,
+                                details).grouped_field_set
+        if type_.name == "PortfolioSummary":
+            # Planned only in its everyday shape: `missingContracts` asked for once, under its own name, and no
+            # `terminatedContracts`; anything else (which reveals IDs at other keys, or none) strawberry answers.
+            names = [fields[0].node.name.value for fields in sub.values()]
+            missing = [key for key, fields in sub.items() if fields[0].node.name.value == "missingContracts"]
+            if missing != ["missingContracts"] or "terminatedContracts" in names:
+                raise Unsupported("PortfolioSummary in a shape the planner does not reproduce")
+        for key, fields in sub.items():
+            name = fields[0].node.name.value
+            nodes = [f.node for f in fields]
+            if name == "__typename":
+                type_name = type_.name
+                obj.fields.append(FieldPlan(key, name, nodes, None, False, lambda _s, _p, _r, t=type_name: t,
+                                            Leaf(str)))
+                continue
+            if name.startswith("__"):
+                raise Unsupported(name)
+            definition = type_.fields[name]
+            shape, nullable = self._shape(definition.type, fields)
+            plan = FieldPlan(key, name, nodes, definition, nullable, _attribute(type_.name, name), shape)
+            factory = self.getters.get((type_.name, name))
+            if factory is not None:
+                plan.get = factory(key, plan)
+            elif (type_.name, name) not in UNGOVERNED and (type_.name == "Customer" or type_.name in CONTRACT_TYPES):
+                # A field of a customer or contract the planner has no reader for (one added to the schema
+                # later): strawberry answers, rather than a value going out without passing the guard.
+                raise Unsupported(f"{type_.name}.{name}")
+            obj.fields.append(plan)
+            if customer is not None and name == "contracts":
+                customer.contracts.append(ContractsPlan(key, definition, nodes[0], self._selected(fields)))
+            elif customer is not None and name == "portfolio":
+                customer.portfolios.append(key)
+        return obj
+
+    def _selected(self, details: FieldDetailsList) -> dict[str, frozenset[str]]:
+        """Per contract type, the partner-supplied fields this `contracts` selection asks for."""
+        selected: dict[str, frozenset[str]] = {}
+        for type_name, kinds in CONTRACT_TYPES.items():
+            type_ = self.schema.get_type(type_name)
+            assert isinstance(type_, GraphQLObjectType)
+            sub = collect_subfields(self.schema, self.prepared.fragments, self.variables, self.operation, type_,
+                                    details).grouped_field_set
+            selected[type_name] = frozenset(f[0].node.name.value for f in sub.values()) & kinds.keys()
+        return selected
+
+
+def _attribute(type_name: str, name: str) -> Getter:
+    if type_name in OBJECTS:  # a partner's nested records (transactions, claims, positions) are dicts
+        return lambda source, _path, _request: source.get(name)
+    attribute = _camel_to_snake(name)
+    return lambda source, _path, _request: getattr(source, attribute)

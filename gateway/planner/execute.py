@@ -1,0 +1,392 @@
+"""Running a compiled plan: customers found through gateway/lookup.py (the same side-channel rules as the
+strawberry path), one call per partner for everything every selected customer field needs, then the answer
+built in one pass (project.py). Governed values pass the guard's one way in (`Guard.reveal`, `withheld`,
+`in_full`), the same calls the strawberry resolvers make, so reports and the audit event cannot differ.
+
+`run` returns None whenever strawberry must answer instead: the document is invalid or over a limit (the
+caller then gets strawberry's own error), the operation is not one the planner covers, or the answer would
+need null propagation. In the last case the guard's notes are cleared first, and what was fetched stays in
+the request's loaders (the master view primed, partner answers cached by key), so the fallback re-reads
+nothing from a partner."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+from typing import Any
+
+from cachetools import LRUCache
+from graphql import GraphQLError, OperationType, located_error
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from prometheus_client import Counter
+from strawberry.types import ExecutionResult
+
+from gateway.context import RequestContext
+from gateway.cost import query_cost
+from gateway.customer import (
+    Request,
+    choose_contracts,
+    contract_requests,
+    portfolio_contracts,
+    portfolio_requests,
+    portfolio_totals,
+)
+from gateway.errors import CustomerNotFound, VcvError
+from gateway.lookup import active_consents, find_customer, own_record
+from gateway.planner.compile import (
+    Compiler,
+    FieldPlan,
+    Getter,
+    Plan,
+    Prepared,
+    RootPlan,
+    Unsupported,
+    operation_of,
+    prepare,
+)
+from gateway.planner.project import complete
+from gateway.schema import Schema
+from gateway.types import Partner
+from resolvers import (
+    CONTRACT_ID,
+    CONTRACT_TYPES,
+    MASTER_OWNER,
+    TYPE_OF_PRODUCT,
+    ContractRef,
+    ContractValues,
+    CustomerView,
+    PartnerError,
+    models,
+)
+from resolvers import Money as MoneyValue
+
+log = logging.getLogger("vcv.planner")
+# Which path answered, so an operator sees how much traffic the planner covers (`planner`) and how much
+# strawberry answers because the planner does not cover it (`not_covered`: introspection, audit queries,
+# mutations, invalid documents) or handed it back (`fallback`: an answer it cannot reproduce).
+ANSWERS = Counter("vcv_planner_answers_total", "GraphQL operations by the path that answered them", ["path"])
+
+Path = tuple[str | int, ...]
+_UNSUPPORTED = object()
+
+
+class PlanCache:
+    """Bounded LRUs: documents parsed and validated once per text; plans once per (text, operation, values of
+    the @skip/@include variables). A client sending endless distinct queries only evicts."""
+
+    def __init__(self, documents: int = 256, plans: int = 512) -> None:
+        self.documents: LRUCache[str, Prepared] = LRUCache(documents)
+        self.plans: LRUCache[tuple[Any, ...], Any] = LRUCache(plans)
+
+
+@dataclass(slots=True)
+class ContractSource:
+    type_name: str
+    ref: ContractRef
+    consents: frozenset[str]
+    fetched: ContractValues | PartnerError | None
+    partner: Partner
+    product_type: str
+
+
+@dataclass(slots=True)
+class PortfolioSource:
+    assets: list[MoneyValue]
+    liabilities: list[MoneyValue]
+    complete: bool
+    missing_contracts: list[str]
+
+
+@dataclass(slots=True)
+class CustomerSource:
+    row: models.Customer
+    consents: frozenset[str]
+    view: CustomerView
+    contracts: dict[str, list[ContractSource]]
+    portfolios: dict[str, PortfolioSource]
+
+
+@dataclass(slots=True)
+class Running:
+    """What getters reach while one plan runs."""
+
+    context: RequestContext
+    variables: VariableValues
+
+
+async def run(cache: PlanCache, schema: Schema, query: str | None, operation_name: str | None,
+              variables: dict[str, Any] | None, context: RequestContext) -> ExecutionResult | None:
+    """The answer to one operation, or None: strawberry answers it instead."""
+    result = await _run(cache, schema, query, operation_name, variables, context)
+    ANSWERS.labels("not_covered" if result is None else "planner" if result is not _FALLBACK else "fallback").inc()
+    return result if isinstance(result, ExecutionResult) else None
+
+
+_FALLBACK = object()
+
+
+async def _run(cache: PlanCache, schema: Schema, query: str | None, operation_name: str | None,
+               variables: dict[str, Any] | None, context: RequestContext) -> Any:
+    if not query or not isinstance(variables, dict | None):
+        return None
+    prepared = cache.documents.get(query)
+    if prepared is None:
+        prepared = cache.documents[query] = prepare(schema._schema, schema.limits, query)
+    if prepared.document is None:
+        return None
+    operation = operation_of(prepared.document, operation_name)
+    if operation is None or operation.operation != OperationType.QUERY:
+        return None
+    coerced = get_variable_values(schema._schema, operation.variable_definitions or (), variables or {})
+    if isinstance(coerced, list):
+        return None  # strawberry reports the bad variables
+    if _cost(prepared, operation_name, variables or {}) > schema.limits.max_cost:
+        return None
+    key = (query, operation_name, tuple(sorted((n, coerced.coerced.get(n)) for n in prepared.switches)))
+    plan = cache.plans.get(key)
+    if plan is None:
+        try:
+            plan = Compiler(schema._schema, prepared, operation, coerced, GETTERS).plan()
+        except Unsupported:
+            plan = _UNSUPPORTED
+        cache.plans[key] = plan
+    if plan is _UNSUPPORTED:
+        return None
+    try:
+        result = await _execute(plan, Running(context, coerced))
+    except Exception as reason:
+        # CannotProject (null propagation), or something failing below (the master unreachable): strawberry
+        # meets the same and reports it the way it always does (masked as an internal error where it is not
+        # the caller's to read).
+        log.info("planner hands the operation to strawberry: %s", type(reason).__name__)
+        context.guard.redactions.clear()
+        context.guard.shown.clear()
+        return _FALLBACK
+    return result  # errors are logged and masked by the gate, whichever path answered
+
+
+def _cost(prepared: Prepared, operation_name: str | None, variables: dict[str, Any]) -> int:
+    assert prepared.document is not None
+    key = (operation_name, *((n, variables.get(n)) for n in sorted(prepared.counts)))
+    try:
+        cost = prepared.costs.get(key)
+    except TypeError:  # a value that cannot be a key (a list where a count belongs): validation says why
+        return query_cost(prepared.document, operation_name, variables)
+    if cost is None:
+        if len(prepared.costs) >= 64:  # bounded: a client choosing ever new counts only evicts
+            prepared.costs.clear()
+        cost = prepared.costs[key] = query_cost(prepared.document, operation_name, variables)
+    return cost
+
+
+async def _execute(plan: Plan, running: Running) -> ExecutionResult:
+    context = running.context
+    customers = [r for r in plan.roots if r.customer is not None]
+    found = await asyncio.gather(*(_look_up(r, running) for r in customers), return_exceptions=True)
+    values: dict[str, Any] = {}
+    failed: dict[str, VcvError] = {}
+    shown: list[tuple[RootPlan, CustomerView, frozenset[str]]] = []
+    for root, outcome in zip(customers, found, strict=True):
+        if isinstance(outcome, VcvError):
+            failed[root.key] = outcome
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        elif outcome is None:
+            values[root.key] = None
+        else:
+            view, consents = outcome
+            shown.append((root, view, consents))
+    values.update(await _fetch(shown, running))
+    for root in plan.roots:
+        if root.name == "partners":
+            values[root.key] = [Partner.of(c.id, c) for c in context.partner_configs.values()]
+        elif root.name == "__typename":
+            values[root.key] = "Query"
+    data: dict[str, Any] = {}
+    errors: list[GraphQLError] = []
+    for root in plan.roots:
+        if root.key in failed:
+            errors.append(located_error(failed[root.key], root.nodes, [root.key]))
+            data[root.key] = None
+            continue
+        nullable = root.name in ("customer", "me")
+        data[root.key] = complete(root.shape, nullable, values[root.key], (root.key,), running, errors)
+    return ExecutionResult(data=data, errors=errors or None)
+
+
+async def _look_up(root: RootPlan, running: Running) -> tuple[CustomerView, frozenset[str]] | None:
+    """The customer a root field names, as gateway/lookup.py finds them, or None (not shown)."""
+    context = running.context
+    if root.name == "customer":
+        assert root.definition is not None
+        given = str(get_argument_values(root.definition, root.nodes[0], running.variables)["id"])
+        view = await find_customer(context, given)
+        if view is None:
+            raise CustomerNotFound(given)
+    else:
+        view = await own_record(context)
+        if view is None:
+            return None
+    context.master_loaders.prime(view)  # a fallback to strawberry then reads nothing twice
+    consents = active_consents(view.consents)
+    if context.guard.decide(MASTER_OWNER, "Customer.id", consents).redacted:  # as shown_customer decides
+        if root.name == "customer":
+            raise CustomerNotFound(given)
+        return None
+    return view, consents
+
+
+async def _fetch(shown: list[tuple[RootPlan, CustomerView, frozenset[str]]],
+                 running: Running) -> dict[str, CustomerSource]:
+    """Every partner value any selected customer field needs, in one call per partner."""
+    guard = running.context.guard
+    requests: list[Request] = []
+    pending: list[tuple[Any, ...]] = []
+    for root, view, consents in shown:
+        assert root.customer is not None
+        for contracts in root.customer.contracts:
+            args = get_argument_values(contracts.definition, contracts.node, running.variables)
+            product_type = args.get("productType")
+            chosen = choose_contracts(guard, view.contracts, consents, contracts.selected, args.get("partner"),
+                                      product_type.value if isinstance(product_type, Enum) else product_type)
+            asked = contract_requests(chosen)
+            pending.append(("contracts", root.key, contracts.key, chosen, len(requests), len(asked)))
+            requests += asked
+        for key in root.customer.portfolios:
+            path = [root.key, key]
+            counted, summed = portfolio_contracts(guard, path, view.contracts, consents)
+            asked = portfolio_requests(summed)
+            pending.append(("portfolio", root.key, key, (path, counted, summed), len(requests), len(asked)))
+            requests += asked
+    answers = await running.context.partners.load_all(requests) if requests else []
+    sources = {root.key: CustomerSource(view.customer, consents, view, {}, {}) for root, view, consents in shown}
+    configs = running.context.partner_configs
+    for kind, root_key, key, what, start, count in pending:
+        mine = answers[start:start + count]
+        source = sources[root_key]
+        if kind == "contracts":
+            replies = iter(mine)
+            holders = {pid: Partner.of(pid, configs.get(pid)) for pid in {ref.partner_id for ref, _ in what}}
+            source.contracts[key] = [
+                ContractSource(TYPE_OF_PRODUCT[ref.product_type], ref, source.consents,
+                               next(replies) if wanted else None, holders[ref.partner_id], ref.product_type)
+                for ref, wanted in what]
+        else:
+            path, counted, summed = what
+            totals = portfolio_totals(guard, path, counted, summed, mine, source.consents)
+            source.portfolios[key] = PortfolioSource([MoneyValue(a, c) for c, a in totals.assets],
+                                                     [MoneyValue(a, c) for c, a in totals.liabilities],
+                                                     totals.complete, totals.missing)
+    return sources
+
+
+# Getters: how each field that is not a plain attribute is read. Factories take (response key, field plan).
+
+def _customer_value(name: str) -> Any:
+    attribute = "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
+    field = f"Customer.{name}"
+
+    def factory(_key: str, _plan: FieldPlan) -> Getter:
+        def get(source: CustomerSource, path: Path, running: Running) -> Any:
+            return running.context.guard.reveal(path, MASTER_OWNER, field, getattr(source.row, attribute),
+                                                source.consents)
+        return get
+
+    return factory
+
+
+def _address(_key: str, _plan: FieldPlan) -> Getter:
+    def get(source: CustomerSource, path: Path, running: Running) -> Any:
+        row = source.row
+        if running.context.guard.withheld(path, MASTER_OWNER, "Customer.address", source.consents):
+            return None
+        return None if row.street is None and row.city is None else row
+    return get
+
+
+def _consultant(_key: str, _plan: FieldPlan) -> Getter:
+    def get(source: CustomerSource, path: Path, running: Running) -> Any:
+        if running.context.guard.withheld(path, MASTER_OWNER, "Customer.consultant", source.consents):
+            return None
+        return source.view.consultant if source.row.consultant_id else None
+    return get
+
+
+def _consents(_key: str, _plan: FieldPlan) -> Getter:
+    def get(source: CustomerSource, path: Path, running: Running) -> Any:
+        if running.context.guard.withheld(path, MASTER_OWNER, "Customer.consents", source.consents):
+            return None
+        return source.view.consents
+    return get
+
+
+def _contracts(key: str, _plan: FieldPlan) -> Getter:
+    return lambda source, _path, _running: source.contracts[key]
+
+
+def _portfolio(key: str, _plan: FieldPlan) -> Getter:
+    return lambda source, _path, _running: source.portfolios[key]
+
+
+def _consent_active(_key: str, _plan: FieldPlan) -> Getter:
+    return lambda source, _path, _running: source.withdrawn_at is None
+
+
+def _contract_id(_key: str, _plan: FieldPlan) -> Getter:
+    def get(source: ContractSource, path: Path, running: Running) -> Any:
+        return running.context.guard.reveal(path, source.ref.partner_id, f"{source.type_name}.{CONTRACT_ID}",
+                                            source.ref.contract_id, source.consents)
+    return get
+
+
+def _master_contract(name: str, attribute: str) -> Any:
+    field = f"Contract.{name}"
+
+    def factory(_key: str, _plan: FieldPlan) -> Getter:
+        def get(source: ContractSource, path: Path, running: Running) -> Any:
+            return running.context.guard.reveal(path, MASTER_OWNER, field, getattr(source.ref, attribute),
+                                                source.consents)
+        return get
+
+    return factory
+
+
+def _partner_value(type_name: str, name: str) -> Any:
+    field = f"{type_name}.{name}"
+
+    def factory(_key: str, plan: FieldPlan) -> Getter:
+        def get(source: ContractSource, path: Path, running: Running) -> Any:
+            fetched = source.fetched
+            failed = PartnerError(fetched.code, fetched.partner, fetched.detail) \
+                if isinstance(fetched, PartnerError) else None
+            raw = fetched.values.get(name) if isinstance(fetched, ContractValues) else None
+            value = running.context.guard.reveal(path, source.ref.partner_id, field, raw, source.consents,
+                                                 failed=failed)
+            if name == "recentTransactions" and value is not None:
+                assert plan.definition is not None
+                first = get_argument_values(plan.definition, plan.nodes[0], running.variables).get("first")
+                ordered = sorted(value, key=lambda r: r["bookingDate"] or date.min, reverse=True)
+                return ordered[:5 if first is None else max(0, first)]
+            return value
+        return get
+
+    return factory
+
+
+GETTERS: dict[tuple[str, str], Any] = {
+    **{("Customer", n): _customer_value(n)
+       for n in ("id", "givenName", "familyName", "birthDate", "email", "phone", "segment")},
+    ("Customer", "address"): _address,
+    ("Customer", "consultant"): _consultant,
+    ("Customer", "consents"): _consents,
+    ("Customer", "contracts"): _contracts,
+    ("Customer", "portfolio"): _portfolio,
+    ("Consent", "active"): _consent_active,
+    **{(t, CONTRACT_ID): _contract_id for t in CONTRACT_TYPES},
+    **{(t, "status"): _master_contract("status", "status") for t in CONTRACT_TYPES},
+    **{(t, "startDate"): _master_contract("startDate", "start_date") for t in CONTRACT_TYPES},
+    **{(t, n): _partner_value(t, n) for t, kinds in CONTRACT_TYPES.items() for n in kinds},
+}
