@@ -13,7 +13,7 @@ const LIST = `query Customers($search: String) { customers(search: $search, firs
 const VIEW = `query Customer360($id: ID!) { customer(id: $id) {
   id givenName familyName birthDate email phone segment
   address { street postalCode city country } consultant { id name }
-  contracts { __typename contractId productType status startDate partner { id name }
+  contracts { __typename contractId productType status startDate endDate partner { id name }
     ... on BankAccount { iban balance { amount currency } overdraftLimit { amount currency } interestRate
                          recentTransactions { bookingDate amount { amount currency } counterparty } }
     ... on Loan { principal { amount currency } outstanding { amount currency } interestRate maturityDate }
@@ -164,7 +164,8 @@ function holdings(active, terminated) {
 function contractBlock(c, i, p, r, failedAt) {
   return h("div", { class: "contract", "data-contract": c.contractId, "data-status": c.status || "" },
     h("h5", {}, productName(c.productType), " ", h("span", { class: "subtle id" }, c.contractId)),
-    h("p", { class: "subtle" }, `${readable(c.status || "status unknown")} · since ${day(c.startDate) || "—"}`),
+    h("p", { class: "subtle" }, `${readable(c.status || "status unknown")} · since ${day(c.startDate) || "—"}`,
+      c.endDate ? ` · ended ${day(c.endDate)}` : ""),
     h("dl", { class: "fields" }, ...(FIELDS[c.__typename] || []).flatMap(([label, key, format]) => {
       const path = p("contracts", i, key);
       const raw = c[key];

@@ -9,7 +9,7 @@ import {
 
 const ME = `query Me { me { id givenName familyName birthDate email phone address { street postalCode city country }
   consents { purpose grantedAt withdrawnAt active }
-  contracts { contractId productType status startDate partner { id name } } } }`;
+  contracts { contractId productType status startDate endDate partner { id name } } } }`;
 const CONSENTS = `query Consents { me { consents { purpose grantedAt withdrawnAt active } } }`;
 const ACCESS = `query Access($id: ID!) { accessLog(customerId: $id, first: 100) { events { time organisation purpose dataShown } hasNextPage } }`;
 const SET = `mutation SetConsent($purpose: String!, $granted: Boolean!) { setConsent(purpose: $purpose, granted: $granted) { purpose active } }`;
@@ -76,7 +76,8 @@ function holdingsSection(me) {
   const address = me.address && [me.address.street, me.address.postalCode, me.address.city, me.address.country].filter(Boolean).join(", ");
   const card = (c) => h("li", { "data-contract": c.contractId },
     h("strong", {}, productName(c.productType)), h("div", {}, c.partner.name),
-    h("div", { class: "subtle" }, `${readable(c.status || "status unknown")} · since ${day(c.startDate) || "—"}`),
+    h("div", { class: "subtle" }, `${readable(c.status || "status unknown")} · since ${day(c.startDate) || "—"}`,
+      c.endDate ? ` · ended ${day(c.endDate)}` : ""),
     h("div", { class: "subtle id" }, `Contract number ${c.contractId}`));
   return h("section", { id: "contracts", "aria-labelledby": "contracts-title" },
     h("h2", { id: "contracts-title" }, "What the alliance holds about you"),
