@@ -519,3 +519,15 @@ async def test_compliance_dates_are_typed_as_the_pages_write_them_and_a_wrong_on
     await page.wait_for_selector("#status:has-text('found')")
     assert await page.inner_text("#date-problem") == ""
     assert await page.locator(f"#events tbody tr.event:has-text('consultant:{subject.consultant_id}')").count() >= 1
+
+
+async def test_a_customer_downloads_their_data_as_one_file(site: tuple[Gateway, Customer], page: Page) -> None:
+    gateway, subject = site
+    await _as(page, gateway.url + "/self-service", "customer")
+    await page.wait_for_selector("#download-my-data")
+    async with page.expect_download() as download:
+        await page.click("#download-my-data")
+    text = Path(await (await download.value).path()).read_text(encoding="utf-8")
+    assert subject.id in text and subject.family_name in text
+    assert (await _focused(page)).startswith("button#download-my-data")
+    await page.wait_for_selector("#status:has-text('downloaded')")

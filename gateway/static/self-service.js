@@ -3,7 +3,7 @@
 // No internal keys, no schema paths, no staff controls: purposes, products, organisations and data are named
 // as a customer would name them (/vocabulary.json), and dates are in one format with the time zone.
 import {
-  announce, categoriesOf, categoryName, day, explain, gql, h, identity, identityBar, loadWords, message, moment,
+  announce, categoriesOf, download, categoryName, day, explain, gql, h, identity, identityBar, loadWords, message, moment,
   orgName, productName, purposeText, purposeTitle, readable,
 } from "./common.js";
 
@@ -12,6 +12,7 @@ const ME = `query Me { me { id givenName familyName birthDate email phone addres
   contracts { contractId productType status startDate endDate partner { id name } } } }`;
 const CONSENTS = `query Consents { me { consents { purpose grantedAt withdrawnAt active } } }`;
 const ACCESS = `query Access($id: ID!) { accessLog(customerId: $id, first: 100) { events { time organisation purpose dataShown } hasNextPage } }`;
+const EXPORT = `query Export { dataExport { fileName complete document } }`;
 const SET = `mutation SetConsent($purpose: String!, $granted: Boolean!) { setConsent(purpose: $purpose, granted: $granted) { purpose active } }`;
 
 // Purposes a customer decides on. Their own view (self_service) is how they are reading this page, and
@@ -93,7 +94,22 @@ function holdingsSection(me) {
       h("dt", {}, "Address"), h("dd", {}, address || "—")),
     h("h3", {}, "Your contracts"),
     active.length ? h("ul", { class: "cards" }, ...active.map(card)) : h("p", { class: "state" }, "You have no current contracts with the alliance."),
-    ended.length ? h("details", { class: "folded" }, h("summary", {}, `Ended contracts (${ended.length})`), h("ul", { class: "cards" }, ...ended.map(card))) : null);
+    ended.length ? h("details", { class: "folded" }, h("summary", {}, `Ended contracts (${ended.length})`), h("ul", { class: "cards" }, ...ended.map(card))) : null,
+    h("p", {}, h("button", { type: "button", id: "download-my-data", class: "secondary", onclick: downloadMyData }, "Download my data"),
+      h("span", { class: "subtle" }, " — everything above, your consents and who looked at your data, as one file (JSON).")));
+}
+
+// GDPR Art. 15/20: the whole record as one machine-readable file; focus stays on the button.
+async function downloadMyData() {
+  announce("Preparing your data…");
+  try {
+    const { data } = await gql(EXPORT);
+    const e = data.dataExport;
+    download(e.fileName, "application/json", JSON.stringify(e.document, null, 2));
+    announce(e.complete ? "Your data was downloaded." : "Your data was downloaded; a partner did not answer, and the file says which.");
+  } catch (error) {
+    announce(explain(error));
+  }
 }
 
 function accessSection(log) {
