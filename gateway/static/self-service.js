@@ -11,7 +11,7 @@ const ME = `query Me { me { id givenName familyName birthDate email phone addres
   consents { purpose grantedAt withdrawnAt active }
   contracts { contractId productType status startDate endDate partner { id name } } } }`;
 const CONSENTS = `query Consents { me { consents { purpose grantedAt withdrawnAt active } } }`;
-const ACCESS = `query Access($id: ID!) { accessLog(customerId: $id, first: 100) { events { time organisation purpose dataShown } hasNextPage } }`;
+const ACCESS = `query Access($id: ID!) { accessLog(customerId: $id, first: 100) { events { time organisation purpose dataShown consentChanges { purpose after } } hasNextPage } }`;
 const EXPORT = `query Export { dataExport { fileName complete document } }`;
 const SET = `mutation SetConsent($purpose: String!, $granted: Boolean!) { setConsent(purpose: $purpose, granted: $granted) { purpose active } }`;
 
@@ -125,7 +125,9 @@ function accessSection(log) {
         const data = categoriesOf(e.dataShown).map(categoryName);
         return h("li", {}, h("strong", {}, orgName(e.organisation)), ` — for ${purposeTitle(e.purpose).toLowerCase()}`,
           h("div", { class: "subtle" }, moment(e.time)),
-          h("div", {}, data.length ? `Saw: ${data.join(", ")}` : "Saw no personal data"));
+          h("div", {}, data.length ? `Saw: ${data.join(", ")}` : "Saw no personal data"),
+          ...(e.consentChanges || []).map((c) => h("div", { class: "consent-change" },
+            `Changed your consent “${purposeTitle(c.purpose)}”: now ${c.after === "granted" ? "given" : "not given"}`)));
       }))]
       : h("p", { class: "state" }, "Nobody else has looked at your data yet."));
 }
