@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml $(LOCK)
 # few minutes), review the diff, commit both files. pip-tools runs in a throw-away venv, pinned.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet pip==$(PIP_VERSION) pip-tools==7.5.1
+	.lock-venv/bin/python -m pip install --quiet pip==$(PIP_VERSION) pip-tools==7.6.2
 	.lock-venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra dev \
 	  --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 	rm -rf .lock-venv
