@@ -64,6 +64,7 @@ graphiql:
 
 test: $(STAMP) chromium $(NODE_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest $(ARGS)
 
 # mypy as configured in pyproject.toml: strict for privacy/ and resolvers/, the default checks elsewhere.

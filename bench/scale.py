@@ -107,7 +107,8 @@ async def measure(size: int, repeat: int) -> dict[str, float]:
         async with aiohttp.ClientSession() as http:
             def ask(query: str, variables: dict[str, Any], role: str, purpose: str,
                     **ids: str) -> Callable[[], Awaitable[dict[str, Any]]]:
-                token = mint(keys_dir, role=role, purposes=[purpose], **ids)
+                token = mint(keys_dir, role=role, purposes=[purpose], consultant_id=ids.get("consultant_id"),
+                             partner_id=ids.get("partner_id"))
 
                 async def call() -> dict[str, Any]:
                     async with http.post(endpoint, json={"query": query, "variables": variables},

@@ -130,7 +130,7 @@ class Customer:
         self, info: Info,
         partner: Annotated[strawberry.ID | None, strawberry.argument(
             description="Only contracts at this partner, e.g. `bank`.")] = None,
-        product_type: Annotated[ProductType | None, strawberry.argument(  # type: ignore[valid-type]
+        product_type: Annotated[ProductType | None, strawberry.argument(
             description="Only contracts of this product type.")] = None,
     ) -> list[Contract]:
         refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
@@ -141,7 +141,7 @@ class Customer:
         fetched = [next(answers) if wanted else None for _, wanted in chosen]
         configs = info.context.partner_configs
         holders = {pid: Partner.of(pid, configs.get(pid)) for pid in {ref.partner_id for ref, _ in chosen}}
-        return [CONTRACT_CLASSES[TYPE_OF_PRODUCT[ref.product_type]](  # type: ignore[call-arg]
+        return [CONTRACT_CLASSES[TYPE_OF_PRODUCT[ref.product_type]](
                     ref=ref, wanted=wanted, consents=self.consents_active, fetched=answer,
                     partner=holders[ref.partner_id], product_type=ProductType[ref.product_type])
                 for (ref, wanted), answer in zip(chosen, fetched, strict=True)]
@@ -298,4 +298,4 @@ def shown_customer(guard: Guard, row: models.Customer, consents: frozenset[str])
     caller cannot tell them from a customer that does not exist)."""
     if guard.decide(MASTER_OWNER, "Customer.id", consents).redacted:
         return None
-    return Customer(row=row, consents_active=consents)  # type: ignore[call-arg]
+    return Customer(row=row, consents_active=consents)

@@ -33,8 +33,9 @@ _PRODUCT_DESCRIPTIONS = {
     "DEPOT": "Securities account at the brokerage: a Depot.",
 }
 
-ProductType = strawberry.enum(
-    Enum("ProductType",  # type: ignore[misc]
+# Built from the joint model's list (a functional Enum), which mypy cannot follow into strawberry's overloads.
+ProductType = strawberry.enum(  # type: ignore[call-overload]
+    Enum("ProductType",
          {p: strawberry.enum_value(p, description=_PRODUCT_DESCRIPTIONS[p]) for p in PRODUCT_TYPES}),
     description="The kind of product a contract is; decides its GraphQL type.",
 )

@@ -175,7 +175,7 @@ def _variables_read(document: DocumentNode) -> tuple[frozenset[str], frozenset[s
     class Reads(Visitor):
         def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
             if node.name.value in ("skip", "include"):
-                switches.update(a.value.name.value for a in node.arguments if isinstance(a.value, VariableNode))
+                switches.update(a.value.name.value for a in node.arguments or () if isinstance(a.value, VariableNode))
 
         def enter_field(self, node: FieldNode, *_: Any) -> None:
             counts.update(a.value.name.value for a in node.arguments or ()
@@ -267,8 +267,7 @@ class Compiler:
             nodes = [f.node for f in fields]
             if name == "__typename":
                 type_name = type_.name
-                obj.fields.append(FieldPlan(key, name, nodes, None, False, lambda _s, _p, _r, t=type_name: t,
-                                            Leaf(str)))
+                obj.fields.append(FieldPlan(key, name, nodes, None, False, _constant(type_name), Leaf(str)))
                 continue
             if name.startswith("__"):
                 raise Unsupported(name)
@@ -299,6 +298,10 @@ class Compiler:
                                     details).grouped_field_set
             selected[type_name] = frozenset(f[0].node.name.value for f in sub.values()) & kinds.keys()
         return selected
+
+
+def _constant(value: str) -> Getter:
+    return lambda _source, _path, _running: value
 
 
 def _attribute(type_name: str, name: str) -> Getter:

@@ -153,7 +153,7 @@ async def _run(cache: PlanCache, schema: Schema, query: str | None, operation_na
         except Unsupported:
             plan = _UNSUPPORTED
         cache.plans[key] = plan
-    if plan is _UNSUPPORTED:
+    if plan is _UNSUPPORTED or not isinstance(plan, Plan):
         return None
     try:
         result = await _execute(plan, Running(context, coerced))
@@ -256,7 +256,7 @@ async def _fetch(shown: list[tuple[RootPlan, CustomerView, frozenset[str]]],
             pending.append(("contracts", root.key, contracts.key, chosen, len(requests), len(asked)))
             requests += asked
         for key in root.customer.portfolios:
-            path = [root.key, key]
+            path: list[str | int] = [root.key, key]
             counted, summed = portfolio_contracts(guard, path, view.contracts, consents)
             asked = portfolio_requests(summed)
             pending.append(("portfolio", root.key, key, (path, counted, summed), len(requests), len(asked)))

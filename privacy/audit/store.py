@@ -152,7 +152,8 @@ class _SQLiteWriter:
         db.execute("BEGIN IMMEDIATE")
         try:
             last = db.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
-            commit = log.chain(*(last or (0, GENESIS)), bodies)
+            seq, previous = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+            commit = log.chain(seq, previous, bodies)
             stamp = _sqlite_time(commit.now)  # the form SQLAlchemy's DateTime reads back on SQLite
             db.executemany(_SQLITE_WRITES["events"], [{**row, "recorded_at": stamp} for row in commit.rows])
             if commit.touched:
@@ -365,7 +366,8 @@ class AuditLog:
         await self._bound_waits(conn, queue=True)
         last = (await conn.execute(select(events.c.seq, events.c.hash).order_by(events.c.seq.desc())
                                    .limit(1))).first()
-        commit = self.chain(*((last.seq, last.hash) if last is not None else (0, GENESIS)), bodies)
+        seq, previous = (int(last.seq), str(last.hash)) if last is not None else (0, GENESIS)
+        commit = self.chain(seq, previous, bodies)
         await conn.execute(insert(events), commit.rows)
         if commit.touched:
             await conn.execute(insert(event_customers), commit.touched)
@@ -449,10 +451,10 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _upsert_head(dialect: str, checkpoint: dict[str, Any]) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    # Both dialects' insert offer the same upsert; which one depends on the store.
+    dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = {"seq": checkpoint["seq"], "hash": checkpoint["hash"], "signature": checkpoint["signature"],
               "signed_at": checkpoint["signed_at"]}
     return dialect_insert(head).values(slot=1, **values).on_conflict_do_update(index_elements=[head.c.slot],

@@ -139,7 +139,7 @@ class Connector:
         """After a failed first try: tried again as tenacity decides (retryable failure, within the deadline and
         the partner's retry budget, after a jittered backoff or the partner's Retry-After), else `first`."""
         retry = should_retry(self.retry_budget, ctx.deadline)
-        state = RetryCallState(None, None, (), {})
+        state = RetryCallState(self._retry, None, (), {})  # type: ignore[arg-type]  # tenacity: a Retrying
         state.set_exception((type(first), first, first.__traceback__))
         if self._retry.attempts <= 1 or not retry(state):
             raise first
