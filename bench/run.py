@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import platform
-import re
 import signal
 import socket
 import statistics
@@ -39,6 +38,7 @@ import yaml
 
 from bench.audit import measure as measure_audit
 from bench.audit import pg_reachable
+from bench.results import replace_section
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
 from gateway.policy import DEMO_AGREEMENTS
@@ -398,14 +398,11 @@ def render(results: dict[str, Any], command: str, load: tuple[str, str], note: s
 
 
 def write_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{START}\n{section}{END}"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.DOTALL)
-    else:  # first time: after the introduction, before the history sections
+    def first_time(text: str, block: str) -> str:  # after the introduction, before the history sections
         head, sep, tail = text.partition("\n## ")
-        text = f"{head.rstrip()}\n\n{block}\n\n{sep.lstrip()}{tail}" if sep else f"{text.rstrip()}\n\n{block}\n"
-    RESULTS.write_text(text)
+        return f"{head.rstrip()}\n\n{block}\n\n{sep.lstrip()}{tail}" if sep else f"{text.rstrip()}\n\n{block}\n"
+
+    replace_section(START, END, section, first_time)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -42,6 +41,7 @@ import yaml
 
 from bench.peers.data import JS_PARTNERS, agreements, export, vcv_partners
 from bench.ports import free_port, free_range
+from bench.results import replace_section
 from bench.run import NAMES, QUERY, RESULTS, SHOWCASE, TEMPLATE, Client, _pct, machine
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
@@ -375,14 +375,11 @@ def render(r: dict[str, Any], args: argparse.Namespace, command: str, load: tupl
 
 
 def write_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{START}\n{section}{END}"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.DOTALL)
-    else:  # after bench.run's latest section
+    def first_time(text: str, block: str) -> str:  # after bench.run's latest section
         marker = "<!-- bench.run:latest:end -->"
-        text = text.replace(marker, f"{marker}\n\n{block}", 1) if marker in text else f"{text.rstrip()}\n\n{block}\n"
-    RESULTS.write_text(text)
+        return text.replace(marker, f"{marker}\n\n{block}", 1) if marker in text else f"{text.rstrip()}\n\n{block}\n"
+
+    replace_section(START, END, section, first_time)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
