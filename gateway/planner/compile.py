@@ -115,6 +115,8 @@ class CustomerPlan:
     obj: Obj
     contracts: list[ContractsPlan] = field(default_factory=list)
     portfolios: list[str] = field(default_factory=list)  # response keys of `portfolio`
+    # per `portfolio` response key: the response keys under which it asks for `missingContracts`
+    missing_keys: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -208,6 +210,7 @@ class Compiler:
                  variables: VariableValues, getters: Mapping[tuple[str, str], Callable[[str, FieldPlan], Getter]]):
         self.schema, self.prepared, self.operation, self.variables = schema, prepared, operation, variables
         self.getters = getters
+        self._missing_keys: list[str] = []  # of the PortfolioSummary compiled last
 
     def plan(self) -> Plan:
         if self.operation.operation != OperationType.QUERY:
@@ -256,12 +259,12 @@ class Compiler:
         sub = collect_subfields(self.schema, self.prepared.fragments, self.variables, self.operation, type_,
                                 details).grouped_field_set
         if type_.name == "PortfolioSummary":
-            # Planned only in its everyday shape: `missingContracts` asked for once, under its own name, and no
-            # `terminatedContracts`; anything else (which reveals IDs at other keys, or none) strawberry answers.
-            names = [fields[0].node.name.value for fields in sub.values()]
-            missing = [key for key, fields in sub.items() if fields[0].node.name.value == "missingContracts"]
-            if missing != ["missingContracts"] or "terminatedContracts" in names:
-                raise Unsupported("PortfolioSummary in a shape the planner does not reproduce")
+            # The IDs of contracts left out of the totals are revealed (and reported) at each response key of
+            # `missingContracts`, and nowhere when it is not asked for; `terminatedContracts` is strawberry's.
+            if any(fields[0].node.name.value == "terminatedContracts" for fields in sub.values()):
+                raise Unsupported("PortfolioSummary.terminatedContracts")
+            self._missing_keys = [key for key, fields in sub.items()
+                                  if fields[0].node.name.value == "missingContracts"]
         for key, fields in sub.items():
             name = fields[0].node.name.value
             nodes = [f.node for f in fields]
@@ -286,6 +289,7 @@ class Compiler:
                 customer.contracts.append(ContractsPlan(key, definition, nodes[0], self._selected(fields)))
             elif customer is not None and name == "portfolio":
                 customer.portfolios.append(key)
+                customer.missing_keys[key] = self._missing_keys
         return obj
 
     def _selected(self, details: FieldDetailsList) -> dict[str, frozenset[str]]:

@@ -259,7 +259,8 @@ async def _fetch(shown: list[tuple[RootPlan, CustomerView, frozenset[str]]],
             path: list[str | int] = [root.key, key]
             counted, summed = portfolio_contracts(guard, path, view.contracts, consents)
             asked = portfolio_requests(summed)
-            pending.append(("portfolio", root.key, key, (path, counted, summed), len(requests), len(asked)))
+            pending.append(("portfolio", root.key, key, (path, counted, summed, root.customer.missing_keys[key]),
+                            len(requests), len(asked)))
             requests += asked
     answers = await running.context.partners.load_all(requests) if requests else []
     sources = {root.key: CustomerSource(view.customer, consents, view, {}, {}) for root, view, consents in shown}
@@ -275,8 +276,8 @@ async def _fetch(shown: list[tuple[RootPlan, CustomerView, frozenset[str]]],
                                next(replies) if wanted else None, holders[ref.partner_id], ref.product_type)
                 for ref, wanted in what]
         else:
-            path, counted, summed = what
-            totals = portfolio_totals(guard, path, counted, summed, mine, source.consents)
+            path, counted, summed, missing_keys = what
+            totals = portfolio_totals(guard, path, counted, summed, mine, source.consents, missing_keys)
             source.portfolios[key] = PortfolioSource([MoneyValue(a, c) for c, a in totals.assets],
                                                      [MoneyValue(a, c) for c, a in totals.liabilities],
                                                      totals.complete, totals.missing)
