@@ -128,7 +128,12 @@ class Gate:
             return outcome
 
         context = context_for(caller, request_id)
-        result = await execute(document, chosen, operation, context)
+        try:
+            result = await execute(document, chosen, operation, context)
+        except Exception:  # a bug below the executor: no data, the caller told nothing internal, still audited
+            log.exception("the operation failed outside the executor's error handling")
+            failed = GraphQLError("the operation failed", original_error=RuntimeError())
+            result = graphql.ExecutionResult(None, [failed])
         payload = self._shaped(result, context)
         status = 503 if _codes(payload) & RETRYABLE_REFUSALS else 200
         if status == 503:
@@ -161,8 +166,9 @@ class Gate:
         if not operation.query:
             raise Refused(VcvError("No GraphQL query found in the request; send `query`", code="BAD_REQUEST"), 400)
         document = self._parse(operation.query)
-        if isinstance(document, Refused):
-            raise document
+        if isinstance(document, VcvError):
+            # A fresh exception each time: a cached one re-raised would grow its traceback with every request.
+            raise Refused(document, 400, well_formed=False)
         errors = self._validate(operation.query)
         if errors:
             raise Refused(_validation_error(errors[0]), well_formed=False)
@@ -183,25 +189,24 @@ class Gate:
                           400, well_formed=False)
         return document, chosen
 
-    def _parse_uncached(self, text: str) -> DocumentNode | Refused:
+    def _parse_uncached(self, text: str) -> DocumentNode | VcvError:
         try:
             document = graphql.parse(text, max_tokens=self.limits.max_tokens, no_location=False)
         except GraphQLSyntaxError as exc:
             if "tokens" in exc.message and "more than" in exc.message:
-                return Refused(VcvError(f"the document has more than {self.limits.max_tokens} tokens",
-                                        code="QUERY_TOO_COMPLEX"), 400, well_formed=False)
-            return Refused(VcvError(exc.message, code="GRAPHQL_PARSE_FAILED",
-                                    locations=[loc._asdict() for loc in exc.locations or ()]), 400,
-                           well_formed=False)
+                return VcvError(f"the document has more than {self.limits.max_tokens} tokens",
+                                code="QUERY_TOO_COMPLEX")
+            return VcvError(exc.message, code="GRAPHQL_PARSE_FAILED",
+                            locations=[loc._asdict() for loc in exc.locations or ()])
         shape = measure(document)
         reason = shape.refusal(self.limits.shape)
         if reason is not None:
-            return Refused(VcvError(reason, code="QUERY_TOO_COMPLEX"), 400, well_formed=False)
+            return VcvError(reason, code="QUERY_TOO_COMPLEX")
         return document
 
     def _validate_uncached(self, text: str) -> tuple[GraphQLError, ...]:
         document = self._parse(text)
-        assert not isinstance(document, Refused)
+        assert not isinstance(document, VcvError)
         # With introspection off the schema is not to be rebuilt from "Did you mean …?" suggestions either.
         return tuple(graphql.validate(self.schema._schema, document, self._rules, max_errors=20,
                                       hide_suggestions=not self.introspection))

@@ -189,6 +189,23 @@ async def test_wide_overlaps_are_refused_before_validation_compares_them_pairwis
     assert (await gateway.as_role(few, "consultant", "advisory", consultant_id=consultant)).errors == []
 
 
+async def test_a_failure_below_the_gate_releases_nothing_and_is_still_audited(
+        make_gateway, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway, db = await _private_gateway(make_gateway, world, tmp_path)
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("boom at /var/lib/secret.db")  # a bug below the executor, with an internal detail
+
+    monkeypatch.setattr("graphql.execute", broken)  # the general executor (mutations never take the planner)
+    mutation = 'mutation { setConsent(purpose: "advisory", granted: true) { active } }'
+    reply = await gateway.post(mutation, token=gateway.token("customer", ["self_service"], customer_id=SHOWCASE),
+                               purpose="self_service", headers={"X-Request-ID": "below-the-gate"})
+    assert reply.codes() == ["INTERNAL"] and reply.body.get("data") is None
+    assert "secret" not in str(reply.body) and "boom" not in str(reply.body)
+    events = [e for e in await _events(db) if e["request_id"] == "below-the-gate"]
+    assert [e["outcome"] for e in events] == ["refused"]
+
+
 async def _healthz_while(gateway: Gateway) -> bool:
     # /healthz answers while the bomb is handled (the loop is not blocked by it).
     async with gateway.http.get(f"{gateway.url}/healthz") as response:
