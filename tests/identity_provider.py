@@ -82,7 +82,8 @@ async def start_provider(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         process = await asyncio.create_subprocess_exec(node, str(NODE_DIR / "oidc_provider.mjs"), str(config),
                                                        stdout=asyncio.subprocess.PIPE, cwd=NODE_DIR)
         assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        # A cold start of Node and oidc-provider on a busy 2-core machine has taken over 30 s.
+        line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()
         assert line.startswith("ready "), f"the provider did not start: {line!r}"
         provider = Provider(line.split()[1], process, http)
         started.append(provider)

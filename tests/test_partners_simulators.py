@@ -295,9 +295,14 @@ async def test_partners_run_command_serves_and_stops_on_ctrl_c(tmp_path: Path) -
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while not credentials.exists() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        secrets = json.loads(credentials.read_text())
+        # The file appears before its content is written: wait for the whole document, not the name.
+        secrets = None
+        while secrets is None and time.monotonic() < deadline:
+            try:
+                secrets = json.loads(credentials.read_text())
+            except (OSError, ValueError):
+                await asyncio.sleep(0.1)
+        assert secrets is not None, "the simulators never wrote their credentials"
         assert os.stat(credentials).st_mode & 0o077 == 0
         async with aiohttp.ClientSession() as http:
             for _ in range(100):
