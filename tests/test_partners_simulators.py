@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import aiohttp
 import pytest
 from openapi_spec_validator import validate
 
+from bench.ports import free_range
 from fixtures.alliance import partner_record
 from tests.gateway_support import World
 
@@ -268,27 +268,8 @@ async def test_openapi_documents_are_valid(partners: World, partner: str) -> Non
     assert str(REST[partner][3]) in batch["description"]
 
 
-def _free_port_block(count: int) -> int:
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count < 65000 and all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no free port block")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 async def test_partners_run_command_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    base = _free_port_block(4)
+    base = free_range(4, set())
     credentials = tmp_path / "credentials.json"
     process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "partners", "run", "--customers", "30",
                                 "--seed", "11", "--base-port", str(base), "--credentials", str(credentials)],
