@@ -63,7 +63,7 @@ async def active_consents(info: Info, customer_id: str) -> frozenset[str]:
 @strawberry.type(description="A customer of the relationship manager, joined with their contracts at partners. "
                              "Every field passes the data owner's agreement: see extensions.redactions.")
 class Customer:
-    row: strawberry.Private[models.Customer]
+    row: strawberry.Private[models.CustomerRow]
     consents_active: strawberry.Private[frozenset[str]]
 
     def _show(self, info: Info, name: str, value: Any) -> Any:
@@ -293,7 +293,7 @@ def portfolio_totals(guard: Guard, path: list[str | int], counted: list[Contract
     return Totals(sorted(assets.items()), sorted(liabilities.items()), missing, complete)
 
 
-def shown_customer(guard: Guard, row: models.Customer, consents: frozenset[str]) -> Customer | None:
+def shown_customer(guard: Guard, row: models.CustomerRow, consents: frozenset[str]) -> Customer | None:
     """The customer as this caller may meet them; None when the agreement hides even their ID (then the
     caller cannot tell them from a customer that does not exist)."""
     if guard.decide(MASTER_OWNER, "Customer.id", consents).redacted:

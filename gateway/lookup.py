@@ -72,7 +72,7 @@ def _searchable(guard: Guard, consenting: tuple[str, ...] | None) -> tuple[str, 
                                       for s in scenarios))
 
 
-def active_consents(consents: Sequence[models.Consent]) -> frozenset[str]:
+def active_consents(consents: Sequence[models.ConsentRow]) -> frozenset[str]:
     return frozenset(c.purpose for c in consents if c.withdrawn_at is None)
 
 
@@ -112,7 +112,7 @@ async def find_customer(ctx: RequestContext, given: str) -> CustomerView | None:
     elif "allow" in forms:
         real_id = given
 
-    def admitted(row: models.Customer, consents: Sequence[models.Consent]) -> bool:
+    def admitted(row: models.CustomerRow, consents: Sequence[models.ConsentRow]) -> bool:
         # Decided between reading the customer and reading their contracts: a refused lookup then reads
         # the contracts of no one, exactly like a lookup of a customer who does not exist.
         return guard.known_as(MASTER_OWNER, ID_FIELD, row.id, given, active_consents(consents))
@@ -138,7 +138,7 @@ class CustomerPage:
     """One page: (cursor key, customer) in page order, and whether more follow. The key is what the cursor
     seals: the real ID for callers shown real IDs, the caller's pseudonym otherwise."""
 
-    rows: list[tuple[str, models.Customer]]
+    rows: list[tuple[str, models.CustomerRow]]
     more: bool
 
 

@@ -90,7 +90,7 @@ class Consent:
     active: bool = strawberry.field(description="True while granted and not withdrawn.")
 
     @staticmethod
-    def of(row: models.Consent) -> Consent:
+    def of(row: models.ConsentRow) -> Consent:
         return Consent(purpose=row.purpose, granted_at=row.granted_at, withdrawn_at=row.withdrawn_at,
                        active=row.withdrawn_at is None)
 

@@ -49,20 +49,20 @@ class Visibility:
 
 def visible(v: Visibility) -> ColumnElement[bool]:
     """The row-level rule as one SQL condition on `customers`: default deny."""
-    c = models.Customer
+    c = models.CustomerRow
     if v.role == "consultant" and v.consultant_id:
         return c.consultant_id == v.consultant_id
     if v.role == "customer" and v.customer_id:
         return c.id == v.customer_id
     if v.role == "partner" and v.partner_id:
-        r = models.ContractRef
+        r = models.ContractRow
         return exists().where(r.customer_id == c.id, r.partner_id == v.partner_id)
     if v.role == "service_agent" and v.purpose in SERVICE_PURPOSES:
         return true()
     return false()
 
 
-def _ref(row: models.ContractRef) -> ContractRef:
+def _ref(row: models.ContractRow) -> ContractRef:
     return ContractRef(row.contract_id, row.customer_id, row.partner_id, row.product_type, row.status,
                        row.start_date, row.end_date)
 
@@ -70,7 +70,7 @@ def _ref(row: models.ContractRef) -> ContractRef:
 def _matching(query: Select[Any], search: str | None, search_in: tuple[str, ...]) -> Select[Any]:
     if not search:
         return query
-    c = models.Customer
+    c = models.CustomerRow
     if "id" in search_in and _WHOLE_ID.fullmatch(search.strip().upper()):
         # A whole customer ID is looked up by key (O(log n)); no name looks like `C-000123`.
         return query.where(c.id == search.strip().upper())
@@ -84,7 +84,7 @@ def _consenting(query: Select[Any], purposes: tuple[str, ...] | None) -> Select[
     exactly over the customers the caller will be shown, instead of dropping some after the page was cut."""
     if purposes is None:
         return query
-    k, c = models.Consent, models.Customer
+    k, c = models.ConsentRow, models.CustomerRow
     return query.where(exists().where(k.customer_id == c.id, k.purpose.in_(purposes), k.withdrawn_at.is_(None)))
 
 
@@ -94,26 +94,26 @@ class CustomerView:
     consents and consultant are rows read with SQLAlchemy Core: they have the models' attributes (by column
     name) and nothing else (no lazy loading, no session)."""
 
-    customer: models.Customer
-    consents: list[models.Consent]
+    customer: models.CustomerRow
+    consents: list[models.ConsentRow]
     contracts: list[ContractRef]
-    consultant: models.Consultant | None
+    consultant: models.ConsultantRow | None
 
 
 def _contracts_query(customer_ids: Sequence[str], core: bool = False) -> Select[Any]:
-    r = models.ContractRef
+    r = models.ContractRow
     return select(r.__table__ if core else r).where(r.customer_id.in_(customer_ids)).order_by(
         r.customer_id, r.contract_id)
 
 
 def _consents_query(customer_ids: Sequence[str], core: bool = False) -> Select[Any]:
-    k = models.Consent
+    k = models.ConsentRow
     return select(k.__table__ if core else k).where(k.customer_id.in_(customer_ids)).order_by(
         k.customer_id, k.purpose, k.id)
 
 
-_CUSTOMERS = models.Customer.__table__
-_CONSULTANTS = models.Consultant.__table__
+_CUSTOMERS = models.CustomerRow.__table__
+_CONSULTANTS = models.ConsultantRow.__table__
 
 
 def _reads_master(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -163,12 +163,12 @@ class Master:
     async def customers_by_token(self, v: Visibility, owner: str, consumer: str, search: str | None, first: int,
                                  after_token: str | None, search_in: tuple[str, ...] = (),
                                  consenting: tuple[str, ...] | None = None,
-                                 ) -> tuple[list[tuple[str, models.Customer]], bool]:
+                                 ) -> tuple[list[tuple[str, models.CustomerRow]], bool]:
         """A page of the visible customers in the order of their index tokens (unrelated to the real IDs);
         `consenting`: only customers with an active consent for one of these purposes."""
         rows = pseudonym_index.index_rows
         limit = max(0, min(first, MAX_PAGE))
-        query = (select(rows.c.token, models.Customer)
+        query = (select(rows.c.token, models.CustomerRow)
                  .join(rows, pseudonym_index.by_token(owner, consumer))
                  .where(visible(v)).order_by(rows.c.token).limit(limit + 1))
         if after_token:
@@ -180,7 +180,7 @@ class Master:
 
     @_reads_master
     async def customer_view(self, v: Visibility, customer_id: str,
-                            admit: Callable[[models.Customer, list[models.Consent]], bool] | None = None,
+                            admit: Callable[[models.CustomerRow, list[models.ConsentRow]], bool] | None = None,
                             ) -> CustomerView | None:
         """The customer (if visible and, given `admit`, admitted once their consents are known) with their
         consents, contract references and consultant: one session and one trip into the driver's thread.
@@ -219,26 +219,26 @@ class Master:
         """Every customer ID the caller may see, optionally matching `search` (and with an active consent for
         one of `consenting`): for work that has to look at all of them (resolving or ordering by pseudonyms,
         which cannot be inverted or computed in SQL)."""
-        c = models.Customer
+        c = models.CustomerRow
         query = _consenting(_matching(select(c.id).where(visible(v)), search, search_in), consenting)
         async with self._sessions() as s:
             return list((await s.execute(query)).scalars())
 
     @_reads_master
-    async def customers_by_ids(self, v: Visibility, ids: Sequence[str]) -> list[models.Customer]:
+    async def customers_by_ids(self, v: Visibility, ids: Sequence[str]) -> list[models.CustomerRow]:
         """The visible customers among `ids`."""
         async with self._sessions() as s:
-            query = select(models.Customer).where(models.Customer.id.in_(ids), visible(v))
+            query = select(models.CustomerRow).where(models.CustomerRow.id.in_(ids), visible(v))
             return list((await s.execute(query)).scalars())
 
     @_reads_master
     async def customers(self, v: Visibility, search: str | None, first: int, after_id: str | None,
                         search_in: tuple[str, ...] = ("id", "given_name", "family_name"),
-                        consenting: tuple[str, ...] | None = None) -> tuple[list[models.Customer], bool]:
+                        consenting: tuple[str, ...] | None = None) -> tuple[list[models.CustomerRow], bool]:
         """A page ordered by ID. `search_in` names the columns the caller may match on: matching on a
         column whose values the caller may not see would turn search into an oracle for them. `consenting`:
         only customers with an active consent for one of these purposes."""
-        c = models.Customer
+        c = models.CustomerRow
         query = select(c).where(visible(v)).order_by(c.id).limit(max(0, min(first, MAX_PAGE)) + 1)
         if after_id:
             query = query.where(c.id > after_id)
@@ -258,33 +258,33 @@ class Master:
         return [grouped.get(cid, []) for cid in customer_ids]
 
     @_reads_master
-    async def consents_of(self, customer_ids: Sequence[str]) -> list[list[models.Consent]]:
+    async def consents_of(self, customer_ids: Sequence[str]) -> list[list[models.ConsentRow]]:
         async with self._sessions() as s:
             rows = (await s.execute(_consents_query(customer_ids))).scalars()
-            grouped: dict[str, list[models.Consent]] = defaultdict(list)
+            grouped: dict[str, list[models.ConsentRow]] = defaultdict(list)
             for row in rows:
                 grouped[row.customer_id].append(row)
         return [grouped.get(cid, []) for cid in customer_ids]
 
     @_reads_master
-    async def consultants(self, ids: Sequence[str]) -> list[models.Consultant | None]:
+    async def consultants(self, ids: Sequence[str]) -> list[models.ConsultantRow | None]:
         async with self._sessions() as s:
             rows = {r.id: r for r in (await s.execute(
-                select(models.Consultant).where(models.Consultant.id.in_(ids)))).scalars()}
+                select(models.ConsultantRow).where(models.ConsultantRow.id.in_(ids)))).scalars()}
         return [rows.get(i) for i in ids]
 
     @_reads_master
-    async def partners(self) -> list[models.Partner]:
+    async def partners(self) -> list[models.PartnerRow]:
         async with self._sessions() as s:
-            return list((await s.execute(select(models.Partner).order_by(models.Partner.id))).scalars())
+            return list((await s.execute(select(models.PartnerRow).order_by(models.PartnerRow.id))).scalars())
 
     @_reads_master
     async def set_consent(self, customer_id: str, purpose: str, granted: bool,
-                          evidence: str) -> tuple[models.Consent, bool]:
+                          evidence: str) -> tuple[models.ConsentRow, bool]:
         """Grant creates a new grant (unless one is active); withdrawal stamps every active grant. Returns the
         consent as it now stands and whether it was active before, read in the same transaction (the audit
         log records the change as before/after)."""
-        k = models.Consent
+        k = models.ConsentRow
         now = datetime.now(UTC)
         active = and_(k.customer_id == customer_id, k.purpose == purpose, k.withdrawn_at.is_(None))
         async with self._sessions.begin() as s:

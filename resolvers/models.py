@@ -52,7 +52,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Consultant(Base):
+class ConsultantRow(Base):
     __tablename__ = "consultants"
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -60,7 +60,7 @@ class Consultant(Base):
     email: Mapped[str] = mapped_column(String(200))
 
 
-class Partner(Base):
+class PartnerRow(Base):
     __tablename__ = "partners"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -68,7 +68,7 @@ class Partner(Base):
     contract_prefix: Mapped[str] = mapped_column(String(8), unique=True)
 
 
-class Customer(Base):
+class CustomerRow(Base):
     __tablename__ = "customers"
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -86,15 +86,15 @@ class Customer(Base):
 
     # passive_deletes: the database's ON DELETE CASCADE removes the children. Without it, deleting a customer
     # through the ORM would first try to load these lazy="raise" collections and fail.
-    contracts: Mapped[list[ContractRef]] = relationship(back_populates="customer", lazy="raise",
+    contracts: Mapped[list[ContractRow]] = relationship(back_populates="customer", lazy="raise",
                                                         passive_deletes=True)
-    consents: Mapped[list[Consent]] = relationship(back_populates="customer", lazy="raise", passive_deletes=True)
-    partner_numbers: Mapped[list[PartnerCustomerNumber]] = relationship(lazy="raise", passive_deletes=True)
+    consents: Mapped[list[ConsentRow]] = relationship(back_populates="customer", lazy="raise", passive_deletes=True)
+    partner_numbers: Mapped[list[PartnerCustomerNumberRow]] = relationship(lazy="raise", passive_deletes=True)
 
     __table_args__ = (Index("ix_customers_family_given", "family_name", "given_name"),)
 
 
-class PartnerCustomerNumber(Base):
+class PartnerCustomerNumberRow(Base):
     """The customer's number in a partner's own system (partners do not know our customer IDs)."""
 
     __tablename__ = "partner_customer_numbers"
@@ -106,7 +106,7 @@ class PartnerCustomerNumber(Base):
     __table_args__ = (UniqueConstraint("partner_id", "number"),)
 
 
-class ContractRef(Base):
+class ContractRow(Base):
     __tablename__ = "contract_refs"
 
     contract_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -118,10 +118,10 @@ class ContractRef(Base):
     # When a terminated contract ended; null while it runs (and for contracts terminated before this was kept).
     end_date: Mapped[date | None] = mapped_column(Date)
 
-    customer: Mapped[Customer] = relationship(back_populates="contracts", lazy="raise")
+    customer: Mapped[CustomerRow] = relationship(back_populates="contracts", lazy="raise")
 
 
-class Consent(Base):
+class ConsentRow(Base):
     """One grant of consent for one purpose; a withdrawal sets `withdrawn_at`, it never deletes the row."""
 
     __tablename__ = "consents"
@@ -133,6 +133,6 @@ class Consent(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     evidence: Mapped[str] = mapped_column(Text)
 
-    customer: Mapped[Customer] = relationship(back_populates="consents", lazy="raise")
+    customer: Mapped[CustomerRow] = relationship(back_populates="consents", lazy="raise")
 
     __table_args__ = (Index("ix_consents_customer_purpose", "customer_id", "purpose"),)

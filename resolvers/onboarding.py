@@ -219,15 +219,15 @@ async def onboard(db_url: str, partner: ConnectorConfig, contracts_file: Path | 
     try:
         async with engine.begin() as conn:
             registered = await _register(conn, partner)
-            customers = set((await conn.execute(select(models.Customer.id))).scalars())
+            customers = set((await conn.execute(select(models.CustomerRow.id))).scalars())
             known = {r.contract_id: r.customer_id for r in (await conn.execute(
-                select(models.ContractRef.contract_id, models.ContractRef.customer_id)))}
+                select(models.ContractRow.contract_id, models.ContractRow.customer_id)))}
             rows, problems = validate(contracts_file or Path("-"), lines, partner, customers, known,
                                       today or date.today())
             if problems:
                 raise OnboardingError(problems)  # leaving the block rolls the registration back too
             if rows and not dry_run:
-                await conn.execute(insert(models.ContractRef), rows)
+                await conn.execute(insert(models.ContractRow), rows)
             if dry_run:
                 await conn.rollback()
     finally:
@@ -236,7 +236,7 @@ async def onboard(db_url: str, partner: ConnectorConfig, contracts_file: Path | 
 
 
 async def _register(conn: AsyncConnection, partner: ConnectorConfig) -> bool:
-    p = models.Partner
+    p = models.PartnerRow
     existing = (await conn.execute(select(p.id, p.name, p.contract_prefix).where(p.id == partner.id))).first()
     if existing is not None:
         if existing.contract_prefix != partner.contract_prefix:

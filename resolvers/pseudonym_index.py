@@ -55,12 +55,12 @@ async def extend(conn: AsyncConnection, owner: str, consumer: str, fingerprint: 
     elif state is not None:  # the key was rotated: every token changed
         await conn.execute(index_rows.delete().where(index_rows.c.owner == owner,
                                                      index_rows.c.consumer == consumer))
-    newest = (await conn.execute(select(func.max(models.Customer.id)))).scalar()
+    newest = (await conn.execute(select(func.max(models.CustomerRow.id)))).scalar()
     if newest is None or newest <= upto:
         return 0
     while True:
-        ids = list((await conn.execute(select(models.Customer.id).where(models.Customer.id > upto)
-                                       .order_by(models.Customer.id).limit(BATCH))).scalars())
+        ids = list((await conn.execute(select(models.CustomerRow.id).where(models.CustomerRow.id > upto)
+                                       .order_by(models.CustomerRow.id).limit(BATCH))).scalars())
         if not ids:
             break
         rows = [{"owner": owner, "consumer": consumer, "token": token, "customer_id": cid}
@@ -92,4 +92,4 @@ async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]], table: 
 def by_token(owner: str, consumer: str) -> Any:
     """The join condition from the index to the customers table for one (owner, consumer)."""
     return and_(index_rows.c.owner == owner, index_rows.c.consumer == consumer,
-                index_rows.c.customer_id == models.Customer.id)
+                index_rows.c.customer_id == models.CustomerRow.id)

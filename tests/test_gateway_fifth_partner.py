@@ -65,8 +65,8 @@ async def test_fifth_partner_by_configuration_alone(world: World, tmp_path: Path
     await seed_master(db_url, customers=20, seed=5)
     engine = create_engine(db_url)
     async with engine.begin() as conn:
-        await conn.execute(insert(models.Partner).values(id="coop", name="Cooperative Bank", contract_prefix="CPB"))
-        await conn.execute(insert(models.ContractRef), [
+        await conn.execute(insert(models.PartnerRow).values(id="coop", name="Cooperative Bank", contract_prefix="CPB"))
+        await conn.execute(insert(models.ContractRow), [
             {"contract_id": "CPB-0001", "customer_id": "C-000002", "partner_id": "coop",
              "product_type": "SAVINGS", "status": "active", "start_date": date(2020, 1, 1)},
             {"contract_id": "CPB-0002", "customer_id": "C-000002", "partner_id": "coop",

@@ -25,7 +25,7 @@ async def _consenting(db_url: str) -> set[str]:
     engine = create_engine(db_url)
     try:
         async with engine.connect() as conn:
-            k = models.Consent
+            k = models.ConsentRow
             return set((await conn.execute(select(k.customer_id).where(
                 k.purpose == "lead_management", k.withdrawn_at.is_(None)))).scalars())
     finally:

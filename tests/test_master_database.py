@@ -90,9 +90,9 @@ async def _one_customer(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(models.Consultant).values(id="K-001", name="Ilse Weiß", email="k@rm.example"))
-            await conn.execute(insert(models.Partner).values(id="bank", name="Alliance Bank", contract_prefix="BNK"))
-            await conn.execute(insert(models.Customer).values(
+            await conn.execute(insert(models.ConsultantRow).values(id="K-001", name="Ilse Weiß", email="k@rm.example"))
+            await conn.execute(insert(models.PartnerRow).values(id="bank", name="Alliance Bank", contract_prefix="BNK"))
+            await conn.execute(insert(models.CustomerRow).values(
                 id="C-000001", given_name="Zoë", family_name="李", segment="retail", consultant_id="K-001"))
     finally:
         await engine.dispose()
@@ -105,12 +105,12 @@ async def test_foreign_key_violations_are_rejected(empty_master: str) -> None:
     try:
         with pytest.raises(IntegrityError):
             async with engine.begin() as conn:
-                await conn.execute(insert(models.ContractRef).values(
+                await conn.execute(insert(models.ContractRow).values(
                     contract_id="BNK-00000001", customer_id="C-999999", partner_id="bank",
                     product_type="SAVINGS", status="active", start_date=date(2020, 1, 1)))
         with pytest.raises(IntegrityError):
             async with engine.begin() as conn:
-                await conn.execute(insert(models.Customer).values(
+                await conn.execute(insert(models.CustomerRow).values(
                     id="C-000002", given_name="A", family_name="B", segment="retail", consultant_id="K-404"))
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT count(*) FROM contract_refs"))).scalar_one() == 0
@@ -126,13 +126,13 @@ async def test_deleting_a_customer_through_the_orm_cascades_in_the_database(empt
     sessions = session_factory(engine)
     try:
         async with sessions.begin() as s:
-            s.add(models.ContractRef(contract_id="BNK-00000001", customer_id="C-000001", partner_id="bank",
+            s.add(models.ContractRow(contract_id="BNK-00000001", customer_id="C-000001", partner_id="bank",
                                      product_type="SAVINGS", status="active", start_date=date(2020, 1, 1)))
-            s.add(models.PartnerCustomerNumber(customer_id="C-000001", partner_id="bank", number="B1000013"))
-            s.add(models.Consent(customer_id="C-000001", purpose="advisory", granted_at=datetime.now(UTC),
+            s.add(models.PartnerCustomerNumberRow(customer_id="C-000001", partner_id="bank", number="B1000013"))
+            s.add(models.ConsentRow(customer_id="C-000001", purpose="advisory", granted_at=datetime.now(UTC),
                                  evidence="test"))
         async with sessions.begin() as s:
-            customer = await s.get(models.Customer, "C-000001")
+            customer = await s.get(models.CustomerRow, "C-000001")
             assert customer is not None
             await s.delete(customer)  # the lazy="raise" collections must not be loaded for this
         async with engine.connect() as conn:
@@ -151,18 +151,18 @@ async def test_consent_instants_round_trip_as_utc_and_naive_values_are_refused(e
     granted = datetime(2025, 6, 30, 23, 30, tzinfo=berlin_summer)  # 21:30 UTC, the day before in UTC+2
     try:
         async with sessions.begin() as s:
-            s.add(models.Consent(customer_id="C-000001", purpose="advisory", granted_at=granted, evidence="form"))
+            s.add(models.ConsentRow(customer_id="C-000001", purpose="advisory", granted_at=granted, evidence="form"))
         async with sessions() as s:
-            row = (await s.execute(select(models.Consent))).scalar_one()
+            row = (await s.execute(select(models.ConsentRow))).scalar_one()
             assert row.granted_at == granted
             assert row.granted_at.tzinfo == UTC and row.granted_at.hour == 21
             # Stored as UTC, so range conditions compare instants, not wall clocks, on SQLite too.
             later = datetime(2025, 6, 30, 22, 0, tzinfo=UTC)
-            query = select(models.Consent.id).where(models.Consent.granted_at < later)
+            query = select(models.ConsentRow.id).where(models.ConsentRow.granted_at < later)
             assert (await s.execute(query)).scalar_one_or_none() == row.id
         with pytest.raises(StatementError, match="naive datetime"):
             async with sessions.begin() as s:
-                s.add(models.Consent(customer_id="C-000001", purpose="service",
+                s.add(models.ConsentRow(customer_id="C-000001", purpose="service",
                                      granted_at=datetime(2025, 1, 1, 12, 0), evidence="form"))
     finally:
         await engine.dispose()

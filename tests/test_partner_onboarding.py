@@ -59,8 +59,9 @@ async def _state(master: str) -> tuple[list[str], list[tuple[str, str, str, str]
     engine = create_engine(master)
     try:
         async with engine.connect() as conn:
-            partner_ids = list((await conn.execute(select(models.Partner.id).order_by(models.Partner.id))).scalars())
-            r = models.ContractRef
+            p = models.PartnerRow
+            partner_ids = list((await conn.execute(select(p.id).order_by(p.id))).scalars())
+            r = models.ContractRow
             refs = [tuple(row) for row in await conn.execute(
                 select(r.contract_id, r.customer_id, r.product_type, r.status).where(r.partner_id == "coop")
                 .order_by(r.contract_id))]

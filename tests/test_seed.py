@@ -99,7 +99,7 @@ async def test_the_seeded_master_has_a_realistic_spread(tmp_path: Path) -> None:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            c, r = models.Customer, models.ContractRef
+            c, r = models.CustomerRow, models.ContractRow
             per_customer = dict((await conn.execute(
                 select(c.id, func.count(r.contract_id)).outerjoin(r, r.customer_id == c.id).group_by(c.id))).all())
             partners_per_customer = dict((await conn.execute(
@@ -107,9 +107,9 @@ async def test_the_seeded_master_has_a_realistic_spread(tmp_path: Path) -> None:
             names = (await conn.execute(select(c.id, c.given_name, c.family_name).order_by(c.id))).all()
             nulls = {col: (await conn.execute(select(func.count()).where(getattr(c, col).is_(None)))).scalar_one()
                      for col in ("birth_date", "email", "phone", "street", "city")}
-            consents = (await conn.execute(select(models.Consent))).all()
+            consents = (await conn.execute(select(models.ConsentRow))).all()
             number_partners = set((await conn.execute(
-                select(models.PartnerCustomerNumber.customer_id, models.PartnerCustomerNumber.partner_id))).all())
+                select(models.PartnerCustomerNumberRow.customer_id, models.PartnerCustomerNumberRow.partner_id))).all())
             contract_partners = set((await conn.execute(select(r.customer_id, r.partner_id).distinct())).all())
     finally:
         await engine.dispose()
@@ -164,9 +164,9 @@ async def test_consents_added_after_seeding_postgresql_get_fresh_ids(pg_schema_u
     engine = create_engine(pg_schema_url)
     try:
         async with engine.begin() as conn:
-            new_id = (await conn.execute(insert(models.Consent).values(
+            new_id = (await conn.execute(insert(models.ConsentRow).values(
                 customer_id="C-000001", purpose="service", granted_at=func.now(), evidence="portal")
-                .returning(models.Consent.id))).scalar_one()
+                .returning(models.ConsentRow.id))).scalar_one()
     finally:
         await engine.dispose()
     assert new_id == counts["consents"] + 1
@@ -198,7 +198,7 @@ async def test_a_master_with_other_rows_but_no_customers_is_refused_too(tmp_path
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(models.Partner).values(id="coop", name="Coop Bank", contract_prefix="CPB"))
+            await conn.execute(insert(models.PartnerRow).values(id="coop", name="Coop Bank", contract_prefix="CPB"))
         assert not await is_seeded(engine)
     finally:
         await engine.dispose()

@@ -102,7 +102,7 @@ class PortfolioSource:
 
 @dataclass(slots=True)
 class CustomerSource:
-    row: models.Customer
+    row: models.CustomerRow
     consents: frozenset[str]
     view: CustomerView
     contracts: dict[str, list[ContractSource]]
