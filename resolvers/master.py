@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import re
+import sqlite3
 import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from resolvers import models, pseudonym_index
+from resolvers.compiled_read import CompiledRead, Placeholder, RawReader
 from resolvers.database import sqlite_reader
 from resolvers.errors import MasterUnavailable
 from resolvers.types import ContractRef
@@ -124,11 +126,55 @@ def _reads_master(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
-        except (DBAPIError, OSError, TimeoutError, ConnectionError) as exc:
+        except (DBAPIError, sqlite3.Error, OSError, TimeoutError, ConnectionError) as exc:
             log.warning("customer master unavailable in %s: %s", method.__name__, type(exc).__name__)
             raise MasterUnavailable(str(exc)) from exc
 
     return guarded
+
+
+class _ViewReads:
+    """The four statements of a customer view for one shape of caller (which branch of `visible` applies),
+    compiled once; the caller's IDs and the customer's are filled in per read."""
+
+    def __init__(self, dialect: Any, v: Visibility) -> None:
+        who = Visibility(v.role, v.purpose, Placeholder("consultant") if v.consultant_id else None,
+                         Placeholder("customer") if v.customer_id else None,
+                         Placeholder("partner") if v.partner_id else None)
+        self.customer = CompiledRead(select(_CUSTOMERS).where(_CUSTOMERS.c.id == Placeholder("id"), visible(who)),
+                                     dialect, "Customer")
+        self.consents = CompiledRead(_consents_query([Placeholder("id")], core=True), dialect, "Consent")
+        self.contracts = CompiledRead(_contracts_query([Placeholder("id")], core=True), dialect, "Contract")
+        self.consultant = CompiledRead(select(_CONSULTANTS).where(_CONSULTANTS.c.id == Placeholder("id")), dialect,
+                                       "Consultant")
+
+    def read(self, v: Visibility, customer_id: str,
+             admit: Callable[[models.CustomerRow, list[models.ConsentRow]], bool] | None,
+             ) -> Callable[[sqlite3.Connection], CustomerView | None]:
+        values = {"consultant": v.consultant_id, "customer": v.customer_id, "partner": v.partner_id}
+
+        def read(conn: sqlite3.Connection) -> CustomerView | None:
+            # The same statements, in the same order, whether or not the customer is found or admitted.
+            found = self.customer.run(conn, {**values, "id": customer_id})
+            row = found[0] if found else None
+            consents = self.consents.run(conn, {"id": row.id if row is not None else NO_CUSTOMER})
+            if row is not None and admit is not None and not admit(row, consents):
+                row = None
+            key = row.id if row is not None else NO_CUSTOMER
+            contracts = [_ref(r) for r in self.contracts.run(conn, {"id": key})]
+            consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
+            consultants = self.consultant.run(conn, {"id": consultant_id})
+            if row is None:
+                return None
+            return CustomerView(row, consents, contracts, consultants[0] if consultants else None)
+
+        return read
+
+
+def _close_reader(raw: RawReader | None, engine: Any) -> None:
+    if raw is not None:
+        raw.close()
+    engine.dispose()
 
 
 class Master:
@@ -136,9 +182,11 @@ class Master:
         self._sessions = sessions
         self._index_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._index_tables = False
-        self._reader = sqlite_reader(sessions.kw["bind"])
-        if self._reader is not None:
-            weakref.finalize(self, self._reader.dispose)
+        reader = sqlite_reader(sessions.kw["bind"])
+        self._raw = RawReader(reader) if reader is not None else None
+        self._view_shapes: dict[tuple[Any, ...], _ViewReads] = {}
+        if reader is not None:
+            weakref.finalize(self, _close_reader, self._raw, reader)
 
     @_reads_master
     async def index_pseudonyms(self, owner: str, consumer: str, fingerprint: str,
@@ -187,31 +235,36 @@ class Master:
         The same four statements run whether or not the customer is found or admitted (for an ID no one has
         otherwise), so the time a lookup takes says nothing about who exists."""
 
-        def read(conn: Connection) -> CustomerView | None:
-            # SQLAlchemy Core: plain rows (attribute access by column name, as the ORM objects had) without
-            # the ORM's identity map and object construction on the hot path.
-            row = conn.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id, visible(v))).one_or_none()
-            consents = list(conn.execute(_consents_query([row.id if row is not None else NO_CUSTOMER],
-                                                         core=True)))
-            if row is not None and admit is not None and not admit(row, consents):  # type: ignore[arg-type]
-                row = None
-            key = row.id if row is not None else NO_CUSTOMER
-            contracts = [_ref(r) for r in conn.execute(_contracts_query([key], core=True))]  # type: ignore[arg-type]
-            consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
-            consultant = conn.execute(select(_CONSULTANTS).where(_CONSULTANTS.c.id == consultant_id)).one_or_none()
-            if row is None:
-                return None
-            return CustomerView(row, consents, contracts, consultant)  # type: ignore[arg-type]
-
-        if self._reader is not None:  # SQLite: the four statements in one trip to a worker thread
-            return await asyncio.to_thread(self._read_sync, read)
+        if self._raw is not None:  # SQLite: four statements compiled once, one trip to a reader thread
+            return await asyncio.wrap_future(self._raw.submit(self._view_reads(v).read(v, customer_id, admit)))
         async with self._sessions() as s:
-            return await s.run_sync(lambda session: read(session.connection()))
+            return await s.run_sync(lambda session: self._read_view(session.connection(), v, customer_id, admit))
 
-    def _read_sync(self, read: Callable[[Connection], CustomerView | None]) -> CustomerView | None:
-        assert self._reader is not None
-        with self._reader.connect() as conn:
-            return read(conn)
+    @staticmethod
+    def _read_view(conn: Connection, v: Visibility, customer_id: str,
+                   admit: Callable[[models.CustomerRow, list[models.ConsentRow]], bool] | None) -> CustomerView | None:
+        # SQLAlchemy Core: plain rows (attribute access by column name, as the ORM objects had) without
+        # the ORM's identity map and object construction on the hot path.
+        row = conn.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id, visible(v))).one_or_none()
+        consents = list(conn.execute(_consents_query([row.id if row is not None else NO_CUSTOMER], core=True)))
+        if row is not None and admit is not None and not admit(row, consents):  # type: ignore[arg-type]
+            row = None
+        key = row.id if row is not None else NO_CUSTOMER
+        contracts = [_ref(r) for r in conn.execute(_contracts_query([key], core=True))]  # type: ignore[arg-type]
+        consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
+        consultant = conn.execute(select(_CONSULTANTS).where(_CONSULTANTS.c.id == consultant_id)).one_or_none()
+        if row is None:
+            return None
+        return CustomerView(row, consents, contracts, consultant)  # type: ignore[arg-type]
+
+    def _view_reads(self, v: Visibility) -> _ViewReads:
+        shape = (v.role, v.purpose in SERVICE_PURPOSES, bool(v.consultant_id), bool(v.customer_id),
+                 bool(v.partner_id))
+        reads = self._view_shapes.get(shape)
+        if reads is None:
+            assert self._raw is not None
+            reads = self._view_shapes[shape] = _ViewReads(self._raw.dialect, v)
+        return reads
 
     @_reads_master
     async def customer_ids(self, v: Visibility, search: str | None = None,

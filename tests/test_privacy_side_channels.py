@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from resolvers import NO_CUSTOMER
+from resolvers.compiled_read import CompiledRead
 from tests.gateway_support import SHOWCASE, Gateway, World
 
 ONE = 'query($id: ID!) { customer(id: $id) { id contracts { contractId } } }'
@@ -30,10 +31,20 @@ def master_reads() -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
         if statement.lstrip().upper().startswith("SELECT") and any(t in statement for t in MASTER_TABLES):
             seen.append((statement, tuple(parameters) if isinstance(parameters, (list, tuple)) else (parameters,)))
 
+    # The customer view on SQLite runs statements compiled once on the raw driver (resolvers/compiled_read.py),
+    # past SQLAlchemy's events: those are recorded where they run.
+    run = CompiledRead.run
+
+    def traced(self: CompiledRead, conn: Any, values: Any) -> list[Any]:
+        record(None, None, self.sql, self.bind(values), None, False)
+        return run(self, conn, values)
+
     event.listen(Engine, "before_cursor_execute", record)
+    CompiledRead.run = traced  # type: ignore[method-assign]
     try:
         yield seen
     finally:
+        CompiledRead.run = run  # type: ignore[method-assign]
         event.remove(Engine, "before_cursor_execute", record)
 
 

@@ -1,0 +1,100 @@
+"""SQLAlchemy Core statements compiled once and run on the raw SQLite driver: the customer-view read on the hot
+path without SQLAlchemy's per-execution work (statement cache lookup, parameter processing, result metadata,
+pool checkout), which cost about 1 ms of CPU per customer view against about 0.1 ms for the same four
+statements through `sqlite3` directly.
+
+The statements stay written once, in SQLAlchemy (the row-level rule `master.visible` included): each is
+compiled for the SQLite dialect with *placeholders* where a request's values go (a `Placeholder` string in
+place of the caller's consultant, partner or customer ID), and the values are put in their places per run.
+Rows come back as named tuples whose fields are the table's columns, each converted by its own column type's
+result processing (dates, UTC instants), so they read exactly as SQLAlchemy Core rows did."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import namedtuple
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import Engine, Select
+from sqlalchemy.engine import Dialect
+
+__all__ = ["CompiledRead", "Placeholder", "RawReader"]
+
+
+class Placeholder(str):
+    """A value standing for a request's value in a statement compiled once (`CompiledRead.run` replaces it)."""
+
+    __slots__ = ()
+
+
+class CompiledRead:
+    """One SELECT compiled for SQLite; `run(connection, values)` executes it with each `Placeholder` replaced
+    by `values[placeholder]` and returns the rows as named tuples of the selected columns."""
+
+    def __init__(self, query: Select[Any], dialect: Dialect, name: str = "Row") -> None:
+        compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        if compiled.positiontup is None:  # the pysqlite dialect compiles to qmark (positional) parameters
+            raise ValueError("expected a positional paramstyle")
+        self.sql = str(compiled)
+        params = compiled.construct_params()
+        self._params = [params[name] for name in compiled.positiontup]
+        columns = list(query.selected_columns)
+        row_type: Any = namedtuple(name, [c.key for c in columns])  # type: ignore[misc]  # names known at run time
+        self._make: Callable[[Any], Any] = row_type._make
+        processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self._convert: list[tuple[int, Callable[[Any], Any]]] = [
+            (i, p) for i, p in enumerate(processors) if p is not None]
+
+    def bind(self, values: Mapping[str, Any]) -> list[Any]:
+        """The statement's parameters, in order, with each placeholder's value."""
+        return [values[p] if isinstance(p, Placeholder) else p for p in self._params]
+
+    def run(self, conn: sqlite3.Connection, values: Mapping[str, Any]) -> list[Any]:
+        rows = conn.execute(self.sql, self.bind(values)).fetchall()
+        if not self._convert:
+            return [self._make(r) for r in rows]
+        made = []
+        for r in rows:
+            fields = list(r)
+            for i, convert in self._convert:
+                fields[i] = convert(fields[i])
+            made.append(self._make(fields))
+        return made
+
+
+class RawReader:
+    """Runs a whole read (several statements) in one trip to a worker thread, on a SQLite connection that
+    thread keeps (taken from the engine's pool once, so the engine's connect-time pragmas apply: read-only,
+    busy timeout)."""
+
+    def __init__(self, engine: Engine, threads: int = 2) -> None:
+        self.dialect = engine.dialect
+        self._engine = engine
+        self._local = threading.local()
+        self._held: list[Any] = []
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vcv-master-read")
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            pooled = self._engine.raw_connection()
+            self._held.append(pooled)
+            conn = self._local.conn = pooled.driver_connection
+        assert conn is not None
+        return conn
+
+    def submit(self, read: Callable[[sqlite3.Connection], Any]) -> Any:
+        """A concurrent future of `read(connection)`, run in one of the reader's threads."""
+        return self._threads.submit(lambda: read(self._connection()))
+
+    def close(self) -> None:
+        # Not waiting: this may run in one of the reader's own threads (a finalizer runs where the garbage
+        # collector happens to run), which cannot join itself. A read still running then fails as the
+        # master being unavailable, which is what closing the master means.
+        self._threads.shutdown(wait=False)
+        for pooled in self._held:
+            pooled.close()
+        self._held.clear()
