@@ -35,20 +35,64 @@ class PartnerLoaders:
 
     def load(self, partner_id: str, contract_id: str, fields: frozenset[str]) -> Awaitable[ContractValues]:
         """A future for one contract's values (no coroutine, no task per contract: many are awaited at once)."""
+        return self._loader(partner_id).load((contract_id, fields))
+
+    def _loader(self, partner_id: str) -> DataLoader[Key, ContractValues]:
         loader = self._loaders.get(partner_id)
         if loader is None:
-            loader = DataLoader(load_fn=self._batch_fn(partner_id))
-            self._loaders[partner_id] = loader
-        return loader.load((contract_id, fields))
+            loader = self._loaders[partner_id] = DataLoader(load_fn=self._batch_fn(partner_id))
+        return loader
 
     async def load_all(self, wanted: Sequence[tuple[str, str, frozenset[str]]]) -> list[ContractValues | PartnerError]:
-        """Values for each (partner, contract, fields), all requested in the same tick (one batch per partner,
-        partners in parallel); a failed partner's contracts get its PartnerError instead of values."""
+        """Values for each (partner, contract, fields), all requested in the same tick, so that loads from other
+        resolvers in that tick join the same batch (one per partner, partners in parallel); a failed
+        partner's contracts get its PartnerError instead of values."""
         answers = await asyncio.gather(*(self.load(p, c, f) for p, c, f in wanted), return_exceptions=True)
         for answer in answers:
             if isinstance(answer, BaseException) and not isinstance(answer, PartnerError):
                 raise answer
         return answers  # type: ignore[return-value]
+
+    async def load_known(self, wanted: Sequence[tuple[str, str, frozenset[str]]]
+                         ) -> list[ContractValues | PartnerError]:
+        """As `load_all`, for a caller that knows every contract of the operation up front (the planner): the
+        batches are made here, without the DataLoader's future per contract. What it fetched is put in the
+        loaders' cache, so a `load` of the same key later (a fallback to strawberry) calls no partner."""
+        loop = asyncio.get_running_loop()
+        answers: dict[tuple[str, Key], ContractValues | PartnerError] = {}
+        batches: dict[str, list[Key]] = {}
+        for partner, contract, fields in wanted:
+            key = (contract, fields)
+            cached = self._loaders[partner].cache_map.get(key) if partner in self._loaders else None
+            if cached is not None and cached.done():
+                answers[(partner, key)] = cached.exception() or cached.result()  # type: ignore[assignment]
+            elif cached is None:
+                keys = batches.setdefault(partner, [])
+                if key not in keys:
+                    keys.append(key)
+            else:  # a load of this key is in flight
+                try:
+                    answers[(partner, key)] = await cached
+                except PartnerError as failed:
+                    answers[(partner, key)] = failed
+
+        async def batch(partner: str, keys: list[Key]) -> None:
+            got = await self._batch_fn(partner)(keys)
+            cache = self._loader(partner).cache_map
+            for key, answer in zip(keys, got, strict=True):
+                if not isinstance(answer, ContractValues | PartnerError):
+                    raise answer
+                answers[(partner, key)] = answer
+                future = loop.create_future()
+                if isinstance(answer, PartnerError):
+                    future.set_exception(answer)
+                    future.exception()  # retrieved: nobody may ask for it again, and that is no error
+                else:
+                    future.set_result(answer)
+                cache.set(key, future)
+
+        await asyncio.gather(*(batch(p, keys) for p, keys in batches.items()))
+        return [answers[(p, (c, f))] for p, c, f in wanted]
 
     def _batch_fn(self, partner_id: str):  # type: ignore[no-untyped-def]
         connector = self.connectors.get(partner_id)

@@ -262,7 +262,7 @@ async def _fetch(shown: list[tuple[RootPlan, CustomerView, frozenset[str]]],
             pending.append(("portfolio", root.key, key, (path, counted, summed, root.customer.missing_keys[key]),
                             len(requests), len(asked)))
             requests += asked
-    answers = await running.context.partners.load_all(requests) if requests else []
+    answers = await running.context.partners.load_known(requests) if requests else []
     sources = {root.key: CustomerSource(view.customer, consents, view, {}, {}) for root, view, consents in shown}
     configs = running.context.partner_configs
     for kind, root_key, key, what, start, count in pending:
