@@ -11,17 +11,24 @@ result processing (dates, UTC instants), so they read exactly as SQLAlchemy Core
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["CompiledRead", "Placeholder", "RawReader"]
+__all__ = ["AsyncpgReader", "CompiledRead", "Placeholder", "RawReader", "Steps"]
+
+# A read written once for both drivers: a generator that yields (statement, values) and is sent each
+# statement's rows back; what it returns is the read's result.
+Steps = Generator[tuple["CompiledRead", Mapping[str, Any]], list[Any], Any]
 
 
 class Placeholder(str):
@@ -53,7 +60,14 @@ class CompiledRead:
         return [values[p] if isinstance(p, Placeholder) else p for p in self._params]
 
     def run(self, conn: sqlite3.Connection, values: Mapping[str, Any]) -> list[Any]:
-        rows = conn.execute(self.sql, self.bind(values)).fetchall()
+        """Run on SQLite's driver."""
+        return self.rows(conn.execute(self.sql, self.bind(values)).fetchall())
+
+    async def fetch(self, conn: Any, values: Mapping[str, Any]) -> list[Any]:
+        """Run on asyncpg's (a prepared statement, cached by asyncpg per connection)."""
+        return self.rows(await conn.fetch(self.sql, *self.bind(values)))
+
+    def rows(self, rows: Sequence[Any]) -> list[Any]:
         if not self._convert:
             return [self._make(r) for r in rows]
         made = []
@@ -86,9 +100,18 @@ class RawReader:
         assert conn is not None
         return conn
 
-    def submit(self, read: Callable[[sqlite3.Connection], Any]) -> Any:
-        """A concurrent future of `read(connection)`, run in one of the reader's threads."""
-        return self._threads.submit(lambda: read(self._connection()))
+    async def read(self, steps: Steps) -> Any:
+        """The result of `steps`, every statement run in one trip to one of the reader's threads."""
+        return await asyncio.wrap_future(self._threads.submit(self._run, steps))
+
+    def _run(self, steps: Steps) -> Any:
+        conn = self._connection()
+        try:
+            statement, values = next(steps)
+            while True:
+                statement, values = steps.send(statement.run(conn, values))
+        except StopIteration as done:
+            return done.value
 
     def close(self) -> None:
         # Not waiting: this may run in one of the reader's own threads (a finalizer runs where the garbage
@@ -98,3 +121,27 @@ class RawReader:
         for pooled in self._held:
             pooled.close()
         self._held.clear()
+
+
+class AsyncpgReader:
+    """Runs a whole read on one asyncpg connection of the engine's pool (so the engine's per-connection setup
+    applies: the schema's search path), each statement straight on the driver."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.dialect = engine.dialect
+        self._engine = engine
+
+    @asynccontextmanager
+    async def _driver(self) -> AsyncIterator[Any]:
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
+
+    async def read(self, steps: Steps) -> Any:
+        async with self._driver() as conn:
+            try:
+                statement, values = next(steps)
+                while True:
+                    statement, values = steps.send(await statement.fetch(conn, values))
+            except StopIteration as done:
+                return done.value

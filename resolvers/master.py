@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
+import asyncpg
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from resolvers import models, pseudonym_index
-from resolvers.compiled_read import CompiledRead, Placeholder, RawReader
+from resolvers.compiled_read import AsyncpgReader, CompiledRead, Placeholder, RawReader, Steps
 from resolvers.database import sqlite_reader
 from resolvers.errors import MasterUnavailable
 from resolvers.types import ContractRef
@@ -126,7 +126,8 @@ def _reads_master(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
-        except (DBAPIError, sqlite3.Error, OSError, TimeoutError, ConnectionError) as exc:
+        except (DBAPIError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError,
+                ConnectionError) as exc:
             log.warning("customer master unavailable in %s: %s", method.__name__, type(exc).__name__)
             raise MasterUnavailable(str(exc)) from exc
 
@@ -148,31 +149,26 @@ class _ViewReads:
         self.consultant = CompiledRead(select(_CONSULTANTS).where(_CONSULTANTS.c.id == Placeholder("id")), dialect,
                                        "Consultant")
 
-    def read(self, v: Visibility, customer_id: str,
-             admit: Callable[[models.CustomerRow, list[models.ConsentRow]], bool] | None,
-             ) -> Callable[[sqlite3.Connection], CustomerView | None]:
-        values = {"consultant": v.consultant_id, "customer": v.customer_id, "partner": v.partner_id}
-
-        def read(conn: sqlite3.Connection) -> CustomerView | None:
-            # The same statements, in the same order, whether or not the customer is found or admitted.
-            found = self.customer.run(conn, {**values, "id": customer_id})
-            row = found[0] if found else None
-            consents = self.consents.run(conn, {"id": row.id if row is not None else NO_CUSTOMER})
-            if row is not None and admit is not None and not admit(row, consents):
-                row = None
-            key = row.id if row is not None else NO_CUSTOMER
-            contracts = [_ref(r) for r in self.contracts.run(conn, {"id": key})]
-            consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
-            consultants = self.consultant.run(conn, {"id": consultant_id})
-            if row is None:
-                return None
-            return CustomerView(row, consents, contracts, consultants[0] if consultants else None)
-
-        return read
+    def steps(self, v: Visibility, customer_id: str,
+              admit: Callable[[models.CustomerRow, list[models.ConsentRow]], bool] | None) -> Steps:
+        # The same statements, in the same order, whether or not the customer is found or admitted.
+        found = yield self.customer, {"consultant": v.consultant_id, "customer": v.customer_id,
+                                      "partner": v.partner_id, "id": customer_id}
+        row = found[0] if found else None
+        consents = yield self.consents, {"id": row.id if row is not None else NO_CUSTOMER}
+        if row is not None and admit is not None and not admit(row, consents):
+            row = None
+        key = row.id if row is not None else NO_CUSTOMER
+        contracts = [_ref(r) for r in (yield self.contracts, {"id": key})]
+        consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
+        consultants = yield self.consultant, {"id": consultant_id}
+        if row is None:
+            return None
+        return CustomerView(row, consents, contracts, consultants[0] if consultants else None)
 
 
-def _close_reader(raw: RawReader | None, engine: Any) -> None:
-    if raw is not None:
+def _close_reader(raw: Any, engine: Any) -> None:
+    if isinstance(raw, RawReader):
         raw.close()
     engine.dispose()
 
@@ -182,8 +178,9 @@ class Master:
         self._sessions = sessions
         self._index_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._index_tables = False
-        reader = sqlite_reader(sessions.kw["bind"])
-        self._raw = RawReader(reader) if reader is not None else None
+        engine = sessions.kw["bind"]
+        reader = sqlite_reader(engine)
+        self._raw: RawReader | AsyncpgReader = RawReader(reader) if reader is not None else AsyncpgReader(engine)
         self._view_shapes: dict[tuple[Any, ...], _ViewReads] = {}
         if reader is not None:
             weakref.finalize(self, _close_reader, self._raw, reader)
@@ -235,34 +232,16 @@ class Master:
         The same four statements run whether or not the customer is found or admitted (for an ID no one has
         otherwise), so the time a lookup takes says nothing about who exists."""
 
-        if self._raw is not None:  # SQLite: four statements compiled once, one trip to a reader thread
-            return await asyncio.wrap_future(self._raw.submit(self._view_reads(v).read(v, customer_id, admit)))
-        async with self._sessions() as s:
-            return await s.run_sync(lambda session: self._read_view(session.connection(), v, customer_id, admit))
-
-    @staticmethod
-    def _read_view(conn: Connection, v: Visibility, customer_id: str,
-                   admit: Callable[[models.CustomerRow, list[models.ConsentRow]], bool] | None) -> CustomerView | None:
-        # SQLAlchemy Core: plain rows (attribute access by column name, as the ORM objects had) without
-        # the ORM's identity map and object construction on the hot path.
-        row = conn.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id, visible(v))).one_or_none()
-        consents = list(conn.execute(_consents_query([row.id if row is not None else NO_CUSTOMER], core=True)))
-        if row is not None and admit is not None and not admit(row, consents):  # type: ignore[arg-type]
-            row = None
-        key = row.id if row is not None else NO_CUSTOMER
-        contracts = [_ref(r) for r in conn.execute(_contracts_query([key], core=True))]  # type: ignore[arg-type]
-        consultant_id = row.consultant_id if row is not None and row.consultant_id else NO_CUSTOMER
-        consultant = conn.execute(select(_CONSULTANTS).where(_CONSULTANTS.c.id == consultant_id)).one_or_none()
-        if row is None:
-            return None
-        return CustomerView(row, consents, contracts, consultant)  # type: ignore[arg-type]
+        # Four statements compiled once (_ViewReads), run on the driver itself: SQLAlchemy's work per
+        # execution cost more than the reads (about 1 ms of CPU per view on SQLite, against 0.2).
+        view: CustomerView | None = await self._raw.read(self._view_reads(v).steps(v, customer_id, admit))
+        return view
 
     def _view_reads(self, v: Visibility) -> _ViewReads:
         shape = (v.role, v.purpose in SERVICE_PURPOSES, bool(v.consultant_id), bool(v.customer_id),
                  bool(v.partner_id))
         reads = self._view_shapes.get(shape)
         if reads is None:
-            assert self._raw is not None
             reads = self._view_shapes[shape] = _ViewReads(self._raw.dialect, v)
         return reads
 

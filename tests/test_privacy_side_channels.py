@@ -7,45 +7,19 @@ run for. A refused lookup must run the same statements, for the same non-custome
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-
 from resolvers import NO_CUSTOMER
-from resolvers.compiled_read import CompiledRead
 from tests.gateway_support import SHOWCASE, Gateway, World
+from tests.master_reads import master_statements
 
 ONE = 'query($id: ID!) { customer(id: $id) { id contracts { contractId } } }'
 MASTER_TABLES = ("customers", "consents", "contract_refs", "consultants")
 
 
-@contextmanager
-def master_reads() -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
+def master_reads() -> Any:
     """Every statement on the master's tables while the block runs: (SQL text, parameters)."""
-    seen: list[tuple[str, tuple[Any, ...]]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and any(t in statement for t in MASTER_TABLES):
-            seen.append((statement, tuple(parameters) if isinstance(parameters, (list, tuple)) else (parameters,)))
-
-    # The customer view on SQLite runs statements compiled once on the raw driver (resolvers/compiled_read.py),
-    # past SQLAlchemy's events: those are recorded where they run.
-    run = CompiledRead.run
-
-    def traced(self: CompiledRead, conn: Any, values: Any) -> list[Any]:
-        record(None, None, self.sql, self.bind(values), None, False)
-        return run(self, conn, values)
-
-    event.listen(Engine, "before_cursor_execute", record)
-    CompiledRead.run = traced  # type: ignore[method-assign]
-    try:
-        yield seen
-    finally:
-        CompiledRead.run = run  # type: ignore[method-assign]
-        event.remove(Engine, "before_cursor_execute", record)
+    return master_statements(MASTER_TABLES)
 
 
 async def _lookup(gateway: Gateway, given: str, partner: str) -> tuple[list[str], list[tuple[str, tuple[Any, ...]]]]:
