@@ -16,10 +16,12 @@ whatever the spreads multiply; `Shape.steps` counts those visits, which the test
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from graphql.language import (
     DocumentNode,
     FieldNode,
@@ -28,6 +30,7 @@ from graphql.language import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    VariableNode,
 )
 from graphql.utilities import value_from_ast_untyped
 
@@ -204,9 +207,51 @@ def query_cost(document: DocumentNode, operation_name: str | None = None,
     return costing(document, operation_name, variables)[0]
 
 
+_NOT_SENT = object()  # a variable the request did not send (its default applies), unlike one sent as null
+
+
+class CostCache:
+    """Costs of the documents a gateway is sent, per operation and per the values of the few variables a cost
+    reads (the counts of paginated fields): requests that differ only in a customer's ID cost the same, so
+    the cost is computed once, not per request. Bounded: a client sending endless documents or counts only
+    evicts."""
+
+    def __init__(self, documents: int = 512, per_document: int = 64) -> None:
+        self._entries: LRUCache[tuple[str, str | None], tuple[tuple[str, ...], dict[tuple[Any, ...], int]]] = \
+            LRUCache(documents)
+        self._per_document = per_document
+
+    def cost(self, text: str, document: DocumentNode, operation_name: str | None,
+             variables: Mapping[str, Any] | None) -> int:
+        given = variables or {}
+        entry = self._entries.get((text, operation_name))
+        if entry is not None:
+            names, costs = entry
+            key = tuple(given.get(n, _NOT_SENT) for n in names)
+            try:
+                cached = costs.get(key)
+            except TypeError:  # a list where a count belongs: cost it as it is (validation says what is wrong)
+                return query_cost(document, operation_name, variables)
+            if cached is not None:
+                return cached
+        read: set[str] = set()
+        cost = costing(document, operation_name, variables, read)[0]
+        names = tuple(sorted(read))
+        if entry is None or entry[0] != names:
+            entry = (names, {})
+            self._entries[(text, operation_name)] = entry
+        costs = entry[1]
+        if len(costs) >= self._per_document:
+            costs.clear()
+        with contextlib.suppress(TypeError):  # not a key: not cached
+            costs[tuple(given.get(n, _NOT_SENT) for n in names)] = cost
+        return cost
+
+
 def costing(document: DocumentNode, operation_name: str | None = None,
-            variables: Mapping[str, Any] | None = None) -> tuple[int, int]:
-    """The cost, and the number of AST nodes visited to compute it (each fragment once)."""
+            variables: Mapping[str, Any] | None = None, read: set[str] | None = None) -> tuple[int, int]:
+    """The cost, and the number of AST nodes visited to compute it (each fragment once); `read` collects the
+    names of the variables the cost depends on."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
@@ -219,7 +264,10 @@ def costing(document: DocumentNode, operation_name: str | None = None,
         if name not in given and definition.default_value is not None:
             given[name] = value_from_ast_untyped(definition.default_value)
     run = _Costing(fragments, given)
-    return run.selection(chosen[0].selection_set), run.steps
+    cost = run.selection(chosen[0].selection_set)
+    if read is not None:
+        read.update(run.reads)
+    return cost, run.steps
 
 
 class _Costing:
@@ -231,6 +279,7 @@ class _Costing:
         self.memo: dict[str, dict[str | None, int]] = {}
         self.in_progress: set[str] = set()
         self.steps = 0
+        self.reads: set[str] = set()  # the variables a count was read from
 
     def selection(self, node: SelectionSetNode | None) -> int:
         if node is None:
@@ -275,8 +324,10 @@ class _Costing:
         children = self.selection(node.selection_set)
         if name in PAGINATED:
             argument, default, largest = PAGINATED[name]
-            given = next((value_from_ast_untyped(a.value, self.variables) for a in node.arguments or ()
-                          if a.name.value == argument), None)
+            counted = next((a.value for a in node.arguments or () if a.name.value == argument), None)
+            if isinstance(counted, VariableNode):
+                self.reads.add(counted.name.value)
+            given = None if counted is None else value_from_ast_untyped(counted, self.variables)
             count = default if not isinstance(given, int) else max(0, min(given, largest))
         else:
             count = LIST_SIZES.get(name, 1)

@@ -33,7 +33,7 @@ from strawberry import Schema
 
 from gateway.audit import operation_event, refusal_event
 from gateway.context import RequestContext
-from gateway.cost import ShapeLimits, measure, query_cost
+from gateway.cost import CostCache, ShapeLimits, measure
 from gateway.errors import VcvError, is_safe
 from gateway.identity import Caller, Verifier
 from gateway.metrics import ERRORS, REDACTIONS
@@ -103,6 +103,7 @@ class Gate:
         # endless distinct documents only evicts; the shape check runs before validation on every miss.
         self._parse = lru_cache(maxsize=512)(self._parse_uncached)
         self._validate = lru_cache(maxsize=512)(self._validate_uncached)
+        self._costs = CostCache()
 
     async def run(self, request_id: str, method: str, headers: Mapping[str, str],
                   operation: GraphQLRequest | VcvError, *, verifier: Verifier, audit: AuditLog | None,
@@ -182,7 +183,7 @@ class Gate:
             raise Refused(error, 405, headers={"Allow": "POST"})
         if chosen.operation == OperationType.SUBSCRIPTION:
             raise Refused(VcvError("this gateway offers no subscriptions", code="BAD_REQUEST"), 400)
-        cost = query_cost(document, operation.operation_name, operation.variables)
+        cost = self._costs.cost(operation.query, document, operation.operation_name, operation.variables)
         if cost > self.limits.max_cost:
             raise Refused(VcvError(f"query cost {cost} exceeds the maximum of {self.limits.max_cost}; ask for "
                                    f"fewer customers, contracts or fields per request", code="QUERY_TOO_COMPLEX"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from graphql import parse
 
 from bench.run import QUERY as CUSTOMER_360
-from gateway.cost import DEFAULT_MAX_COST, query_cost
+from gateway.cost import DEFAULT_MAX_COST, CostCache, query_cost
 
 
 def cost(query: str, **variables: object) -> int:
@@ -46,3 +46,19 @@ def test_aliases_add_up_and_introspection_is_cheap() -> None:
     one = "customer(id: \"C-1\") { contracts { contractId } }"
     assert cost("{ a: " + one + " b: " + one + " }") == 2 * cost("{ " + one + " }")
     assert cost("{ __schema { types { fields { name } } } }") == 1
+
+
+def test_the_gateways_cost_cache_answers_what_costing_afresh_answers() -> None:
+    """The gate costs each document once per values of the counts it reads, not once per request: what it
+    answers from that cache must be what costing afresh gives, whatever else the variables hold."""
+    text = ("query($n: Int = 100, $m: Int, $id: ID!) { customer(id: $id) { id } "
+            "a: customers(first: $n) { edges { node { id } } } b: customers(first: $m) { edges { node { id } } } }")
+    document, costs = parse(text), CostCache()
+    sent: list[dict[str, object]] = [
+        {"id": "C-1"}, {"id": "C-2"}, {"id": "C-1", "n": None}, {"id": "C-1", "n": 5}, {"id": "C-9", "n": 5},
+        {"id": "C-1", "m": 7}, {"id": "C-1", "n": 5, "m": 7}, {"id": "C-1", "n": [1]}, {}, {"id": "C-1"}]
+    for variables in sent:
+        assert costs.cost(text, document, None, variables) == query_cost(document, variables=variables), variables
+    # Cached by the counts only: another customer's ID is the same entry.
+    entry = costs._entries[(text, None)]
+    assert entry[0] == ("m", "n") and len(entry[1]) == 5
