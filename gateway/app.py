@@ -36,7 +36,7 @@ from gateway.page_words import vocabulary
 from gateway.pages import add_ide, add_pages, graphiql_page
 from gateway.planner import PlanCache
 from gateway.planner import run as run_plan
-from gateway.policy import DEMO_AGREEMENTS, load_keys, load_policy
+from gateway.policy_loader import DEMO_AGREEMENTS, load_keys, load_policy
 from gateway.schema import Schema, build_schema
 from gateway.tracing import NO_TRACING, Tracing, describe, server_span
 from gateway.view import GraphQLView
@@ -47,8 +47,8 @@ from privacy.guard import Guard
 from privacy.policy import PolicySet
 from privacy.pseudonyms import PseudonymKeyError, PseudonymKeys
 from resolvers.connectors import CallContext, PartnersConfig, build_connectors
-from resolvers.connectors.config import load as load_partners
-from resolvers.connectors.metrics import CIRCUIT_STATES, PARTNER_CIRCUIT
+from resolvers.connectors.partner_metrics import CIRCUIT_STATES, PARTNER_CIRCUIT
+from resolvers.connectors.partners_file import load as load_partners
 from resolvers.database import create_engine, session_factory
 from resolvers.loaders import PartnerLoaders
 from resolvers.master import Master, MasterLoaders

@@ -27,10 +27,9 @@ from gateway.types import (
 )
 from privacy.guard import Guard
 from resolvers import models
-from resolvers.errors import PartnerError
 from resolvers.joint import CONTRACT_ID, MASTER_OWNER, TYPE_OF_PRODUCT
-from resolvers.types import ContractRef, ContractValues
-from resolvers.types import Money as MoneyValue
+from resolvers.source_errors import PartnerError
+from resolvers.values import ContractRef, ContractValues, MoneyValue
 
 # Which partner value counts towards which side of the portfolio.
 ASSET_FIELDS = {"BankAccount": "balance", "Depot": "marketValue", "LifePolicy": "surrenderValue"}

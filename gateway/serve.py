@@ -22,10 +22,10 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
 from gateway.app import GatewaySettings, create_app
-from gateway.config import ServeConfig
 from gateway.identity import IdentitySettings
 from gateway.metrics import worker_exited
 from gateway.operations import TrustedOperations
+from gateway.serve_config import ServeConfig
 from privacy import AgreementError, PseudonymKeyError
 from privacy.audit.keys import load_signing_key
 from resolvers import load_partners

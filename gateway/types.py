@@ -14,10 +14,9 @@ from strawberry.types import Info
 
 from resolvers import models
 from resolvers.connectors import ConnectorConfig
-from resolvers.errors import PartnerError
 from resolvers.joint import CONTRACT_ID, MASTER_OWNER, PRODUCT_TYPES
-from resolvers.types import ContractRef, ContractValues
-from resolvers.types import Money as MoneyValue
+from resolvers.source_errors import PartnerError
+from resolvers.values import ContractRef, ContractValues, MoneyValue
 
 _PRODUCT_DESCRIPTIONS = {
     "CURRENT_ACCOUNT": "Current (checking) account: a BankAccount.",

@@ -21,15 +21,14 @@ from fixtures.alliance import Alliance, generate, partner_record
 from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
-from gateway.tokens import ensure_demo_keys, mint
+from gateway.tokens import ensure_demo_signing_keys, mint
 from privacy.audit.keys import load_public_key
 from privacy.audit.store import AuditLog
 from privacy.audit.store import metadata as audit_tables
 from privacy.audit.verify import Verdict, verify
-from privacy.pseudonyms import PseudonymKeys
-from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
+from privacy.pseudonyms import PseudonymKeys, ensure_demo_pseudonym_keys
 from privacy.treatments import pseudonym
-from resolvers.connectors.config import parse
+from resolvers.connectors.partners_file import parse
 from resolvers.database import create_engine
 
 CUSTOMERS, SEED = 60, 11
@@ -201,8 +200,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     alliance = generate(CUSTOMERS, SEED)
     partners = await start_partners(alliance)
     keys_dir = base / "keys"
-    ensure_demo_keys(keys_dir)
-    pseudonym_keys = ensure_pseudonym_keys(base / "pseudonym-keys", ["rm", "bank", "life", "property", "invest"])
+    ensure_demo_signing_keys(keys_dir)
+    pseudonym_keys = ensure_demo_pseudonym_keys(base / "pseudonym-keys", ["rm", "bank", "life", "property", "invest"])
     async with aiohttp.ClientSession() as http:
         yield World(alliance, partners, db_url, keys_dir, http, pseudonym_keys)
     await partners.stop()

@@ -13,10 +13,10 @@ from sqlalchemy import insert
 
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
-from gateway.policy import DEMO_AGREEMENTS
+from gateway.policy_loader import DEMO_AGREEMENTS
 from gateway.tokens import mint
 from resolvers import models
-from resolvers.connectors.config import parse
+from resolvers.connectors.partners_file import parse
 from resolvers.database import create_engine
 from tests.gateway_support import World
 

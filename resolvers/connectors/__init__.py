@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 
 from resolvers.connectors.base import CallContext, Connector
-from resolvers.connectors.config import ConnectorConfig, PartnersConfig
 from resolvers.connectors.graphql import GraphQLConnector
+from resolvers.connectors.partners_file import ConnectorConfig, PartnersConfig
 from resolvers.connectors.rest import RestConnector
 
 __all__ = ["CallContext", "Connector", "ConnectorConfig", "PartnersConfig", "build_connectors"]

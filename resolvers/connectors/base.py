@@ -16,12 +16,12 @@ from opentelemetry import propagate, trace
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
-from resolvers.connectors.config import ConnectorConfig
 from resolvers.connectors.mapping import BadRecord, partner_fields, to_joint
-from resolvers.connectors.metrics import PARTNER_CALLS, PARTNER_CONTRACTS, PARTNER_SECONDS
+from resolvers.connectors.partner_metrics import PARTNER_CALLS, PARTNER_CONTRACTS, PARTNER_SECONDS
+from resolvers.connectors.partners_file import ConnectorConfig
 from resolvers.connectors.retry import RetryBudget, RetrySettings, backoff, should_retry
-from resolvers.errors import PartnerError
-from resolvers.types import ContractValues
+from resolvers.source_errors import PartnerError
+from resolvers.values import ContractValues
 
 log = logging.getLogger("vcv.connector")
 _NO_TRACING = trace.NoOpTracer()

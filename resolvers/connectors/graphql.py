@@ -13,9 +13,9 @@ from __future__ import annotations
 import orjson
 
 from resolvers.connectors.base import Connector, Reply
-from resolvers.connectors.config import FieldMap
-from resolvers.errors import PartnerError
+from resolvers.connectors.partners_file import FieldMap
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
+from resolvers.source_errors import PartnerError
 
 
 class GraphQLConnector(Connector):

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from resolvers.connectors.base import Connector, Reply
-from resolvers.errors import PartnerError
+from resolvers.source_errors import PartnerError
 
 
 class RestConnector(Connector):

@@ -67,7 +67,7 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class ConfigError(ValueError):
+class PartnersConfigError(ValueError):
     pass
 
 
@@ -139,7 +139,8 @@ def _expand(value: str, where: str, allow_missing: bool = False) -> str:
         if not value and allow_missing:
             return ""
         if not value:  # an empty credential would only show up later, as every partner call refused
-            raise ConfigError(f"{where}: environment variable {name} is {'empty' if name in os.environ else 'not set'}")
+            state = "empty" if name in os.environ else "not set"
+            raise PartnersConfigError(f"{where}: environment variable {name} is {state}")
         return value
 
     return _ENV.sub(sub, value)
@@ -151,14 +152,14 @@ def parse(raw: Any, source: str = "<memory>", *, allow_missing_env: bool = False
         jsonschema.validate(raw, SCHEMA)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise ConfigError(f"{source}: {where}: {exc.message}") from None
+        raise PartnersConfigError(f"{source}: {where}: {exc.message}") from None
     partners: dict[str, ConnectorConfig] = {}
     for index, entry in enumerate(raw["partners"]):
         where = f"{source}: partners/{index} ({entry['id']})"
         if entry["id"] in partners:
-            raise ConfigError(f"{where}: duplicate partner id")
+            raise PartnersConfigError(f"{where}: duplicate partner id")
         if entry["protocol"] == "graphql" and not entry.get("graphql_typename"):
-            raise ConfigError(f"{where}: a graphql partner needs graphql_typename")
+            raise PartnersConfigError(f"{where}: a graphql partner needs graphql_typename")
         fields = {name: _field_map(spec) for name, spec in entry["fields"].items()}
         _check_fields(where, entry["products"], fields)
         graphql_types = _graphql_types(where, entry, fields)
@@ -177,7 +178,7 @@ def parse(raw: Any, source: str = "<memory>", *, allow_missing_env: bool = False
         )
     prefixes = [p.contract_prefix for p in partners.values()]
     if len(set(prefixes)) != len(prefixes):
-        raise ConfigError(f"{source}: two partners share a contract_prefix")
+        raise PartnersConfigError(f"{source}: two partners share a contract_prefix")
     return PartnersConfig(partners, deadline_s=raw.get("deadline_ms", 5000) / 1000, source=source)
 
 
@@ -187,7 +188,7 @@ def load(path: Path, overrides: dict[str, dict[str, Any]] | None = None, *,
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise PartnersConfigError(f"{path}: not valid YAML: {exc}") from None
     for entry in (raw or {}).get("partners", []) if isinstance(raw, dict) else []:
         entry.update((overrides or {}).get(entry.get("id"), {}))
     return parse(raw, str(path), allow_missing_env=allow_missing_env)
@@ -206,22 +207,23 @@ def _graphql_types(where: str, entry: dict[str, Any], fields: dict[str, FieldMap
     if raw is None:
         return {}
     if entry["protocol"] != "graphql":
-        raise ConfigError(f"{where}: graphql_types is only for a graphql partner")
+        raise PartnersConfigError(f"{where}: graphql_types is only for a graphql partner")
     offered = sorted({TYPE_OF_PRODUCT[p] for p in entry["products"].values()})
     unknown = sorted(set(raw) - set(offered))
     if unknown:
-        raise ConfigError(f"{where}: graphql_types names {', '.join(unknown)}, which its products do not offer "
+        raise PartnersConfigError(f"{where}: graphql_types names {', '.join(unknown)}, which its products do not offer "
                           f"(they offer {', '.join(offered)})")
     missing = [t for t in offered if t not in raw]
     if missing:  # its contracts would come back with no fields at all, every one a bad record
-        raise ConfigError(f"{where}: graphql_types has no entry for {', '.join(missing)}")
+        raise PartnersConfigError(f"{where}: graphql_types has no entry for {', '.join(missing)}")
     result: dict[str, GraphQLType] = {}
     for joint_type, spec in raw.items():
         spec = {"typename": spec} if isinstance(spec, str) else spec
         own = {name: _field_map(s) for name, s in (spec.get("fields") or {}).items()}
         for name in own:
             if name not in CONTRACT_TYPES[joint_type]:
-                raise ConfigError(f"{where}: graphql_types/{joint_type}: '{name}' is not a field of {joint_type}")
+                raise PartnersConfigError(f"{where}: graphql_types/{joint_type}: '{name}' is not a field of "
+                                          f"{joint_type}")
         _check_fields(f"{where}: graphql_types/{joint_type}", {"_": _a_product(joint_type)}, own)
         shared = {n: m for n, m in fields.items() if n in CONTRACT_TYPES[joint_type]}
         result[joint_type] = GraphQLType(spec["typename"], {**shared, **own})
@@ -237,10 +239,10 @@ def _check_fields(where: str, products: dict[str, str], fields: dict[str, FieldM
     known = {name: kind for t in offered for name, kind in CONTRACT_TYPES[t].items()}
     for name, spec in fields.items():
         if name not in known:
-            raise ConfigError(f"{where}: field '{name}' is not a field of {', '.join(sorted(offered))}")
+            raise PartnersConfigError(f"{where}: field '{name}' is not a field of {', '.join(sorted(offered))}")
         obj = object_of(known[name])
         if obj and spec.fields is None:
-            raise ConfigError(f"{where}: field '{name}' is a list of {obj}; map it with 'from' and 'fields'")
+            raise PartnersConfigError(f"{where}: field '{name}' is a list of {obj}; map it with 'from' and 'fields'")
         for sub in (spec.fields or {}):
             if obj is None or sub not in OBJECTS[obj]:
-                raise ConfigError(f"{where}: '{name}.{sub}' is not a field of the joint model")
+                raise PartnersConfigError(f"{where}: '{name}.{sub}' is not a field of the joint model")
