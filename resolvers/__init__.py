@@ -5,10 +5,20 @@ This is the package's public surface: callers import from `resolvers`, never fro
 so those can be rearranged freely. `models` (the master's tables) is public as a module."""
 
 from resolvers import models
-from resolvers.connectors import CallContext, Connector, ConnectorConfig, PartnersConfig, build_connectors
+from resolvers.connectors import (
+    Batch,
+    CallContext,
+    Connector,
+    ConnectorConfig,
+    PartnersConfig,
+    PartnersConfigError,
+    build_connectors,
+    protocol_names,
+    register_protocol,
+)
 from resolvers.connectors.partner_metrics import CIRCUIT_STATES, PARTNER_CIRCUIT
-from resolvers.connectors.partners_file import PartnersConfigError, parse
 from resolvers.connectors.partners_file import load as load_partners
+from resolvers.connectors.partners_file import parse
 from resolvers.database import create_engine, migrate, session_factory
 from resolvers.joint import (
     CONTRACT_ID,
@@ -29,9 +39,9 @@ from resolvers.values import ContractRef, ContractValues, MoneyValue
 __all__ = [
     "CIRCUIT_STATES", "CONTRACT_ID", "CONTRACT_TYPES", "MASTER_OWNER", "NO_CUSTOMER", "OBJECTS",
     "PARTNER_CIRCUIT", "PARTNER_CODES", "PRODUCT_TYPES", "TYPE_OF_PRODUCT",
-    "CallContext", "Connector", "ConnectorConfig", "ContractRef", "ContractValues", "CustomerView", "Master",
-    "MasterLoaders", "MasterUnavailable", "MoneyValue", "OnboardingError", "PartnerError", "PartnerLoaders",
-    "PartnersConfig", "PartnersConfigError", "Visibility",
+    "Batch", "CallContext", "Connector", "ConnectorConfig", "ContractRef", "ContractValues", "CustomerView",
+    "Master", "MasterLoaders", "MasterUnavailable", "MoneyValue", "OnboardingError", "PartnerError",
+    "PartnerLoaders", "PartnersConfig", "PartnersConfigError", "Visibility",
     "build_connectors", "catalogue", "create_engine", "load_partners", "migrate", "models", "object_of",
-    "onboard", "parse", "session_factory",
+    "onboard", "parse", "protocol_names", "register_protocol", "session_factory",
 ]

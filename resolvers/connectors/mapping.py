@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from resolvers.connectors.partners_file import ConnectorConfig
+from resolvers.connectors.connector_config import ConnectorConfig
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
 from resolvers.values import ContractValues, MoneyValue
 

@@ -1,20 +1,30 @@
-"""Connector configuration (`partners.yaml`): how to reach each partner and how its vocabulary maps onto
-the joint model. Adding a partner that offers existing product types is an entry here and nothing else."""
+"""Reading the partners file (`partners.yaml`): validated against a JSON Schema (whose `protocol` values are
+the registered protocols, resolvers/connectors/protocols.py), then checked against the joint model, into a
+`PartnersConfig` (resolvers/connectors/connector_config.py). Adding a partner that offers existing product
+types is an entry in the file and nothing else."""
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from resolvers.connectors.connector_config import (
+    ConnectorConfig,
+    FieldMap,
+    GraphQLType,
+    PartnersConfig,
+    PartnersConfigError,
+)
+from resolvers.connectors.protocols import protocol_names
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
 
-SCHEMA: dict[str, Any] = {
+# The file's JSON Schema; `protocol` is filled in from the registry each time a file is read (schema()).
+_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["partners"],
     "additionalProperties": False,
@@ -37,7 +47,7 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,31}$"},
                 "name": {"type": "string"},
-                "protocol": {"enum": ["rest", "graphql"]},
+                "protocol": {"enum": []},  # the registered protocols: see schema()
                 "base_url": {"type": "string", "pattern": "^https?://"},
                 "credential": {"type": "string"},
                 "timeout_ms": {"type": "integer", "minimum": 1},
@@ -67,66 +77,11 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class PartnersConfigError(ValueError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class FieldMap:
-    source: str
-    # for lists of objects (transactions, claims, positions): joint sub-field -> partner sub-field
-    fields: dict[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GraphQLType:
-    """One of a GraphQL partner's contract types: its name there and the mapping of its fields."""
-
-    typename: str
-    fields: dict[str, FieldMap]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectorConfig:
-    id: str
-    name: str
-    protocol: str
-    base_url: str
-    credential: str
-    contract_prefix: str
-    id_field: str
-    product_field: str
-    products: dict[str, str]
-    fields: dict[str, FieldMap]
-    timeout_s: float = 2.0
-    max_batch_size: int = 50
-    max_concurrency: int = 8
-    retries: int = 1  # extra tries of a batch read on a retryable failure
-    retry_budget: float = 0.2  # retries add at most this fraction of the partner's calls (plus a small reserve)
-    breaker_failures: int = 5  # consecutive failures that open the circuit
-    breaker_cooldown_s: float = 10.0  # how long it stays open before one trial call
-    batch_path: str = "/v1/contracts/batch"
-    field_selection: bool = True
-    graphql_typename: str = ""
-    # joint contract type -> partner type, for a GraphQL partner with several entity types (empty: one type,
-    # `graphql_typename`, whose fields are `fields`)
-    graphql_types: dict[str, GraphQLType] = field(default_factory=dict)
-
-    @property
-    def product_types(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self.products.values()))
-
-    def fields_of(self, joint_type: str) -> dict[str, FieldMap]:
-        """The mapping that applies to contracts of `joint_type` (`BankAccount`, `Loan`, ...)."""
-        entry = self.graphql_types.get(joint_type)
-        return self.fields if entry is None else entry.fields
-
-
-@dataclass(frozen=True, slots=True)
-class PartnersConfig:
-    partners: dict[str, ConnectorConfig]
-    deadline_s: float = 5.0
-    source: str = field(default="<memory>", compare=False)
+def schema() -> dict[str, Any]:
+    """The partners file's JSON Schema, `protocol` naming every protocol registered now."""
+    partner = _SCHEMA["$defs"]["partner"]
+    properties = {**partner["properties"], "protocol": {"enum": protocol_names()}}
+    return {**_SCHEMA, "$defs": {**_SCHEMA["$defs"], "partner": {**partner, "properties": properties}}}
 
 
 _ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -149,10 +104,14 @@ def _expand(value: str, where: str, allow_missing: bool = False) -> str:
 def parse(raw: Any, source: str = "<memory>", *, allow_missing_env: bool = False) -> PartnersConfig:
     """Validate and build; `allow_missing_env` is for tools (policy check) that never call a partner."""
     try:
-        jsonschema.validate(raw, SCHEMA)
+        jsonschema.validate(raw, schema())
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise PartnersConfigError(f"{source}: {where}: {exc.message}") from None
+        message = exc.message
+        if exc.validator == "enum" and list(exc.absolute_path)[-1:] == ["protocol"]:
+            message = (f"unknown protocol {exc.instance!r}; the registered protocols are "
+                       f"{', '.join(protocol_names())} (resolvers.register_protocol adds one)")
+        raise PartnersConfigError(f"{source}: {where}: {message}") from None
     partners: dict[str, ConnectorConfig] = {}
     for index, entry in enumerate(raw["partners"]):
         where = f"{source}: partners/{index} ({entry['id']})"
