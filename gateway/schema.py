@@ -33,8 +33,8 @@ from gateway.types import (
     Partner,
     PropertyPolicy,
 )
-from privacy.vocabulary import PURPOSES
-from resolvers.master import CustomerView
+from privacy import PURPOSES
+from resolvers import CustomerView
 
 
 @strawberry.type(description="One customer in a page of results.")

@@ -12,11 +12,17 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers import models
-from resolvers.connectors import ConnectorConfig
-from resolvers.joint import CONTRACT_ID, MASTER_OWNER, PRODUCT_TYPES
-from resolvers.source_errors import PartnerError
-from resolvers.values import ContractRef, ContractValues, MoneyValue
+from resolvers import (
+    CONTRACT_ID,
+    MASTER_OWNER,
+    PRODUCT_TYPES,
+    ConnectorConfig,
+    ContractRef,
+    ContractValues,
+    MoneyValue,
+    PartnerError,
+    models,
+)
 
 _PRODUCT_DESCRIPTIONS = {
     "CURRENT_ACCOUNT": "Current (checking) account: a BankAccount.",
