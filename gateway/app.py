@@ -32,7 +32,7 @@ from gateway.planner import PlanCache
 from gateway.planner import run as run_plan
 from gateway.reload import load_rules, reload_on_sighup
 from gateway.schema import Schema, build_schema
-from gateway.state import CONTEXT, OUTCOME, REQUEST_ID, SETTINGS, STATE, VERIFIER, GatewaySettings, GatewayState
+from gateway.state import OUTCOME, REQUEST_ID, SETTINGS, STATE, VERIFIER, GatewaySettings, GatewayState
 from gateway.tracing import Tracing
 from gateway.view import GraphQLView
 from privacy import Guard
@@ -59,15 +59,13 @@ def _context_for(request: web.Request) -> ContextFactory:
         deadline = time.monotonic() + state.partners.deadline_s
         call = CallContext(request_id=request_id, purpose=caller.purpose, deadline=deadline,
                            tracer=state.tracing.tracer)
-        context = RequestContext(
+        return RequestContext(
             caller=caller, request_id=request_id, master=state.master,
             master_loaders=MasterLoaders(state.master), partners=PartnerLoaders(state.connectors, call),
             partner_configs=state.partners.partners,
             guard=Guard(rules.policy, rules.keys, consumer=caller.consumer, role=caller.role, purpose=caller.purpose),
             cursors=rules.cursors, audit=state.audit,
         )
-        request[CONTEXT] = context
-        return context
 
     return build
 

@@ -4,7 +4,7 @@ Every worker is a whole gateway (its own database pools, partner sessions, break
 but the databases, and the audit log is built for several writers, so all of them append to one chain.
 Signals to the parent: SIGTERM stops gracefully (in-flight requests finish and their events are committed,
 partner sessions close), SIGHUP makes every worker re-read the partners file and agreements in place —
-validated first, an invalid file keeps the running configuration (see `reload_configuration`)."""
+validated first, an invalid file keeps the running configuration (gateway/reload.py)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.context import RequestContext
 from gateway.cost import DEFAULT_MAX_COST
 from gateway.cursors import Cursors
 from gateway.gate import Outcome
@@ -87,5 +86,4 @@ STATE = web.AppKey("state", GatewayState)  # set when the app starts (lifecycle)
 VERIFIER = web.AppKey("verifier", Verifier)
 
 REQUEST_ID = web.RequestKey("request_id", str)  # set by the first middleware (gateway/middleware.py)
-CONTEXT = web.RequestKey("context", RequestContext)  # what the request's resolvers reach
 OUTCOME = web.RequestKey("outcome", Outcome)  # what the gate made of the request, for the log and the trace
