@@ -41,10 +41,10 @@ from bench.audit import pg_reachable
 from bench.results import replace_section
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
-from gateway.policy import DEMO_AGREEMENTS
-from gateway.tokens import ensure_demo_keys, mint
+from gateway.policy_loader import DEMO_AGREEMENTS
+from gateway.tokens import ensure_demo_signing_keys, mint
 from privacy.audit.keys import generate as generate_audit_keys
-from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
+from privacy.pseudonyms import ensure_demo_pseudonym_keys
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -210,8 +210,8 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
     for entry in raw["partners"]:
         entry.update(base_url=partners.partners[entry["id"]].url, credential=partners.partners[entry["id"]].credential)
     (work / "partners.yaml").write_text(yaml.safe_dump(raw))
-    jwks = ensure_demo_keys(work)
-    keys_dir = ensure_pseudonym_keys(work / "pseudonym-keys", ["rm", *NAMES])
+    jwks = ensure_demo_signing_keys(work)
+    keys_dir = ensure_demo_pseudonym_keys(work / "pseudonym-keys", ["rm", *NAMES])
     audit_key, _ = generate_audit_keys(work / "audit-keys")
     profiled = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "gateway.cli"] if args.profile else vcv
     gateway_proc = subprocess.Popen([*profiled, "serve", "--db", db_url, "--jwks", str(jwks), "--partners",

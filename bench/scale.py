@@ -30,12 +30,11 @@ from aiohttp import web
 
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
-from gateway.policy import DEMO_AGREEMENTS
-from gateway.tokens import ensure_demo_keys, mint
-from privacy.pseudonyms import PseudonymKeys
-from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
+from gateway.policy_loader import DEMO_AGREEMENTS
+from gateway.tokens import ensure_demo_signing_keys, mint
+from privacy.pseudonyms import PseudonymKeys, ensure_demo_pseudonym_keys
 from privacy.treatments import pseudonym
-from resolvers.connectors.config import parse
+from resolvers.connectors.partners_file import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".vcv" / "bench-scale"
@@ -80,8 +79,8 @@ async def measure(size: int, repeat: int) -> dict[str, float]:
 
     url = await _master(size)
     keys_dir = WORK / "keys"
-    jwks = ensure_demo_keys(keys_dir)
-    pseudonym_keys = ensure_pseudonym_keys(WORK / "pseudonym-keys", ["rm", "bank", "life", "property", "invest"])
+    jwks = ensure_demo_signing_keys(keys_dir)
+    pseudonym_keys = ensure_demo_pseudonym_keys(WORK / "pseudonym-keys", ["rm", "bank", "life", "property", "invest"])
     # The audit log in its own file per run, so that runs do not grow one another's log.
     audit = WORK / f"audit-{size}-{os.getpid()}.db"
     raw = yaml.safe_load(PARTNERS.read_text(encoding="utf-8"))

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import strawberry
 
 from gateway.context import Info
-from gateway.errors import BadRequest, Forbidden
+from gateway.errors import Forbidden
+from gateway.paging import page_size, resume_after
 from privacy.audit.store import AuditQuery
 from privacy.audit.verify import verify
 
@@ -132,14 +133,8 @@ async def audit_chain(info: Info) -> AuditChainStatus:
 
 
 def _page(info: Info, first: int | None, after: str | None) -> tuple[int, int]:
-    first = 20 if first is None else first
-    if not 0 <= first <= 100:
-        raise BadRequest("`first` must be between 0 and 100")
-    try:
-        after_seq = int(info.context.cursors.decode(after)) if after else 0
-    except ValueError:
-        raise BadRequest("the cursor is not one this server issued") from None
-    return first, after_seq
+    """Page size and the sequence number the page resumes after (0: from the first event)."""
+    return page_size(first), resume_after(info.context.cursors, after, int) or 0
 
 
 def _event(row: dict[str, Any]) -> AuditEvent:

@@ -68,12 +68,12 @@ def onboard_partner(partner_id: str, db_url: str, partners_file: Path, contracts
     Every line is checked first (unknown customer, duplicate or already known contract, wrong prefix, unknown
     product code, bad date or status); any problem is printed with its file and line, exit status 1, and
     the master is left exactly as it was."""
-    from resolvers import ConfigError, OnboardingError, onboard
+    from resolvers import OnboardingError, PartnersConfigError, onboard
     from resolvers import load_partners as load
 
     try:
         config = load(partners_file, allow_missing_env=True)
-    except ConfigError as exc:
+    except PartnersConfigError as exc:
         raise click.ClickException(str(exc)) from None
     entry = config.partners.get(partner_id)
     if entry is None:
@@ -122,14 +122,14 @@ def keys(directory: Path, partners_file: Path) -> None:
     """Create every key a trial deployment needs in DIR (existing ones are kept): a token signing key and its
     JWKS (for `vcv token`; production verifies tokens of its identity provider instead), one pseudonym key per
     data owner, and the audit signing key."""
-    from gateway.tokens import ensure_demo_keys
-    from privacy import ensure_demo_pseudonym_keys as ensure_pseudonym_keys
+    from gateway.tokens import ensure_demo_signing_keys
+    from privacy import ensure_demo_pseudonym_keys
     from privacy.audit.keys import generate
     from resolvers import load_partners
 
     owners = ["rm", *load_partners(partners_file, allow_missing_env=True).partners]
-    jwks = ensure_demo_keys(directory)
-    pseudonyms = ensure_pseudonym_keys(directory / "pseudonym-keys", owners)
+    jwks = ensure_demo_signing_keys(directory)
+    pseudonyms = ensure_demo_pseudonym_keys(directory / "pseudonym-keys", owners)
     audit_key, audit_public = generate(directory)
     click.echo(f"VCV_JWKS={jwks}\nVCV_KEYS_DIR={pseudonyms}\naudit signing key: {audit_key}\n"
                f"audit public key:  {audit_public}")
@@ -177,14 +177,14 @@ def serve(config_file: Path | None, **flags: Any) -> None:
 
     Settings come from these flags, then VCV_* environment variables, then the --config file."""
     metrics_dir, parent = _metrics_shared_by_workers(), os.getpid()
-    from gateway.config import ConfigError, load_config
     from gateway.serve import run
+    from gateway.serve_config import ServeConfigError, load_config
     from privacy import AgreementError, PseudonymKeyError
 
     try:
         config = load_config(config_file, **flags)
         run(config)
-    except (ConfigError, ValueError, AgreementError, PseudonymKeyError) as exc:  # partners' ConfigError too
+    except (ServeConfigError, ValueError, AgreementError, PseudonymKeyError) as exc:  # PartnersConfigError too
         raise click.ClickException(f"not starting: {exc}") from None
     finally:
         # Workers leave through here too (gunicorn re-raises their SystemExit after the fork).
@@ -325,11 +325,11 @@ def policy() -> None:
 
 def _policy_inputs(agreements_dir: Path, partners_file: Path) -> tuple[Catalogue, set[str]]:
     from privacy import ROLES
-    from resolvers import ConfigError, catalogue, load_partners
+    from resolvers import PartnersConfigError, catalogue, load_partners
 
     try:
         partners_config = load_partners(partners_file, allow_missing_env=True)
-    except ConfigError as exc:
+    except PartnersConfigError as exc:
         raise click.ClickException(str(exc)) from None
     owners = catalogue({pid: c.product_types for pid, c in partners_config.partners.items()})
     return owners, {*ROLES, *partners_config.partners}
@@ -346,15 +346,15 @@ _partners_option = click.option("--partners", "partners_file", type=click.Path(e
 @_partners_option
 def policy_check(agreements_dir: Path, partners_file: Path) -> None:
     """Validate every agreement file; exit 1 listing each problem with file and line."""
-    from privacy import cli, load_agreements
+    from privacy import load_agreements, policy_reports
 
     owners, consumers = _policy_inputs(agreements_dir, partners_file)
-    problems = cli.check(agreements_dir, owners, consumers)
+    problems = policy_reports.check(agreements_dir, owners, consumers)
     if problems:
         for line in problems:
             click.echo(line, err=True)
         raise SystemExit(1)
-    click.echo(cli.summary(load_agreements(agreements_dir, owners, known_consumers=consumers)))
+    click.echo(policy_reports.summary(load_agreements(agreements_dir, owners, known_consumers=consumers)))
 
 
 def _load_policy(agreements_dir: Path, partners_file: Path) -> PolicySet:
@@ -377,7 +377,7 @@ def _load_policy(agreements_dir: Path, partners_file: Path) -> PolicySet:
 def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str, ...], agreements_dir: Path,
                    partners_file: Path) -> None:
     """What CONSUMER sees of OWNER's data for PURPOSE, field by field, and by which rule."""
-    from privacy import PURPOSES, cli
+    from privacy import PURPOSES, policy_reports
 
     loaded = _load_policy(agreements_dir, partners_file)
     _, consumers = _policy_inputs(agreements_dir, partners_file)
@@ -389,7 +389,7 @@ def policy_explain(owner: str, consumer: str, purpose: str, consents: tuple[str,
     unknown = sorted(set(consents) - set(PURPOSES))
     if unknown:
         raise click.UsageError(f"unknown consent {', '.join(map(repr, unknown))}; one of {', '.join(PURPOSES)}")
-    click.echo(cli.explain_table(loaded, owner, consumer, purpose, consents=consents or None))
+    click.echo(policy_reports.explain_table(loaded, owner, consumer, purpose, consents=consents or None))
 
 
 def _policy_at(path: Path, partners_file: Path) -> PolicySet:
@@ -428,9 +428,9 @@ def policy_diff(old: Path, new: Path, partners_file: Path) -> None:
 @_partners_option
 def policy_records(fmt: Literal["markdown", "json"], agreements_dir: Path, partners_file: Path) -> None:
     """The GDPR Art. 30 record of processing activities: owners, consumers, purposes, data categories."""
-    from privacy import cli
+    from privacy import policy_reports
 
-    click.echo(cli.records(_load_policy(agreements_dir, partners_file), fmt), nl=False)
+    click.echo(policy_reports.records(_load_policy(agreements_dir, partners_file), fmt), nl=False)
 
 
 def _plug_in(group: click.Group) -> None:

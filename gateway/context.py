@@ -14,7 +14,7 @@ from resolvers import ConnectorConfig, Master, MasterLoaders, PartnerLoaders, Vi
 
 
 @dataclass(frozen=True, slots=True)
-class ConsentChange:
+class ConsentChangeRecord:
     """A consent granted or withdrawn by this request, for the audit event (no evidence text, no values)."""
 
     customer_id: str
@@ -42,7 +42,7 @@ class RequestContext:
     cursors: Cursors
     audit: AuditLog  # for reading the log (auditEvents, accessLog); writing is the app's
     touched: set[str] = field(default_factory=set)  # customers shown to the caller, for the audit event
-    consent_changes: list[ConsentChange] = field(default_factory=list)  # setConsent, for the audit event
+    consent_changes: list[ConsentChangeRecord] = field(default_factory=list)  # setConsent, for the audit event
 
     @property
     def visibility(self) -> Visibility:

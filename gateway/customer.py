@@ -25,12 +25,17 @@ from gateway.types import (
     Partner,
     ProductType,
 )
-from privacy.guard import Guard
-from resolvers import models
-from resolvers.errors import PartnerError
-from resolvers.joint import CONTRACT_ID, MASTER_OWNER, TYPE_OF_PRODUCT
-from resolvers.types import ContractRef, ContractValues
-from resolvers.types import Money as MoneyValue
+from privacy import Guard
+from resolvers import (
+    CONTRACT_ID,
+    MASTER_OWNER,
+    TYPE_OF_PRODUCT,
+    ContractRef,
+    ContractValues,
+    MoneyValue,
+    PartnerError,
+    models,
+)
 
 # Which partner value counts towards which side of the portfolio.
 ASSET_FIELDS = {"BankAccount": "balance", "Depot": "marketValue", "LifePolicy": "surrenderValue"}

@@ -18,21 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.context import RequestContext
-from gateway.errors import BadRequest, Forbidden
+from gateway.errors import Forbidden
+from gateway.paging import page_size, resume_after
 from privacy import PSEUDONYM_PREFIX, PURPOSES, Guard
 from resolvers import MASTER_OWNER, NO_CUSTOMER, CustomerView, models
 
 SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
 ID_FIELD = "Customer.id"
-MAX_FIRST = 100
-
-
-def page_size(first: int | None, default: int = 20) -> int:
-    """`first` as given, checked against the one page-size rule of every paged list."""
-    size = default if first is None else first
-    if not 0 <= size <= MAX_FIRST:
-        raise BadRequest(f"`first` must be between 0 and {MAX_FIRST}")
-    return size
 
 
 def no_customer_data(ctx: RequestContext) -> None:
@@ -146,10 +138,7 @@ async def page_customers(ctx: RequestContext, search: str | None, first: int | N
                          after: str | None) -> CustomerPage:
     no_customer_data(ctx)
     size = page_size(first)
-    try:
-        after_key = ctx.cursors.decode(after) if after else None
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    after_key = resume_after(ctx.cursors, after, str)
     guard, master, visibility = ctx.guard, ctx.master, ctx.visibility
     consenting = listed_consents(guard)
     # Search only in what the caller is shown in full: matching on a hidden column would be an oracle.

@@ -18,11 +18,11 @@ from gateway.audit_schema import (
     audit_chain,
     audit_events,
 )
-from gateway.context import ConsentChange
+from gateway.context import ConsentChangeRecord
 from gateway.cost import DEFAULT_MAX_COST
 from gateway.customer import Customer, shown_customer
+from gateway.data_export import DataExport, data_export
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden
-from gateway.export import DataExport, data_export
 from gateway.lookup import active_consents, find_customer, own_record, page_customers
 from gateway.types import (
     BankAccount,
@@ -33,8 +33,8 @@ from gateway.types import (
     Partner,
     PropertyPolicy,
 )
-from privacy.vocabulary import PURPOSES
-from resolvers.master import CustomerView
+from privacy import PURPOSES
+from resolvers import CustomerView
 
 
 @strawberry.type(description="One customer in a page of results.")
@@ -156,7 +156,7 @@ class Mutation:
         # On the record: whose consent, for what, from what to what (compliance searches by customer, and the
         # customer's access report lists it).
         info.context.touched.add(caller.customer_id)
-        info.context.consent_changes.append(ConsentChange(caller.customer_id, purpose, was_active, granted))
+        info.context.consent_changes.append(ConsentChangeRecord(caller.customer_id, purpose, was_active, granted))
         return Consent.of(row)
 
 

@@ -4,7 +4,7 @@ Every worker is a whole gateway (its own database pools, partner sessions, break
 but the databases, and the audit log is built for several writers, so all of them append to one chain.
 Signals to the parent: SIGTERM stops gracefully (in-flight requests finish and their events are committed,
 partner sessions close), SIGHUP makes every worker re-read the partners file and agreements in place —
-validated first, an invalid file keeps the running configuration (see `reload_configuration`)."""
+validated first, an invalid file keeps the running configuration (gateway/reload.py)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
 from gateway.app import GatewaySettings, create_app
-from gateway.config import ServeConfig
 from gateway.identity import IdentitySettings
 from gateway.metrics import worker_exited
 from gateway.operations import TrustedOperations
+from gateway.serve_config import ServeConfig
 from privacy import AgreementError, PseudonymKeyError
 from privacy.audit.keys import load_signing_key
 from resolvers import load_partners

@@ -21,7 +21,7 @@ JWKS_FILE = "jwks.json"
 KID = "vcv-demo-1"
 
 
-def ensure_demo_keys(data_dir: Path) -> Path:
+def ensure_demo_signing_keys(data_dir: Path) -> Path:
     """Create the demo Ed25519 key pair in `data_dir` once; return the path of the public JWKS."""
     data_dir.mkdir(parents=True, exist_ok=True)
     key_path, jwks_path = data_dir / KEY_FILE, data_dir / JWKS_FILE
@@ -42,7 +42,7 @@ def ensure_demo_keys(data_dir: Path) -> Path:
 def mint(data_dir: Path, *, role: str, purposes: list[str], subject: str | None = None, ttl_s: int = 3600,
          consultant_id: str | None = None, customer_id: str | None = None, partner_id: str | None = None,
          extra: dict[str, Any] | None = None) -> str:
-    ensure_demo_keys(data_dir)
+    ensure_demo_signing_keys(data_dir)
     private = serialization.load_pem_private_key((data_dir / KEY_FILE).read_bytes(), password=None)
     if not isinstance(private, Ed25519PrivateKey):
         raise ValueError(f"{data_dir / KEY_FILE} is not an Ed25519 key; delete it to have a new one made")

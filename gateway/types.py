@@ -12,12 +12,17 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers import models
-from resolvers.connectors import ConnectorConfig
-from resolvers.errors import PartnerError
-from resolvers.joint import CONTRACT_ID, MASTER_OWNER, PRODUCT_TYPES
-from resolvers.types import ContractRef, ContractValues
-from resolvers.types import Money as MoneyValue
+from resolvers import (
+    CONTRACT_ID,
+    MASTER_OWNER,
+    PRODUCT_TYPES,
+    ConnectorConfig,
+    ContractRef,
+    ContractValues,
+    MoneyValue,
+    PartnerError,
+    models,
+)
 
 _PRODUCT_DESCRIPTIONS = {
     "CURRENT_ACCOUNT": "Current (checking) account: a BankAccount.",

@@ -108,7 +108,7 @@ def key_fingerprint(key: bytes) -> str:
     return hmac.new(key, b"vcv/pseudonym-index/fingerprint", hashlib.sha256).hexdigest()[:16]
 
 
-def ensure_demo_keys(directory: Path, owners: Iterable[str]) -> Path:
+def ensure_demo_pseudonym_keys(directory: Path, owners: Iterable[str]) -> Path:
     """Create a random key file for each owner that has none (existing keys are never replaced, so
     pseudonyms stay stable across demo restarts). Returns the directory."""
     directory.mkdir(parents=True, exist_ok=True)

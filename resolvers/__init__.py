@@ -5,12 +5,21 @@ This is the package's public surface: callers import from `resolvers`, never fro
 so those can be rearranged freely. `models` (the master's tables) is public as a module."""
 
 from resolvers import models
-from resolvers.connectors import CallContext, Connector, ConnectorConfig, PartnersConfig, build_connectors
-from resolvers.connectors.config import ConfigError, parse
-from resolvers.connectors.config import load as load_partners
-from resolvers.connectors.metrics import CIRCUIT_STATES, PARTNER_CIRCUIT
+from resolvers.connectors import (
+    Batch,
+    CallContext,
+    Connector,
+    ConnectorConfig,
+    PartnersConfig,
+    PartnersConfigError,
+    build_connectors,
+    protocol_names,
+    register_protocol,
+)
+from resolvers.connectors.partner_metrics import CIRCUIT_STATES, PARTNER_CIRCUIT
+from resolvers.connectors.partners_file import load as load_partners
+from resolvers.connectors.partners_file import parse
 from resolvers.database import create_engine, migrate, session_factory
-from resolvers.errors import PARTNER_CODES, MasterUnavailable, PartnerError
 from resolvers.joint import (
     CONTRACT_ID,
     CONTRACT_TYPES,
@@ -24,14 +33,15 @@ from resolvers.joint import (
 from resolvers.loaders import PartnerLoaders
 from resolvers.master import NO_CUSTOMER, CustomerView, Master, MasterLoaders, Visibility
 from resolvers.onboarding import OnboardingError, onboard
-from resolvers.types import ContractRef, ContractValues, Money
+from resolvers.source_errors import PARTNER_CODES, MasterUnavailable, PartnerError
+from resolvers.values import ContractRef, ContractValues, MoneyValue
 
 __all__ = [
-    "CIRCUIT_STATES", "CONTRACT_ID", "CONTRACT_TYPES", "MASTER_OWNER", "NO_CUSTOMER", "OBJECTS", "PARTNER_CIRCUIT",
-    "PARTNER_CODES", "PRODUCT_TYPES", "TYPE_OF_PRODUCT",
-    "CallContext", "ConfigError", "Connector", "ConnectorConfig", "ContractRef", "ContractValues", "CustomerView",
-    "Master", "MasterLoaders", "MasterUnavailable", "Money", "OnboardingError", "PartnerError", "PartnerLoaders",
-    "PartnersConfig", "Visibility",
-    "build_connectors", "catalogue", "create_engine", "load_partners", "migrate", "models", "object_of", "onboard",
-    "parse", "session_factory",
+    "CIRCUIT_STATES", "CONTRACT_ID", "CONTRACT_TYPES", "MASTER_OWNER", "NO_CUSTOMER", "OBJECTS",
+    "PARTNER_CIRCUIT", "PARTNER_CODES", "PRODUCT_TYPES", "TYPE_OF_PRODUCT",
+    "Batch", "CallContext", "Connector", "ConnectorConfig", "ContractRef", "ContractValues", "CustomerView",
+    "Master", "MasterLoaders", "MasterUnavailable", "MoneyValue", "OnboardingError", "PartnerError",
+    "PartnerLoaders", "PartnersConfig", "PartnersConfigError", "Visibility",
+    "build_connectors", "catalogue", "create_engine", "load_partners", "migrate", "models", "object_of",
+    "onboard", "parse", "protocol_names", "register_protocol", "session_factory",
 ]

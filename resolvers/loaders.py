@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from strawberry.dataloader import DataLoader
 
 from resolvers.connectors import CallContext, Connector
-from resolvers.errors import PartnerError
-from resolvers.types import ContractValues
+from resolvers.source_errors import PartnerError
+from resolvers.values import ContractValues
 
 # (contract ID, joint fields wanted)
 Key = tuple[str, frozenset[str]]

@@ -23,8 +23,8 @@ from strawberry.dataloader import DataLoader
 from resolvers import models, pseudonym_index
 from resolvers.compiled_read import AsyncpgReader, CompiledRead, Placeholder, RawReader, Steps
 from resolvers.database import sqlite_reader
-from resolvers.errors import MasterUnavailable
-from resolvers.types import ContractRef
+from resolvers.source_errors import MasterUnavailable
+from resolvers.values import ContractRef
 
 log = logging.getLogger("vcv.master")
 P = ParamSpec("P")

@@ -21,7 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from resolvers import models
-from resolvers.connectors.config import ConnectorConfig
+from resolvers.connectors.connector_config import ConnectorConfig
 from resolvers.database import create_engine
 from resolvers.joint import PRODUCT_TYPES
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import shutil
 import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -16,20 +17,22 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
+from sqlalchemy import insert
 
 from fixtures.alliance import Alliance, generate, partner_record
 from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
-from gateway.tokens import ensure_demo_keys, mint
+from gateway.policy_loader import DEMO_AGREEMENTS
+from gateway.tokens import ensure_demo_signing_keys, mint
 from privacy.audit.keys import load_public_key
 from privacy.audit.store import AuditLog
 from privacy.audit.store import metadata as audit_tables
 from privacy.audit.verify import Verdict, verify
-from privacy.pseudonyms import PseudonymKeys
-from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
+from privacy.pseudonyms import PseudonymKeys, ensure_demo_pseudonym_keys
 from privacy.treatments import pseudonym
-from resolvers.connectors.config import parse
+from resolvers import models
+from resolvers.connectors.partners_file import parse
 from resolvers.database import create_engine
 
 CUSTOMERS, SEED = 60, 11
@@ -201,11 +204,19 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     alliance = generate(CUSTOMERS, SEED)
     partners = await start_partners(alliance)
     keys_dir = base / "keys"
-    ensure_demo_keys(keys_dir)
-    pseudonym_keys = ensure_pseudonym_keys(base / "pseudonym-keys", ["rm", "bank", "life", "property", "invest"])
+    ensure_demo_signing_keys(keys_dir)
+    pseudonym_keys = ensure_demo_pseudonym_keys(base / "pseudonym-keys", ["rm", "bank", "life", "property", "invest"])
     async with aiohttp.ClientSession() as http:
         yield World(alliance, partners, db_url, keys_dir, http, pseudonym_keys)
     await partners.stop()
+
+
+async def on_loopback(app: web.Application) -> tuple[web.AppRunner, str]:
+    """`app` served on a free loopback port: its runner (to clean up) and its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 async def start_gateway(world: World, runners: list[web.AppRunner], raw_config: dict[str, Any] | None = None,
@@ -216,13 +227,30 @@ async def start_gateway(world: World, runners: list[web.AppRunner], raw_config: 
     fields: dict[str, Any] = {"db_url": world.db_url, "jwks_path": world.keys_dir / "jwks.json",
                               "partners": parse(raw), "keys_dir": world.pseudonym_keys}
     settings = GatewaySettings(**{**fields, **settings_overrides})
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner, url = await on_loopback(create_app(settings))
     runners.append(runner)
-    port = runner.addresses[0][1]
-    return Gateway(f"http://127.0.0.1:{port}", world.keys_dir, world.http)
+    return Gateway(url, world.keys_dir, world.http)
+
+
+async def start_with_partner(world: World, runners: list[web.AppRunner], directory: Path, entry: dict[str, Any],
+                             agreement: str, contracts: list[dict[str, Any]]) -> Gateway:
+    """A gateway over a master of its own that knows one more partner than the world: `entry` (its connector
+    entry, added to the world's), its data-sharing agreement (YAML text; without one, default deny hides every
+    field it supplies) and its contract references in the master."""
+    db_url = f"sqlite+aiosqlite:///{directory / 'master.db'}"
+    await seed_master(db_url, customers=20, seed=5)
+    engine = create_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(insert(models.PartnerRow).values(id=entry["id"], name=entry["name"],
+                                                            contract_prefix=entry["contract_prefix"]))
+        await conn.execute(insert(models.ContractRow), contracts)
+    await engine.dispose()
+    raw = world.config()
+    raw["partners"].append(entry)
+    agreements = directory / "agreements"
+    shutil.copytree(DEMO_AGREEMENTS, agreements)
+    (agreements / f"{entry['id']}.yaml").write_text(agreement, encoding="utf-8")
+    return await start_gateway(world, runners, raw, {"db_url": db_url, "agreements_dir": agreements})
 
 
 # The two execution paths: the planner, and strawberry alone (the planner off). A test module that sets

@@ -13,11 +13,11 @@ import pytest
 from tenacity import RetryCallState
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
-from resolvers.connectors.config import load
 from resolvers.connectors.mapping import BadRecord, partner_fields, to_joint
+from resolvers.connectors.partners_file import load
 from resolvers.connectors.retry import RetryBudget, RetrySettings, backoff, should_retry
-from resolvers.errors import PartnerError
-from resolvers.types import Money
+from resolvers.source_errors import PartnerError
+from resolvers.values import MoneyValue
 
 BANK = load(Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml",
             allow_missing_env=True).partners["bank"]
@@ -156,8 +156,8 @@ def test_a_record_is_mapped_to_the_joint_names_and_types() -> None:
     assert (values.contract_id, values.partner_id, values.product_type) == ("BNK-00000001", "bank",
                                                                             "CURRENT_ACCOUNT")
     assert values.values == {
-        "iban": "DE89370400440532013000", "balance": Money(Decimal("1234.56"), "EUR"), "interestRate": 0.5,
-        "recentTransactions": [{"bookingDate": date(2026, 1, 2), "amount": Money(Decimal("-12.30"), "EUR"),
+        "iban": "DE89370400440532013000", "balance": MoneyValue(Decimal("1234.56"), "EUR"), "interestRate": 0.5,
+        "recentTransactions": [{"bookingDate": date(2026, 1, 2), "amount": MoneyValue(Decimal("-12.30"), "EUR"),
                                 "counterparty": "Bakery", "reference": "R-1"}]}
 
 

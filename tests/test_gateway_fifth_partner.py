@@ -3,22 +3,12 @@ agreement file and the master's contract references, no code. Its server here sp
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
-from sqlalchemy import insert
 
-from fixtures.seed import seed_master
-from gateway.app import GatewaySettings, create_app
-from gateway.policy import DEMO_AGREEMENTS
-from gateway.tokens import mint
-from resolvers import models
-from resolvers.connectors.config import parse
-from resolvers.database import create_engine
-from tests.gateway_support import World
+from tests.gateway_support import World, on_loopback, start_with_partner
 
 COOP = {
     "CPB-0001": {"konto": "CPB-0001", "art": "TAGESGELD", "iban_nr": "DE02500105170137075030",
@@ -40,6 +30,14 @@ rules:
     fields: {"BankAccount.*": allow, "Loan.*": allow}
 """
 
+# Its contracts as the customer master references them.
+COOP_CONTRACTS = [
+    {"contract_id": "CPB-0001", "customer_id": "C-000002", "partner_id": "coop", "product_type": "SAVINGS",
+     "status": "active", "start_date": date(2020, 1, 1)},
+    {"contract_id": "CPB-0002", "customer_id": "C-000002", "partner_id": "coop", "product_type": "LOAN",
+     "status": "active", "start_date": date(2021, 1, 1)},
+]
+
 
 async def _coop_server() -> tuple[web.AppRunner, str, list[dict]]:
     seen: list[dict] = []
@@ -54,57 +52,30 @@ async def _coop_server() -> tuple[web.AppRunner, str, list[dict]]:
 
     app = web.Application()
     app.router.add_post("/api/lookup", batch)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+    runner, url = await on_loopback(app)
+    return runner, url, seen
 
 
 async def test_fifth_partner_by_configuration_alone(world: World, tmp_path: Path) -> None:
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'master.db'}"
-    await seed_master(db_url, customers=20, seed=5)
-    engine = create_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.execute(insert(models.PartnerRow).values(id="coop", name="Cooperative Bank", contract_prefix="CPB"))
-        await conn.execute(insert(models.ContractRow), [
-            {"contract_id": "CPB-0001", "customer_id": "C-000002", "partner_id": "coop",
-             "product_type": "SAVINGS", "status": "active", "start_date": date(2020, 1, 1)},
-            {"contract_id": "CPB-0002", "customer_id": "C-000002", "partner_id": "coop",
-             "product_type": "LOAN", "status": "active", "start_date": date(2021, 1, 1)},
-        ])
-    await engine.dispose()
-
     runner, url, seen = await _coop_server()
-    raw = world.config()
-    raw["partners"].append({
-        "id": "coop", "name": "Cooperative Bank", "protocol": "rest", "base_url": url, "credential": "coop-secret",
-        "contract_prefix": "CPB", "batch_path": "/api/lookup", "id_field": "konto", "product_field": "art",
-        "products": {"TAGESGELD": "SAVINGS", "DARLEHEN": "LOAN"},
-        "fields": {"iban": "iban_nr", "balance": "saldo", "interestRate": "zins", "outstanding": "restschuld",
-                   "maturityDate": "ende"},
-    })
-    agreements = tmp_path / "agreements"
-    shutil.copytree(DEMO_AGREEMENTS, agreements)
-    (agreements / "coop.yaml").write_text(COOP_AGREEMENT, encoding="utf-8")
-    gateway = web.AppRunner(create_app(GatewaySettings(
-        db_url=db_url, jwks_path=world.keys_dir / "jwks.json", partners=parse(raw), agreements_dir=agreements,
-        keys_dir=world.pseudonym_keys)))
-    await gateway.setup()
-    await web.TCPSite(gateway, "127.0.0.1", 0).start()
+    runners: list[web.AppRunner] = [runner]
     try:
-        token = mint(world.keys_dir, role="service_agent", purposes=["service"])
+        gateway = await start_with_partner(world, runners, tmp_path, {
+            "id": "coop", "name": "Cooperative Bank", "protocol": "rest", "base_url": url,
+            "credential": "coop-secret", "contract_prefix": "CPB", "batch_path": "/api/lookup", "id_field": "konto",
+            "product_field": "art", "products": {"TAGESGELD": "SAVINGS", "DARLEHEN": "LOAN"},
+            "fields": {"iban": "iban_nr", "balance": "saldo", "interestRate": "zins", "outstanding": "restschuld",
+                       "maturityDate": "ende"},
+        }, COOP_AGREEMENT, COOP_CONTRACTS)
         query = """{ partners { id name productTypes }
           customer(id: "C-000002") { contracts(partner: "coop") { contractId productType partner { name }
             ... on BankAccount { iban balance { amount currency } interestRate }
             ... on Loan { outstanding { amount } maturityDate } } } }"""
-        async with aiohttp.ClientSession() as http, http.post(
-            f"http://127.0.0.1:{gateway.addresses[0][1]}/graphql", json={"query": query},
-            headers={"Authorization": f"Bearer {token}", "X-Purpose": "service"},
-        ) as response:
-            body = await response.json()
+        reply = await gateway.as_role(query, "service_agent", "service")
     finally:
-        await gateway.cleanup()
-        await runner.cleanup()
+        for each in runners:
+            await each.cleanup()
+    body = reply.body
 
     assert "errors" not in body, body
     assert {"id": "coop", "name": "Cooperative Bank", "productTypes": ["SAVINGS", "LOAN"]} in body["data"]["partners"]

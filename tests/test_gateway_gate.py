@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gateway.app import GatewaySettings, create_app
 from gateway.cost import costing, measure
 from privacy.audit.store import AuditLog
-from resolvers.connectors.config import parse as parse_partners
+from resolvers.connectors.partners_file import parse as parse_partners
 from resolvers.database import create_engine
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of, private_master
 

@@ -25,10 +25,10 @@ from bench.ports import free_port
 from fixtures.alliance import Alliance, generate, partner_record
 from fixtures.seed import seed_master
 from gateway.app import GatewaySettings, create_app
-from gateway.policy import DEMO_AGREEMENTS
+from gateway.policy_loader import DEMO_AGREEMENTS
 from gateway.tokens import mint
-from resolvers.connectors.config import ConfigError, parse
 from resolvers.connectors.mapping import to_joint
+from resolvers.connectors.partners_file import PartnersConfigError, parse
 from tests.gateway_support import TEMPLATE, World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,5 +149,5 @@ def test_each_type_may_map_its_own_fields() -> None:
     ({"protocol": "rest", "graphql_types": {"BankAccount": "Konto", "Loan": "Kredit"}}, "only for a graphql"),
 ])
 def test_graphql_types_mistakes_are_named(extra: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(PartnersConfigError, match=message):
         parse(_bank_entry(**extra))

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from gateway.policy import DEMO_AGREEMENTS
+from gateway.policy_loader import DEMO_AGREEMENTS
 from gateway.tokens import mint
 from privacy.audit.keys import generate
 from tests.gateway_support import SHOWCASE, World, free_port, wait_ready

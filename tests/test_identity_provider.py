@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.claims import ClaimMapping, ClaimSource
 from gateway.identity import IdentitySettings
-from gateway.policy import DEMO_AGREEMENTS
+from gateway.policy_loader import DEMO_AGREEMENTS
 from privacy.audit.keys import generate
 from tests.gateway_support import Gateway, World, free_port, wait_ready
 from tests.identity_provider import AUDIENCE, RESOURCE, Provider

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from gateway.app import GatewaySettings, create_app
-from gateway.policy import DEMO_AGREEMENTS
+from gateway.policy_loader import DEMO_AGREEMENTS
 from privacy.agreements import AgreementError
 from privacy.audit.keys import generate as generate_audit_keys
-from resolvers.connectors.config import load
+from resolvers.connectors.partners_file import load
 from tests.gateway_support import World
 
 VCV = [sys.executable, "-m", "gateway.cli"]

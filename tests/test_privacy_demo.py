@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from privacy import cli
+from privacy import policy_reports
 from privacy.agreements import load_agreements
 from privacy.guard import Guard
 from privacy.policy import Decision, PolicySet
-from privacy.pseudonyms import PseudonymKeys, ensure_demo_keys
+from privacy.pseudonyms import PseudonymKeys, ensure_demo_pseudonym_keys
 from privacy.treatments import ALLOW, PSEUDONYMIZE, REDACT, Treatment, pseudonym
 from privacy.vocabulary import PURPOSES, ROLES
-from resolvers.connectors.config import load
+from resolvers.connectors.partners_file import load
 from resolvers.joint import catalogue
 
 AGREEMENTS = Path(__file__).resolve().parent.parent / "fixtures" / "agreements"
@@ -50,9 +50,9 @@ def situations(consumers: list[tuple[str, str]]) -> product:
 
 
 def test_the_demo_agreements_are_valid_and_cover_every_owner(policy: PolicySet) -> None:
-    assert cli.check(AGREEMENTS, demo_catalogue(), {*ROLES, *PARTNERS}) == []
+    assert policy_reports.check(AGREEMENTS, demo_catalogue(), {*ROLES, *PARTNERS}) == []
     assert sorted(policy.agreements) == ["bank", "invest", "life", "property", "rm"]
-    assert cli.summary(policy).startswith("5 agreements, ")
+    assert policy_reports.summary(policy).startswith("5 agreements, ")
 
 
 def test_the_demo_exercises_every_treatment(policy: PolicySet) -> None:
@@ -155,7 +155,7 @@ class Money:
 
 def test_what_a_partner_actually_receives_for_a_consented_lead(policy: PolicySet, tmp_path: Path) -> None:
     keys = PseudonymKeys.load(policy.pseudonymizing_owners(),
-                              directory=ensure_demo_keys(tmp_path, policy.owners()), environ={})
+                              directory=ensure_demo_pseudonym_keys(tmp_path, policy.owners()), environ={})
     record = {("rm", "Customer.id"): "C-000042", ("rm", "Customer.givenName"): "Jana Maria",
               ("rm", "Customer.birthDate"): date(1980, 5, 17), ("rm", "Customer.email"): "jana@mail.example",
               ("invest", "Depot.marketValue"): Money(Decimal("48211.37"), "EUR"),
@@ -178,7 +178,7 @@ def test_what_a_partner_actually_receives_for_a_consented_lead(policy: PolicySet
 
 
 def test_explain_table_lists_every_field_with_its_rule_aligned(policy: PolicySet) -> None:
-    table = cli.explain_table(policy, "bank", "life", "lead_management")
+    table = policy_reports.explain_table(policy, "bank", "life", "lead_management")
     lines = table.splitlines()
     assert lines[0] == "What life sees of bank's data for lead_management"
     header = lines[2]
@@ -200,14 +200,14 @@ def test_explain_table_lists_every_field_with_its_rule_aligned(policy: PolicySet
 
 
 def test_explain_table_for_a_role_and_given_consents(policy: PolicySet) -> None:
-    table = cli.explain_table(policy, "life", "consultant", "advisory", consents=[])
+    table = policy_reports.explain_table(policy, "life", "consultant", "advisory", consents=[])
     assert "with active consents: none" in table.splitlines()[0]
     row = next(line for line in table.splitlines() if line.startswith("LifePolicy.healthClass"))
     assert row.split()[1:3] == ["redact", "life/health-class-stays-with-life"]
 
 
 def test_records_of_processing_as_json(policy: PolicySet) -> None:
-    records = json.loads(cli.records(policy, "json"))
+    records = json.loads(policy_reports.records(policy, "json"))
     life = records["owners"]["life"]
     assert life["data_categories"]["health"] == ["LifePolicy.healthClass"]
     assert life["consent_requirements"] == [{"rule": "life/partners-leads", "consent": "lead_management",
@@ -225,7 +225,7 @@ def test_records_of_processing_as_json(policy: PolicySet) -> None:
 
 
 def test_records_of_processing_as_markdown(policy: PolicySet) -> None:
-    text = cli.records(policy, "markdown")
+    text = policy_reports.records(policy, "markdown")
     assert text.startswith("# Record of processing activities (GDPR Art. 30)\n")
     for owner in ("bank", "invest", "life", "property", "rm"):
         assert f"\n## {owner} — " in text
@@ -238,7 +238,7 @@ def test_records_of_processing_as_markdown(policy: PolicySet) -> None:
     assert "- property/no-claims-for-sales: PropertyPolicy.claims withheld from consultant, customer, partner, " \
            "service_agent, compliance for lead_management" in text
     with pytest.raises(ValueError, match="unknown format"):
-        cli.records(policy, "csv")  # type: ignore[arg-type]
+        policy_reports.records(policy, "csv")  # type: ignore[arg-type]
 
 
 def test_check_reports_problems_of_a_broken_copy_by_file_and_line(tmp_path: Path) -> None:
@@ -247,7 +247,7 @@ def test_check_reports_problems_of_a_broken_copy_by_file_and_line(tmp_path: Path
     life = tmp_path / "life.yaml"
     life.write_text(life.read_text().replace("LifePolicy.premium: {generalize: {step: 10}}",
                                              "LifePolicy.premium: {mask: last4}"))
-    lines = cli.check(tmp_path, demo_catalogue(), {*ROLES, *PARTNERS})
+    lines = policy_reports.check(tmp_path, demo_catalogue(), {*ROLES, *PARTNERS})
     line_no = next(i for i, text in enumerate(life.read_text().splitlines(), 1) if "{mask: last4}" in text)
     assert lines == [f"{life}:{line_no}: LifePolicy.premium: mask last4 does not fit the field's type "
                      "(LifePolicy.premium is money); mask applies to string fields"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.alliance import partner_record
-from gateway.policy import DEMO_AGREEMENTS
+from gateway.policy_loader import DEMO_AGREEMENTS
 from privacy.pseudonyms import PseudonymKeys, index_token
 from privacy.treatments import pseudonym
 from tests.gateway_support import SHOWCASE, Gateway, World, consultant_of

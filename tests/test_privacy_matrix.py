@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from fixtures.alliance import partner_record
-from gateway.policy import DEMO_AGREEMENTS, load_policy
+from gateway.policy_loader import DEMO_AGREEMENTS, load_policy
 from privacy.pseudonyms import PseudonymKeys
 from privacy.treatments import apply
 from privacy.vocabulary import PURPOSES
-from resolvers.connectors.config import parse
 from resolvers.connectors.mapping import to_joint
+from resolvers.connectors.partners_file import parse
 from resolvers.joint import CONTRACT_TYPES, MASTER_FIELDS, TYPE_OF_PRODUCT
-from resolvers.types import Money
+from resolvers.values import MoneyValue
 from tests.gateway_support import SHOWCASE, Gateway, World
 
 CONSUMERS = [("consultant", "consultant"), ("customer", "customer"), ("service_agent", "service_agent"),
@@ -49,7 +49,7 @@ def _shown(value: Any, kind: str) -> Any:
     """A Python value as the GraphQL response carries it (with the sub-selection of _full_query)."""
     if value is None:
         return None
-    if isinstance(value, Money):
+    if isinstance(value, MoneyValue):
         return {"amount": str(value.amount), "currency": value.currency}
     if isinstance(value, date):
         return value.isoformat()

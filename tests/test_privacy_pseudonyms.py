@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.pseudonyms import PseudonymKeyError, PseudonymKeys, ensure_demo_keys, env_name
+from privacy.pseudonyms import PseudonymKeyError, PseudonymKeys, ensure_demo_pseudonym_keys, env_name
 from privacy.treatments import PSEUDONYMIZE, apply
 
 FORMAT = re.compile(r"^PSN-[A-Z2-7]{16}$")
@@ -47,10 +47,10 @@ def test_env_names_are_upper_case_with_underscores() -> None:
 
 
 def test_demo_keys_are_generated_once_private_and_never_replaced(tmp_path: Path) -> None:
-    directory = ensure_demo_keys(tmp_path / "keys", ["rm", "bank"])
+    directory = ensure_demo_pseudonym_keys(tmp_path / "keys", ["rm", "bank"])
     first = (directory / "rm.key").read_text()
     assert stat.S_IMODE((directory / "rm.key").stat().st_mode) == 0o600
-    ensure_demo_keys(directory, ["rm", "bank", "life"])
+    ensure_demo_pseudonym_keys(directory, ["rm", "bank", "life"])
     assert (directory / "rm.key").read_text() == first
     keys = PseudonymKeys.load(["rm", "bank", "life"], directory=directory, environ={})
     assert len({keys.get(o) for o in ("rm", "bank", "life")}) == 3

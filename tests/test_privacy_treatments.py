@@ -23,7 +23,7 @@ from privacy.treatments import (
 
 
 @dataclass(frozen=True, slots=True)
-class Money:  # the shape resolvers.types.Money has: a dataclass with amount and currency
+class Money:  # the shape resolvers.values.Money has: a dataclass with amount and currency
     amount: Decimal
     currency: str
 

@@ -9,7 +9,7 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
-from privacy.pseudonyms import PseudonymKeys, ensure_demo_keys, index_token
+from privacy.pseudonyms import PseudonymKeys, ensure_demo_pseudonym_keys, index_token
 from privacy.treatments import pseudonym
 from tests.gateway_support import Gateway, World, private_master
 
@@ -67,7 +67,7 @@ async def test_the_index_follows_new_customers_and_a_rotated_key(make_gateway, w
     rotated = tmp_path / "rotated-keys"
     shutil.copytree(world.pseudonym_keys, rotated)
     (rotated / "rm.key").unlink()
-    ensure_demo_keys(rotated, ["rm"])
+    ensure_demo_pseudonym_keys(rotated, ["rm"])
     after = await make_gateway(settings_overrides={"db_url": db, "keys_dir": rotated})
     new_key = PseudonymKeys.load(["rm"], directory=rotated).for_consumer("rm", "life")
     assert new_key is not None

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from fixtures.seed import seed_master
-from gateway.policy import DEMO_AGREEMENTS
+from gateway.policy_loader import DEMO_AGREEMENTS
 from gateway.tokens import mint
 from privacy.audit.keys import generate
 from tests.gateway_support import CUSTOMERS, SEED, World, audit_chain, free_port, wait_ready

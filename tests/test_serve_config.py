@@ -10,8 +10,8 @@ import yaml
 from click.testing import CliRunner
 
 from gateway.cli import main
-from gateway.config import ConfigError, load_config
 from gateway.serve import identity_settings
+from gateway.serve_config import ServeConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def test_flags_beat_environment_beat_file(config_file: Path, monkeypatch: pytest
 
 def test_a_misspelt_key_is_an_error_not_a_silent_default(config_file: Path) -> None:
     config_file.write_text(config_file.read_text() + "wokers: 8\n")
-    with pytest.raises(ConfigError, match=r"wokers: unknown setting"):
+    with pytest.raises(ServeConfigError, match=r"wokers: unknown setting"):
         load_config(config_file)
 
 
@@ -48,7 +48,7 @@ def test_missing_and_invalid_settings_are_named(tmp_path: Path, monkeypatch: pyt
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "vcv.yaml"
     path.write_text("workers: 0\njwks: /nowhere/jwks.json\n")
-    with pytest.raises(ConfigError) as refused:
+    with pytest.raises(ServeConfigError) as refused:
         load_config(path)
     message = str(refused.value)
     assert str(path) in message
@@ -66,7 +66,7 @@ def test_missing_and_invalid_settings_are_named(tmp_path: Path, monkeypatch: pyt
 def test_a_broken_file_is_named_with_its_line(tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "vcv.yaml"
     path.write_text(content)
-    with pytest.raises(ConfigError, match=expected):
+    with pytest.raises(ServeConfigError, match=expected):
         load_config(path)
 
 
@@ -111,15 +111,15 @@ def test_a_provider_needs_an_audience_and_one_source_of_keys(config_file: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("VCV_JWKS", "VCV_JWKS_URL", "VCV_ISSUER", "VCV_AUDIENCE", "VCV_CLAIMS"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ConfigError, match=r"give `jwks` \(a file\) or `jwks_url`, not both"):
+    with pytest.raises(ServeConfigError, match=r"give `jwks` \(a file\) or `jwks_url`, not both"):
         load_config(config_file, jwks_url="https://login.bank.example/realms/rm/protocol/openid-connect/certs")
     settings = yaml.safe_load(config_file.read_text())
     del settings["jwks"]
     settings["issuer"] = "https://login.bank.example/realms/rm"
     config_file.write_text(yaml.safe_dump(settings))
-    with pytest.raises(ConfigError, match=r"identity: `audience` is required with a provider's keys"):
+    with pytest.raises(ServeConfigError, match=r"identity: `audience` is required with a provider's keys"):
         load_config(config_file)
-    with pytest.raises(ConfigError, match=r"issuer: Value error, not an http\(s\) URL: login.bank.example"):
+    with pytest.raises(ServeConfigError, match=r"issuer: Value error, not an http\(s\) URL: login.bank.example"):
         load_config(config_file, issuer="login.bank.example", audience="vcv")
 
     settings.update(audience="vcv-gateway", claims={"role": {"claim": "realm_access.roles", "prefix": "vcv-"},
@@ -131,5 +131,5 @@ def test_a_provider_needs_an_audience_and_one_source_of_keys(config_file: Path,
     assert identity.claims.consultant_id.claim == "consultant_id"  # what the file does not say stays the demo's
     # The environment can carry the mapping too, as JSON.
     monkeypatch.setenv("VCV_CLAIMS", '{"role": {"claim": "groups", "map": {"g-1": "auditor"}}}')
-    with pytest.raises(ConfigError, match=r"claims\.role: Value error, role map targets auditor"):
+    with pytest.raises(ServeConfigError, match=r"claims\.role: Value error, role map targets auditor"):
         load_config(config_file)

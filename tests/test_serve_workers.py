@@ -20,7 +20,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.seed import seed_master
-from gateway.policy import DEMO_AGREEMENTS
+from gateway.policy_loader import DEMO_AGREEMENTS
 from gateway.tokens import mint
 from privacy.audit.keys import generate
 from tests.gateway_support import CUSTOMERS, SEED, SHOWCASE, World, audit_chain, free_port, wait_ready

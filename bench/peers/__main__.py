@@ -45,9 +45,9 @@ from bench.results import replace_section
 from bench.run import NAMES, QUERY, RESULTS, SHOWCASE, TEMPLATE, Client, _pct, machine
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
-from gateway.tokens import ensure_demo_keys, mint
+from gateway.tokens import ensure_demo_signing_keys, mint
 from privacy.audit.keys import generate as generate_audit_keys
-from privacy.pseudonyms import ensure_demo_keys as ensure_pseudonym_keys
+from privacy.pseudonyms import ensure_demo_pseudonym_keys
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -194,8 +194,8 @@ class Stack:
         (work / "agreements").mkdir()
         for owner, text in agreements().items():
             (work / "agreements" / f"{owner}.yaml").write_text(text)
-        jwks = ensure_demo_keys(work)
-        keys_dir = ensure_pseudonym_keys(work / "pseudonym-keys", ["rm", *NAMES])
+        jwks = ensure_demo_signing_keys(work)
+        keys_dir = ensure_demo_pseudonym_keys(work / "pseudonym-keys", ["rm", *NAMES])
         audit_key, _ = generate_audit_keys(work / "audit-keys")
         gateway_ports: dict[str, int] = {}
         for g in GATEWAYS:  # four distinct ports (a released port may be handed out again)

@@ -12,7 +12,7 @@ import yaml
 
 from fixtures.alliance import PARTNERS, Alliance, partner_record
 from resolvers.joint import TYPE_OF_PRODUCT
-from resolvers.types import ContractRef
+from resolvers.values import ContractRef
 
 JS_PARTNERS = ("bank", "life", "invest")  # served by subgraphs.cjs; property is the project's own simulator
 # The one type every contract ID of the bank resolves through (an entity interface): vcv knows contracts by ID.

@@ -58,10 +58,10 @@ from resolvers import (
     ContractRef,
     ContractValues,
     CustomerView,
+    MoneyValue,
     PartnerError,
     models,
 )
-from resolvers import Money as MoneyValue
 
 log = logging.getLogger("vcv.planner")
 # Which path answered, so an operator sees how much traffic the planner covers (`planner`) and how much

@@ -1,18 +1,12 @@
 """Partner connectors: where each partner system is called. `build_connectors` turns the configuration
-into one connector per partner sharing one HTTP session."""
+into one connector per partner sharing one HTTP session; a new protocol is a `Connector` subclass
+registered with `register_protocol` (docs/connectors.md)."""
 
 from __future__ import annotations
 
-import aiohttp
+from resolvers.connectors.base import Batch, CallContext, Connector
+from resolvers.connectors.connector_config import ConnectorConfig, PartnersConfig, PartnersConfigError
+from resolvers.connectors.protocols import build_connectors, protocol_names, register_protocol
 
-from resolvers.connectors.base import CallContext, Connector
-from resolvers.connectors.config import ConnectorConfig, PartnersConfig
-from resolvers.connectors.graphql import GraphQLConnector
-from resolvers.connectors.rest import RestConnector
-
-__all__ = ["CallContext", "Connector", "ConnectorConfig", "PartnersConfig", "build_connectors"]
-
-
-def build_connectors(config: PartnersConfig, session: aiohttp.ClientSession) -> dict[str, Connector]:
-    kinds: dict[str, type[Connector]] = {"rest": RestConnector, "graphql": GraphQLConnector}
-    return {pid: kinds[c.protocol](c, session) for pid, c in config.partners.items()}
+__all__ = ["Batch", "CallContext", "Connector", "ConnectorConfig", "PartnersConfig", "PartnersConfigError",
+           "build_connectors", "protocol_names", "register_protocol"]

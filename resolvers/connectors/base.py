@@ -1,6 +1,12 @@
-"""Calling one partner: batching by its maximum batch size, per-partner timeout inside the request's
-deadline, a concurrency limit, a circuit breaker and a retry for idempotent reads. Protocol specifics
-(REST, GraphQL) live in the subclasses; everything a caller may see of a failure is a `PartnerError`."""
+"""Calling one partner, and the extension point for a new protocol.
+
+`Connector` does everything a protocol has in common: batching by the partner's maximum batch size, the
+per-partner timeout inside the request's deadline, a concurrency limit, a circuit breaker, retries of
+idempotent reads within a budget, metrics, a trace span per call, and mapping the partner's records onto the
+joint model. A protocol (REST and GraphQL here; docs/connectors.md shows how to add one) is a subclass that
+implements one method, `call_batch`: send one batch, return the partner's records. It is registered under
+the name `protocol:` takes in partners.yaml with `register_protocol` (resolvers/connectors/protocols.py).
+Everything a caller may see of a failure is a `PartnerError`."""
 
 from __future__ import annotations
 
@@ -16,12 +22,12 @@ from opentelemetry import propagate, trace
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
-from resolvers.connectors.config import ConnectorConfig
+from resolvers.connectors.connector_config import ConnectorConfig
 from resolvers.connectors.mapping import BadRecord, partner_fields, to_joint
-from resolvers.connectors.metrics import PARTNER_CALLS, PARTNER_CONTRACTS, PARTNER_SECONDS
+from resolvers.connectors.partner_metrics import PARTNER_CALLS, PARTNER_CONTRACTS, PARTNER_SECONDS
 from resolvers.connectors.retry import RetryBudget, RetrySettings, backoff, should_retry
-from resolvers.errors import PartnerError
-from resolvers.types import ContractValues
+from resolvers.source_errors import PartnerError
+from resolvers.values import ContractValues
 
 log = logging.getLogger("vcv.connector")
 _NO_TRACING = trace.NoOpTracer()
@@ -36,9 +42,13 @@ class CallContext:
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
-    records: list[Any]
-    not_found: list[str]
+class Batch:
+    """One call to a partner, as `Connector.call_batch` receives it."""
+
+    ids: list[str]  # the contract IDs asked for: no duplicates, at most the partner's max_batch_size
+    fields: list[str]  # the partner's names of the fields wanted (from the entry's `fields` mapping)
+    joint_fields: set[str]  # the same fields in the joint model's names (BankAccount.iban is `iban`)
+    headers: dict[str, str]  # Authorization, X-Request-ID, X-Purpose (and traceparent): send every one
 
 
 Outcome = ContractValues | PartnerError
@@ -53,12 +63,13 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class Connector:
-    """Base class; subclasses implement `_call` for one batch."""
+    """The base class of every protocol. A subclass implements `call_batch` and nothing else; it reads its
+    partner's entry as `self.config` and calls it over `self.session`, the gateway's one HTTP session."""
 
     def __init__(self, config: ConnectorConfig, session: aiohttp.ClientSession,
                  breaker: CircuitBreaker | None = None) -> None:
         self.config = config
-        self._session = session
+        self.session = session
         self.breaker = breaker or CircuitBreaker(BreakerSettings(config.breaker_failures, config.breaker_cooldown_s))
         self._limit = asyncio.Semaphore(config.max_concurrency)
         self._retry = RetrySettings(attempts=1 + config.retries, budget_ratio=config.retry_budget)
@@ -80,14 +91,14 @@ class Connector:
         with ctx.tracer.start_as_current_span(f"partner {self.config.id}", kind=trace.SpanKind.CLIENT, attributes={
                 "vcv.partner": self.config.id, "vcv.contracts": len(ids), "vcv.request_id": ctx.request_id}) as span:
             try:
-                reply = await self._guarded(ids, joint_fields, ctx)
+                records = await self._guarded(ids, joint_fields, ctx)
             except PartnerError as error:
                 span.set_attribute("vcv.outcome", error.code)
                 span.set_status(trace.StatusCode.ERROR, error.code)
                 return dict.fromkeys(ids, error)
             span.set_attribute("vcv.outcome", "ok")
         outcome: dict[str, Outcome] = {}
-        for record in reply.records:
+        for record in records:
             try:
                 values = to_joint(self.config, record, joint_fields)
             except BadRecord as exc:
@@ -105,7 +116,7 @@ class Connector:
                                                 f"{missing} not returned")
         return outcome
 
-    async def _guarded(self, ids: list[str], joint_fields: set[str], ctx: CallContext) -> Reply:
+    async def _guarded(self, ids: list[str], joint_fields: set[str], ctx: CallContext) -> list[Any]:
         if not self.breaker.allow():
             PARTNER_CALLS.labels(self.config.id, "PARTNER_CIRCUIT_OPEN").inc()
             raise PartnerError("PARTNER_CIRCUIT_OPEN", self.config.id)
@@ -116,9 +127,9 @@ class Connector:
         try:
             try:
                 # The fast path: one plain call. Only a failure pays for the retry machinery below.
-                reply = await self._timed(ids, wanted, joint_fields, ctx)
+                records = await self._timed(ids, wanted, joint_fields, ctx)
             except PartnerError as first:
-                reply = await self._retried(first, ids, wanted, joint_fields, ctx)
+                records = await self._retried(first, ids, wanted, joint_fields, ctx)
         except PartnerError as error:
             PARTNER_CALLS.labels(self.config.id, error.code).inc()
             self._seconds_metric.observe(time.perf_counter() - started)
@@ -132,10 +143,10 @@ class Connector:
         self._ok_metric.inc()
         self._seconds_metric.observe(time.perf_counter() - started)
         self.breaker.success()
-        return reply
+        return records
 
     async def _retried(self, first: PartnerError, ids: list[str], wanted: list[str], joint_fields: set[str],
-                       ctx: CallContext) -> Reply:
+                       ctx: CallContext) -> list[Any]:
         """After a failed first try: tried again as tenacity decides (retryable failure, within the deadline and
         the partner's retry budget, after a jittered backoff or the partner's Retry-After), else `first`."""
         retry = should_retry(self.retry_budget, ctx.deadline)
@@ -151,7 +162,7 @@ class Connector:
         raise first  # not reached: the last attempt's failure is re-raised above
 
     async def _timed(self, ids: list[str], wanted: list[str], joint_fields: set[str],
-                     ctx: CallContext) -> Reply:
+                     ctx: CallContext) -> list[Any]:
         remaining = ctx.deadline - time.monotonic()
         timeout = min(self.config.timeout_s, remaining)
         if timeout <= 0:
@@ -162,7 +173,7 @@ class Connector:
             propagate.inject(headers)  # traceparent: the partner can join its own spans to this call
         try:
             async with self._limit:
-                return await asyncio.wait_for(self._call(ids, wanted, joint_fields, headers), timeout)
+                return await asyncio.wait_for(self.call_batch(Batch(ids, wanted, joint_fields, headers)), timeout)
         except TimeoutError:
             raise PartnerError("PARTNER_TIMEOUT", self.config.id, f"no answer within {timeout:.3f}s") from None
         except aiohttp.ContentTypeError:
@@ -174,11 +185,22 @@ class Connector:
         except aiohttp.ClientError as exc:
             raise PartnerError("PARTNER_UNAVAILABLE", self.config.id, type(exc).__name__) from None
 
-    async def _call(self, ids: list[str], wanted: list[str], joint_fields: set[str],
-                    headers: dict[str, str]) -> Reply:
-        raise NotImplementedError
+    async def call_batch(self, batch: Batch) -> list[Any]:
+        """Send one batch to the partner and return its records, in its own vocabulary: each a JSON object
+        holding `config.id_field` and `config.product_field`, and the fields named in `batch.fields`. Leave
+        out an ID the partner does not know (it is reported as PARTNER_BAD_RESPONSE for that contract only);
+        a record for an ID not asked for is dropped.
 
-    def _status_error(self, response: aiohttp.ClientResponse) -> PartnerError:
+        The protocol's one method. Raise `self.status_error(response)` for an HTTP status other than success,
+        and `PartnerError("PARTNER_BAD_RESPONSE", self.config.id, why)` for an answer of the wrong shape. The
+        rest is the base class's: a timeout, a refused or dropped connection (aiohttp's errors) and a body
+        that is not JSON (ValueError) become PARTNER_* errors, retried where that can help."""
+        raise NotImplementedError(f"{type(self).__name__} must implement call_batch")
+
+    def status_error(self, response: aiohttp.ClientResponse) -> PartnerError:
+        """The PartnerError for an HTTP answer other than success: 429 and 502-504 retryable (after the
+        partner's Retry-After), other 5xx and 401/403 not (trying again changes nothing), the rest a bad
+        response."""
         status = response.status
         if status in (429, 502, 503, 504):
             return PartnerError("PARTNER_UNAVAILABLE", self.config.id, f"HTTP {status}", retryable=True,

@@ -10,12 +10,14 @@ implements (docs/partners.md)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
-from resolvers.connectors.base import Connector, Reply
-from resolvers.connectors.config import FieldMap
-from resolvers.errors import PartnerError
+from resolvers.connectors.base import Batch, Connector
+from resolvers.connectors.connector_config import FieldMap
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
+from resolvers.source_errors import PartnerError
 
 
 class GraphQLConnector(Connector):
@@ -49,26 +51,23 @@ class GraphQLConnector(Connector):
                 parts.append(_leaf(spec.source, kinds[name]))
         return " ".join(dict.fromkeys(parts))
 
-    async def _call(self, ids: list[str], wanted: list[str], joint_fields: set[str],
-                    headers: dict[str, str]) -> Reply:
+    async def call_batch(self, batch: Batch) -> list[Any]:
         typename = self.config.graphql_typename
         query = ("query Lookup($representations: [_Any!]!) { _entities(representations: $representations) "
-                 f"{{ {self._fragments(joint_fields)} }} }}")
-        representations = [{"__typename": typename, self.config.id_field: i} for i in ids]
+                 f"{{ {self._fragments(batch.joint_fields)} }} }}")
+        representations = [{"__typename": typename, self.config.id_field: i} for i in batch.ids]
         body = orjson.dumps({"query": query, "variables": {"representations": representations},
                              "operationName": "Lookup"})
-        async with self._session.post(self.config.base_url + self.config.batch_path, data=body,
-                                      headers={**headers, "Content-Type": "application/json"}) as response:
+        async with self.session.post(self.config.base_url + self.config.batch_path, data=body,
+                                     headers={**batch.headers, "Content-Type": "application/json"}) as response:
             if response.status != 200:
-                raise self._status_error(response)
+                raise self.status_error(response)
             payload = await response.json(content_type=None, loads=orjson.loads)
         data = payload.get("data") if isinstance(payload, dict) else None
         entities = data.get("_entities") if isinstance(data, dict) else None
         if not isinstance(entities, list):
             raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, "no _entities in the answer")
-        found = [e for e in entities if e is not None]
-        missing = [i for i, e in zip(ids, entities, strict=False) if e is None]
-        return Reply(found, missing)
+        return [e for e in entities if e is not None]  # null: an entity the subgraph does not know
 
 
 def _leaf(source: str, kind: str) -> str:

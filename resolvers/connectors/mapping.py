@@ -9,9 +9,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from resolvers.connectors.config import ConnectorConfig
+from resolvers.connectors.connector_config import ConnectorConfig
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
-from resolvers.types import ContractValues, Money
+from resolvers.values import ContractValues, MoneyValue
 
 
 class BadRecord(ValueError):
@@ -83,7 +83,7 @@ def _coerce(kind: str, raw: Any, sub_map: dict[str, str] | None = None) -> Any:
             raise TypeError(kind)
         if not _CURRENCY.match(raw["currency"]):
             raise ValueError(kind)
-        return Money(_decimal(raw.get("amount")), raw["currency"])
+        return MoneyValue(_decimal(raw.get("amount")), raw["currency"])
     raise TypeError(f"unknown kind {kind}")
 
 

@@ -7,22 +7,21 @@ from typing import Any
 
 import orjson
 
-from resolvers.connectors.base import Connector, Reply
-from resolvers.errors import PartnerError
+from resolvers.connectors.base import Batch, Connector
+from resolvers.source_errors import PartnerError
 
 
 class RestConnector(Connector):
-    async def _call(self, ids: list[str], wanted: list[str], joint_fields: set[str],
-                    headers: dict[str, str]) -> Reply:
-        body: dict[str, Any] = {"ids": ids}
+    async def call_batch(self, batch: Batch) -> list[Any]:
+        body: dict[str, Any] = {"ids": batch.ids}
         if self.config.field_selection:
-            body["fields"] = wanted
-        async with self._session.post(self.config.base_url + self.config.batch_path, data=orjson.dumps(body),
-                                      headers={**headers, "Content-Type": "application/json"}) as response:
+            body["fields"] = batch.fields
+        async with self.session.post(self.config.base_url + self.config.batch_path, data=orjson.dumps(body),
+                                     headers={**batch.headers, "Content-Type": "application/json"}) as response:
             if response.status != 200:
-                raise self._status_error(response)
+                raise self.status_error(response)
             payload = await response.json(content_type=None, loads=orjson.loads)
         if not isinstance(payload, dict) or not isinstance(payload.get("contracts"), list):
             raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, "no 'contracts' list")
-        not_found = payload.get("not_found") or []
-        return Reply(payload["contracts"], [x for x in not_found if isinstance(x, str)])
+        records: list[Any] = payload["contracts"]
+        return records  # `not_found` needs no reading: an ID not answered is reported as such

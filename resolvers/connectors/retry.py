@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from tenacity import RetryCallState, wait_random_exponential
 
-from resolvers.errors import PartnerError
+from resolvers.source_errors import PartnerError
 
 # Full jitter (AWS architecture blog): a random wait up to 20 ms, 40 ms, ... at most 200 ms.
 _JITTER = wait_random_exponential(multiplier=0.02, max=0.2)

@@ -20,7 +20,7 @@ from gateway.claims import ClaimMapping
 from gateway.cost import DEFAULT_MAX_COST
 
 
-class ConfigError(ValueError):
+class ServeConfigError(ValueError):
     """A configuration that cannot be used; the message names the setting and where it came from."""
 
 
@@ -133,7 +133,7 @@ def load_config(path: Path | None = None, **flags: Any) -> ServeConfig:
     try:
         return FromFile(**{name: value for name, value in flags.items() if value is not None})
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, path)) from None
+        raise ServeConfigError(_explain(exc, path)) from None
 
 
 def _check_file(path: Path) -> None:
@@ -141,13 +141,14 @@ def _check_file(path: Path) -> None:
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"configuration file {path}: {exc.strerror or exc}") from None
+        raise ServeConfigError(f"configuration file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"configuration file {path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ServeConfigError(f"configuration file {path}{line}: not valid YAML "
+                               f"({getattr(exc, 'problem', exc)})") from None
     if content is not None and not isinstance(content, dict):
-        raise ConfigError(f"configuration file {path}: expected a mapping of settings (`port: 8080`), "
+        raise ServeConfigError(f"configuration file {path}: expected a mapping of settings (`port: 8080`), "
                           f"found a {type(content).__name__}")
 
 

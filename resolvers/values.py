@@ -9,7 +9,7 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
-class Money:
+class MoneyValue:
     amount: Decimal
     currency: str
 

@@ -1,20 +1,30 @@
-"""Connector configuration (`partners.yaml`): how to reach each partner and how its vocabulary maps onto
-the joint model. Adding a partner that offers existing product types is an entry here and nothing else."""
+"""Reading the partners file (`partners.yaml`): validated against a JSON Schema (whose `protocol` values are
+the registered protocols, resolvers/connectors/protocols.py), then checked against the joint model, into a
+`PartnersConfig` (resolvers/connectors/connector_config.py). Adding a partner that offers existing product
+types is an entry in the file and nothing else."""
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from resolvers.connectors.connector_config import (
+    ConnectorConfig,
+    FieldMap,
+    GraphQLType,
+    PartnersConfig,
+    PartnersConfigError,
+)
+from resolvers.connectors.protocols import protocol_names
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
 
-SCHEMA: dict[str, Any] = {
+# The file's JSON Schema; `protocol` is filled in from the registry each time a file is read (schema()).
+_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["partners"],
     "additionalProperties": False,
@@ -37,7 +47,7 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,31}$"},
                 "name": {"type": "string"},
-                "protocol": {"enum": ["rest", "graphql"]},
+                "protocol": {"enum": []},  # the registered protocols: see schema()
                 "base_url": {"type": "string", "pattern": "^https?://"},
                 "credential": {"type": "string"},
                 "timeout_ms": {"type": "integer", "minimum": 1},
@@ -67,66 +77,11 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class ConfigError(ValueError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class FieldMap:
-    source: str
-    # for lists of objects (transactions, claims, positions): joint sub-field -> partner sub-field
-    fields: dict[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GraphQLType:
-    """One of a GraphQL partner's contract types: its name there and the mapping of its fields."""
-
-    typename: str
-    fields: dict[str, FieldMap]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectorConfig:
-    id: str
-    name: str
-    protocol: str
-    base_url: str
-    credential: str
-    contract_prefix: str
-    id_field: str
-    product_field: str
-    products: dict[str, str]
-    fields: dict[str, FieldMap]
-    timeout_s: float = 2.0
-    max_batch_size: int = 50
-    max_concurrency: int = 8
-    retries: int = 1  # extra tries of a batch read on a retryable failure
-    retry_budget: float = 0.2  # retries add at most this fraction of the partner's calls (plus a small reserve)
-    breaker_failures: int = 5  # consecutive failures that open the circuit
-    breaker_cooldown_s: float = 10.0  # how long it stays open before one trial call
-    batch_path: str = "/v1/contracts/batch"
-    field_selection: bool = True
-    graphql_typename: str = ""
-    # joint contract type -> partner type, for a GraphQL partner with several entity types (empty: one type,
-    # `graphql_typename`, whose fields are `fields`)
-    graphql_types: dict[str, GraphQLType] = field(default_factory=dict)
-
-    @property
-    def product_types(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self.products.values()))
-
-    def fields_of(self, joint_type: str) -> dict[str, FieldMap]:
-        """The mapping that applies to contracts of `joint_type` (`BankAccount`, `Loan`, ...)."""
-        entry = self.graphql_types.get(joint_type)
-        return self.fields if entry is None else entry.fields
-
-
-@dataclass(frozen=True, slots=True)
-class PartnersConfig:
-    partners: dict[str, ConnectorConfig]
-    deadline_s: float = 5.0
-    source: str = field(default="<memory>", compare=False)
+def schema() -> dict[str, Any]:
+    """The partners file's JSON Schema, `protocol` naming every protocol registered now."""
+    partner = _SCHEMA["$defs"]["partner"]
+    properties = {**partner["properties"], "protocol": {"enum": protocol_names()}}
+    return {**_SCHEMA, "$defs": {**_SCHEMA["$defs"], "partner": {**partner, "properties": properties}}}
 
 
 _ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -139,7 +94,8 @@ def _expand(value: str, where: str, allow_missing: bool = False) -> str:
         if not value and allow_missing:
             return ""
         if not value:  # an empty credential would only show up later, as every partner call refused
-            raise ConfigError(f"{where}: environment variable {name} is {'empty' if name in os.environ else 'not set'}")
+            state = "empty" if name in os.environ else "not set"
+            raise PartnersConfigError(f"{where}: environment variable {name} is {state}")
         return value
 
     return _ENV.sub(sub, value)
@@ -148,17 +104,21 @@ def _expand(value: str, where: str, allow_missing: bool = False) -> str:
 def parse(raw: Any, source: str = "<memory>", *, allow_missing_env: bool = False) -> PartnersConfig:
     """Validate and build; `allow_missing_env` is for tools (policy check) that never call a partner."""
     try:
-        jsonschema.validate(raw, SCHEMA)
+        jsonschema.validate(raw, schema())
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise ConfigError(f"{source}: {where}: {exc.message}") from None
+        message = exc.message
+        if exc.validator == "enum" and list(exc.absolute_path)[-1:] == ["protocol"]:
+            message = (f"unknown protocol {exc.instance!r}; the registered protocols are "
+                       f"{', '.join(protocol_names())} (resolvers.register_protocol adds one)")
+        raise PartnersConfigError(f"{source}: {where}: {message}") from None
     partners: dict[str, ConnectorConfig] = {}
     for index, entry in enumerate(raw["partners"]):
         where = f"{source}: partners/{index} ({entry['id']})"
         if entry["id"] in partners:
-            raise ConfigError(f"{where}: duplicate partner id")
+            raise PartnersConfigError(f"{where}: duplicate partner id")
         if entry["protocol"] == "graphql" and not entry.get("graphql_typename"):
-            raise ConfigError(f"{where}: a graphql partner needs graphql_typename")
+            raise PartnersConfigError(f"{where}: a graphql partner needs graphql_typename")
         fields = {name: _field_map(spec) for name, spec in entry["fields"].items()}
         _check_fields(where, entry["products"], fields)
         graphql_types = _graphql_types(where, entry, fields)
@@ -177,7 +137,7 @@ def parse(raw: Any, source: str = "<memory>", *, allow_missing_env: bool = False
         )
     prefixes = [p.contract_prefix for p in partners.values()]
     if len(set(prefixes)) != len(prefixes):
-        raise ConfigError(f"{source}: two partners share a contract_prefix")
+        raise PartnersConfigError(f"{source}: two partners share a contract_prefix")
     return PartnersConfig(partners, deadline_s=raw.get("deadline_ms", 5000) / 1000, source=source)
 
 
@@ -187,7 +147,7 @@ def load(path: Path, overrides: dict[str, dict[str, Any]] | None = None, *,
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise PartnersConfigError(f"{path}: not valid YAML: {exc}") from None
     for entry in (raw or {}).get("partners", []) if isinstance(raw, dict) else []:
         entry.update((overrides or {}).get(entry.get("id"), {}))
     return parse(raw, str(path), allow_missing_env=allow_missing_env)
@@ -206,22 +166,23 @@ def _graphql_types(where: str, entry: dict[str, Any], fields: dict[str, FieldMap
     if raw is None:
         return {}
     if entry["protocol"] != "graphql":
-        raise ConfigError(f"{where}: graphql_types is only for a graphql partner")
+        raise PartnersConfigError(f"{where}: graphql_types is only for a graphql partner")
     offered = sorted({TYPE_OF_PRODUCT[p] for p in entry["products"].values()})
     unknown = sorted(set(raw) - set(offered))
     if unknown:
-        raise ConfigError(f"{where}: graphql_types names {', '.join(unknown)}, which its products do not offer "
+        raise PartnersConfigError(f"{where}: graphql_types names {', '.join(unknown)}, which its products do not offer "
                           f"(they offer {', '.join(offered)})")
     missing = [t for t in offered if t not in raw]
     if missing:  # its contracts would come back with no fields at all, every one a bad record
-        raise ConfigError(f"{where}: graphql_types has no entry for {', '.join(missing)}")
+        raise PartnersConfigError(f"{where}: graphql_types has no entry for {', '.join(missing)}")
     result: dict[str, GraphQLType] = {}
     for joint_type, spec in raw.items():
         spec = {"typename": spec} if isinstance(spec, str) else spec
         own = {name: _field_map(s) for name, s in (spec.get("fields") or {}).items()}
         for name in own:
             if name not in CONTRACT_TYPES[joint_type]:
-                raise ConfigError(f"{where}: graphql_types/{joint_type}: '{name}' is not a field of {joint_type}")
+                raise PartnersConfigError(f"{where}: graphql_types/{joint_type}: '{name}' is not a field of "
+                                          f"{joint_type}")
         _check_fields(f"{where}: graphql_types/{joint_type}", {"_": _a_product(joint_type)}, own)
         shared = {n: m for n, m in fields.items() if n in CONTRACT_TYPES[joint_type]}
         result[joint_type] = GraphQLType(spec["typename"], {**shared, **own})
@@ -237,10 +198,10 @@ def _check_fields(where: str, products: dict[str, str], fields: dict[str, FieldM
     known = {name: kind for t in offered for name, kind in CONTRACT_TYPES[t].items()}
     for name, spec in fields.items():
         if name not in known:
-            raise ConfigError(f"{where}: field '{name}' is not a field of {', '.join(sorted(offered))}")
+            raise PartnersConfigError(f"{where}: field '{name}' is not a field of {', '.join(sorted(offered))}")
         obj = object_of(known[name])
         if obj and spec.fields is None:
-            raise ConfigError(f"{where}: field '{name}' is a list of {obj}; map it with 'from' and 'fields'")
+            raise PartnersConfigError(f"{where}: field '{name}' is a list of {obj}; map it with 'from' and 'fields'")
         for sub in (spec.fields or {}):
             if obj is None or sub not in OBJECTS[obj]:
-                raise ConfigError(f"{where}: '{name}.{sub}' is not a field of the joint model")
+                raise PartnersConfigError(f"{where}: '{name}.{sub}' is not a field of the joint model")
