@@ -173,15 +173,17 @@ async def _run(cache: PlanCache, schema: GraphQLSchema, query: str, document: Do
         cache.plans[key] = plan
     if plan is _UNSUPPORTED or not isinstance(plan, Plan):
         return None
+    touched = set(context.touched)
     try:
         result = await _execute(plan, Running(context, coerced))
     except Exception as reason:
         # CannotProject (null propagation), or something failing below (the master unreachable): strawberry
         # meets the same and reports it the way it always does (masked as an internal error where it is not
-        # the caller's to read).
+        # the caller's to read). What the planner noted for the audit event is strawberry's to note again.
         log.info("planner hands the operation to strawberry: %s", type(reason).__name__)
         context.guard.redactions.clear()
         context.guard.shown.clear()
+        context.touched.intersection_update(touched)
         return _FALLBACK
     return result  # errors are logged and masked by the gate, whichever path answered
 
