@@ -467,7 +467,9 @@ PAGED = ("query P($first: Int, $after: String) { customers(first: $first, after:
          after=None, search=None)
 @example(operation=PAGED, caller=2, flag=True, n=None, consent=False, fault=None, first=3, after=None, search=None)
 @example(operation=PAGED, caller=4, flag=True, n=None, consent=None, fault=None, first=3, after="page", search=None)
-@given(operation=operations(), caller=st.integers(0, 6), flag=st.booleans(), n=st.sampled_from([None, 0, 2]),
+@example(operation=PAGED, caller=5, flag=True, n=None, consent=None, fault=("life", "error"), first=3, after=None,
+         search=None)
+@given(operation=operations(), caller=st.sampled_from(range(7)), flag=st.booleans(), n=st.sampled_from([None, 0, 2]),
        consent=st.sampled_from([None, True, False]),
        fault=st.sampled_from([None, ("bank", "malformed"), ("life", "error"), ("invest", "malformed")]),
        first=st.sampled_from([0, 1, 3]), after=st.sampled_from([None, "page", "page", "bad"]),
