@@ -20,6 +20,8 @@ import pytest
 from aiohttp import web
 from graphql import get_operation_ast, parse
 from graphql.execution.values import get_variable_values
+from graphql.language.parser import Parser
+from graphql.validation.validation_context import ValidationContext
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -498,6 +500,32 @@ async def test_drawn_operations_agree(world: World, pair: Pair, operation: str, 
         assert await _planned(world, pair.planner) == planned + 1, operation  # ...and the planner answered it
     finally:
         await world.reset()
+
+
+async def test_the_planner_reuses_the_gates_document(world: World, pair: Pair,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document is parsed and validated once, by the gate: the planner compiles the gate's document and
+    validates nothing again (each validation builds one ValidationContext)."""
+    work: Counter[str] = Counter()
+    parse_document, context_init = Parser.parse_document, ValidationContext.__init__
+
+    def counted_parse(self: Parser) -> Any:
+        work["parse"] += 1
+        return parse_document(self)
+
+    def counted_context(self: ValidationContext, *args: Any, **kwargs: Any) -> None:
+        work["validate"] += 1
+        context_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Parser, "parse_document", counted_parse)
+    monkeypatch.setattr(ValidationContext, "__init__", counted_context)
+    token = pair.planner.token("consultant", ["advisory"], consultant_id=consultant_of(world, SHOWCASE))
+    fresh = f"query Fresh{uuid.uuid4().hex} {{ customers(first: 2) {{ edges {{ node {{ id }} }} }} }}"
+    before = await _planned(world, pair.planner)
+    reply = await pair.planner.post(fresh, token=token, purpose="advisory")
+    assert reply.errors == [] and len(reply.data["customers"]["edges"]) == 2
+    assert await _planned(world, pair.planner) == before + 1
+    assert work == {"parse": 1, "validate": 1}
 
 
 def test_a_customer_field_without_a_reader_is_left_to_strawberry() -> None:
