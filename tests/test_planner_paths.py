@@ -32,6 +32,7 @@ from gateway.schema import build_schema
 from privacy.audit.store import AuditLog, AuditQuery
 from resolvers import TYPE_OF_PRODUCT
 from resolvers.database import create_engine
+from resolvers.master import Master
 from tests.gateway_support import SHOWCASE, Gateway, Reply, World, consultant_of, private_master, start_gateway
 
 
@@ -500,6 +501,32 @@ async def test_drawn_operations_agree(world: World, pair: Pair, operation: str, 
         assert await _planned(world, pair.planner) == planned + 1, operation  # ...and the planner answered it
     finally:
         await world.reset()
+
+
+async def test_one_master_read_for_a_whole_page(world: World, pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner reads a page of customers with every customer's consents, contracts and consultant in one
+    master read; nothing is read per customer or per relation afterwards."""
+    reads: Counter[str] = Counter()
+
+    def counting(name: str) -> Any:
+        read = getattr(Master, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            reads[name] += 1
+            return read(*args, **kwargs)
+        return counted
+
+    for name in ("customers", "customers_by_token", "customer_views_page", "customer_views_by_token",
+                 "customer_view", "consents_of", "contracts_of", "consultants"):
+        monkeypatch.setattr(Master, name, counting(name))
+    consultant = pair.planner.token("consultant", ["advisory"], consultant_id=consultant_of(world, SHOWCASE))
+    bank = pair.planner.token("partner", ["service"], partner_id="bank")
+    for token, page_read in ((consultant, "customer_views_page"), (bank, "customer_views_by_token")):
+        reads.clear()
+        reply = await pair.planner.post(PAGE, token=token, purpose="advisory" if token == consultant else "service",
+                                        variables={"first": 12})
+        assert reply.errors == [] and len(reply.data["customers"]["edges"]) == 12
+        assert reads == {page_read: 1}, reads
 
 
 async def test_the_planner_reuses_the_gates_document(world: World, pair: Pair,
