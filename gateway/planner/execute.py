@@ -66,7 +66,7 @@ from resolvers import Money as MoneyValue
 log = logging.getLogger("vcv.planner")
 # Which path answered, so an operator sees how much traffic the planner covers (`planner`) and how much
 # strawberry answers because the planner does not cover it (`not_covered`: introspection, audit queries,
-# mutations, invalid documents) or handed it back (`fallback`: an answer it cannot reproduce).
+# mutations, `dataExport`, variables that do not fit) or handed it back (`fallback`: an answer it cannot reproduce).
 ANSWERS = Counter("vcv_planner_answers_total", "GraphQL operations by the path that answered them", ["path"])
 
 Path = tuple[str | int, ...]
