@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run            # or: make bench   (full run, about 3 minutes)
     .venv/bin/python -m bench.run --quick    # short run for before/after comparisons, RESULTS.md untouched
+    .venv/bin/python -m bench.run --quick --query page   # a page of 20 customers (`customers`) instead
 
 One customer (C-000001), 20 contracts across the four partners, every field of every contract type selected,
 as a consultant with purpose `advisory`. The partner simulators run as one `vcv partners run` process and the
@@ -64,6 +65,19 @@ QUERY = """query C360($id: ID!) { customer(id: $id) { id givenName familyName bi
                    positions { isin name quantity value { amount currency } } }
   }
   portfolio { assets { amount currency } liabilities { amount currency } complete } } }"""
+# `--query page`: the consultant's first page of 20 customers, each with their contracts' key figures and the
+# portfolio (one master read for the page, one call per partner for all of it).
+PAGE_QUERY = """query Page($first: Int) { customers(first: $first) { edges { cursor node { id givenName familyName
+    segment consultant { name }
+    contracts { contractId productType status partner { id }
+      ... on BankAccount { iban balance { amount currency } }
+      ... on Loan { outstanding { amount currency } }
+      ... on LifePolicy { surrenderValue { amount currency } }
+      ... on PropertyPolicy { premium { amount currency } }
+      ... on Depot { marketValue { amount currency } } }
+    portfolio { assets { amount currency } liabilities { amount currency } complete terminatedContracts } } }
+  pageInfo { hasNextPage endCursor } } }"""
+PAGE_SIZE = 20
 NAMES = ("bank", "life", "property", "invest")
 
 
@@ -140,9 +154,10 @@ async def _wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Po
 class Client:
     """Customer-360 requests against the gateway; every answer is checked for errors."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> None:
+    def __init__(self, http: aiohttp.ClientSession, url: str, headers: dict[str, str], page: bool = False) -> None:
         self.http, self.url, self.headers = http, url, headers
-        self.body = json.dumps({"query": QUERY, "variables": {"id": SHOWCASE}})
+        self.body = json.dumps({"query": PAGE_QUERY, "variables": {"first": PAGE_SIZE}} if page else
+                               {"query": QUERY, "variables": {"id": SHOWCASE}})
         self.errors: dict[str, int] = {}  # error code -> answers carrying it (e.g. PARTNER_TIMEOUT under overload)
 
     async def one(self) -> float:
@@ -241,9 +256,14 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
                 await _wait_ready(http, url.replace("/graphql", "/healthz"), gateway_proc)
             except RuntimeError:
                 raise RuntimeError(f"gateway did not start:\n{(work / 'gateway.log').read_text()}") from None
-            client = Client(http, url, headers)
+            client = Client(http, url, headers, page=args.query == "page")
             await _set_latency(http, partners, args.latency_ms)
             await client.at(4, 20)  # warm-up: caches, connection pools
+            if args.query == "page":  # the partners holding the page's contracts, from one answer
+                async with http.post(url, data=client.body, headers=headers) as response:
+                    edges = (await response.json())["data"]["customers"]["edges"]
+                results["query"] = f"page of {len(edges)} customers"
+                results["holding_partners"] = len({c["partner"]["id"] for e in edges for c in e["node"]["contracts"]})
             e2e_p50_sequential = None
             for level in args.levels:
                 before = await _batch_calls(http, partners)
@@ -434,12 +454,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-write", action="store_true", help="print the figures, leave RESULTS.md alone")
     parser.add_argument("--note", default="", help="a sentence to put into the RESULTS.md section")
     parser.add_argument("--no-planner", action="store_true", help="the gateway without its planner (strawberry only)")
+    parser.add_argument("--query", choices=("c360", "page"), default="c360",
+                        help="c360: one customer's full view (default); page: a page of 20 customers (`customers`)")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats written to FILE")
     args = parser.parse_args(argv)
     if args.quick:
         args.levels, args.requests, args.throughput_levels = "1,8", 150, "8"
         args.throughput_seconds, args.customers, args.skip_audit, args.skip_naive = 8.0, 2000, True, True
         args.no_write = True
+    if args.query == "page":
+        args.skip_naive = True  # the naive client fetches one customer's contracts; a page has no counterpart
     args.levels = [int(x) for x in str(args.levels).split(",") if x]
     args.throughput_levels = [int(x) for x in str(args.throughput_levels).split(",") if x]
     return args

@@ -17,6 +17,7 @@ import graphql
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from graphql import DocumentNode, OperationDefinitionNode
+from strawberry import Schema
 
 from gateway.context import RequestContext
 from gateway.cursors import Cursors
@@ -31,7 +32,7 @@ from gateway.pages import add_ide, add_pages, graphiql_page
 from gateway.planner import PlanCache
 from gateway.planner import run as run_plan
 from gateway.reload import load_rules, reload_on_sighup
-from gateway.schema import Schema, build_schema
+from gateway.schema import build_schema
 from gateway.state import OUTCOME, REQUEST_ID, SETTINGS, STATE, VERIFIER, GatewaySettings, GatewayState
 from gateway.tracing import Tracing
 from gateway.view import GraphQLView
@@ -77,7 +78,8 @@ def _strawberry_executor(schema: Schema, plans: PlanCache | None) -> Executor:
                       context: RequestContext) -> graphql.ExecutionResult:
         if plans is not None:
             # The planner's one call site; None hands the operation to strawberry.
-            planned = await run_plan(plans, schema, sent.query, sent.operation_name, sent.variables, context)
+            planned = await run_plan(plans, schema._schema, sent.query or "", document, operation, sent.variables,
+                                     context)
             if planned is not None:
                 return planned  # type: ignore[return-value]  # strawberry's ExecutionResult has the same fields
         result = graphql.execute(schema._schema, document, context_value=context, variable_values=sent.variables,
@@ -110,7 +112,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(app[VERIFIER].running)  # the provider's keys: first fetch, then refreshes
     # Agreements are checked before the app exists: a bad file stops start-up, naming file and line.
     rules = load_rules(settings, settings.partners, Cursors())
-    schema = build_schema(max_cost=settings.max_query_cost, introspection=settings.introspection)
+    schema = build_schema()
     gate = Gate(schema, limits=Limits(max_cost=settings.max_query_cost), introspection=settings.introspection,
                 trusted=settings.trusted_operations)
     executor = _strawberry_executor(schema, PlanCache() if settings.planner else None)

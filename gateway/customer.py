@@ -158,9 +158,8 @@ class Customer:
         refs: list[ContractRef] = await info.context.master_loaders.contracts.load(self.row.id)
         guard, path = info.context.guard, info.path.as_list()
         counted, summed = portfolio_contracts(guard, path, refs, self.consents_active)
-        terminated = self._terminated(info, [r for r in refs if r.status == TERMINATED
-                                             and TYPE_OF_PRODUCT[r.product_type] in ASSET_FIELDS | LIABILITY_FIELDS
-                                             and listed(guard, r, self.consents_active)])
+        terminated = terminated_contracts(guard, path, refs, self.consents_active,
+                                          response_keys(info, "terminatedContracts", "PortfolioSummary"))
         answers = await info.context.partners.load_all(portfolio_requests(summed))
         # IDs are revealed (and a pseudonym reported) only where the query asks for them, at each response key.
         totals = portfolio_totals(guard, path, counted, summed, answers, self.consents_active,
@@ -169,27 +168,8 @@ class Customer:
             assets=[Money(amount=a, currency=c) for c, a in totals.assets],
             liabilities=[Money(amount=a, currency=c) for c, a in totals.liabilities],
             complete=totals.complete, missing_contracts=[strawberry.ID(m) for m in totals.missing],
-            terminated_contracts=terminated,
+            terminated_contracts=[strawberry.ID(t) for t in terminated],
         )
-
-    def _terminated(self, info: Info, refs: list[ContractRef]) -> list[strawberry.ID]:
-        """The terminated contracts' IDs as the caller sees them, only if it may see contract status: the list
-        says which contracts are terminated, which is the status field's to share."""
-        guard, keys = info.context.guard, response_keys(info, "terminatedContracts", "PortfolioSummary")
-        if not keys or not refs:
-            return []
-        status_hidden = [guard.withheld([*info.path.as_list(), key], MASTER_OWNER, "Contract.status",
-                                        self.consents_active) for key in keys]
-        if any(status_hidden):
-            return []
-        shown: list[strawberry.ID] = []
-        for ref in refs:
-            for key in keys:
-                shown_id = guard.reveal([*info.path.as_list(), key], ref.partner_id,
-                                        f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}", ref.contract_id,
-                                        self.consents_active)
-            shown.append(strawberry.ID(shown_id))
-        return shown
 
 
 def in_shown_order(guard: Guard, refs: list[ContractRef], consents: frozenset[str]) -> list[ContractRef]:
@@ -257,6 +237,27 @@ def portfolio_contracts(guard: Guard, path: list[str | int], refs: list[Contract
     summed = [r for r in counted if guard.in_full(
         path, r.partner_id, f"{TYPE_OF_PRODUCT[r.product_type]}.{_summed_field(r)}", consents)]
     return counted, summed
+
+
+def terminated_contracts(guard: Guard, path: list[str | int], refs: list[ContractRef], consents: frozenset[str],
+                         keys: Sequence[str]) -> list[str]:
+    """The IDs, as the caller sees them, of the listed terminated contracts of the kinds the totals count,
+    revealed at each response key of `terminatedContracts` (`keys`); only if the caller may see contract status:
+    the list says which contracts are terminated, which is the status field's to share."""
+    ended = [r for r in refs if r.status == TERMINATED and TYPE_OF_PRODUCT[r.product_type] in ASSET_FIELDS |
+             LIABILITY_FIELDS and listed(guard, r, consents)]
+    if not keys or not ended:
+        return []
+    status_hidden = [guard.withheld([*path, key], MASTER_OWNER, "Contract.status", consents) for key in keys]
+    if any(status_hidden):
+        return []
+    shown: list[str] = []
+    for ref in ended:
+        for key in keys:
+            shown_id = guard.reveal([*path, key], ref.partner_id, f"{TYPE_OF_PRODUCT[ref.product_type]}.{CONTRACT_ID}",
+                                    ref.contract_id, consents)
+        shown.append(shown_id)
+    return shown
 
 
 def portfolio_requests(summed: list[ContractRef]) -> list[Request]:

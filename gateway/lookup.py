@@ -128,14 +128,18 @@ async def own_record(ctx: RequestContext) -> CustomerView | None:
 @dataclass(frozen=True, slots=True)
 class CustomerPage:
     """One page: (cursor key, customer) in page order, and whether more follow. The key is what the cursor
-    seals: the real ID for callers shown real IDs, the caller's pseudonym otherwise."""
+    seals: the real ID for callers shown real IDs, the caller's pseudonym otherwise. `views` (when asked for):
+    each customer with their consents, contracts and consultant, read with the page in one master read."""
 
     rows: list[tuple[str, models.CustomerRow]]
     more: bool
+    views: list[CustomerView] | None = None
 
 
 async def page_customers(ctx: RequestContext, search: str | None, first: int | None,
-                         after: str | None) -> CustomerPage:
+                         after: str | None, *, views: bool = False) -> CustomerPage:
+    """A page of the customers the caller may see; with `views`, every customer on it read in full (consents,
+    contracts, consultant) by the same master read, for the planner."""
     no_customer_data(ctx)
     size = page_size(first)
     after_key = resume_after(ctx.cursors, after, str)
@@ -149,9 +153,16 @@ async def page_customers(ctx: RequestContext, search: str | None, first: int | N
         # Listed in the order of the pseudonym index: the order of real IDs (assigned one after another) would
         # tell the caller who joined when, and would pair pseudonyms with guessable IDs.
         if not await _indexed(ctx):
-            return CustomerPage([], False)
+            return CustomerPage([], False, [] if views else None)
+        if views:
+            read, more = await master.customer_views_by_token(visibility, MASTER_OWNER, guard.consumer, search,
+                                                              size, after_key, search_in, consenting)
+            return CustomerPage([(k, v.customer) for k, v in read], more, [v for _, v in read])
         found, more = await master.customers_by_token(visibility, MASTER_OWNER, guard.consumer, search, size,
                                                       after_key, search_in, consenting)
         return CustomerPage(found, more)
+    if views:
+        read, more = await master.customer_views_page(visibility, search, size, after_key, search_in, consenting)
+        return CustomerPage([(k, v.customer) for k, v in read], more, [v for _, v in read])
     rows, more = await master.customers(visibility, search, size, after_key, search_in, consenting)
     return CustomerPage([(r.id, r) for r in rows], more)

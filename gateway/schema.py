@@ -1,12 +1,10 @@
-"""The GraphQL entry points: Query, Mutation, pagination, and the assembled schema with its limits."""
+"""The GraphQL entry points: Query, Mutation, pagination, and the assembled schema."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 import strawberry
-from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.types import Info
 
 from gateway.audit_schema import (
@@ -19,7 +17,6 @@ from gateway.audit_schema import (
     audit_events,
 )
 from gateway.context import ConsentChangeRecord
-from gateway.cost import DEFAULT_MAX_COST
 from gateway.customer import Customer, shown_customer
 from gateway.data_export import DataExport, data_export
 from gateway.errors import BadRequest, CustomerNotFound, Forbidden
@@ -160,27 +157,9 @@ class Mutation:
         return Consent.of(row)
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What the planner validates a document against besides graphql-core's specified rules. The gate has
-    already refused anything over the shape, token and cost limits before either path sees a document; the
-    planner repeats only what validation itself decides (introspection switched off), so that it never plans a
-    document the gate would not have let through."""
-
-    max_tokens: int
-    rules: tuple[type[ASTValidationRule], ...]
-    max_cost: int
-
-
-class Schema(strawberry.Schema):
-    limits: Limits
-
-
-def build_schema(*, max_cost: int = DEFAULT_MAX_COST, max_tokens: int = 2000, introspection: bool = True) -> Schema:
-    """The joint schema: the SDL partners read (`vcv schema`), introspection, and the general executor. Its
-    limits (tokens, shape, cost, introspection) are the gate's (gateway/gate.py), which every operation
-    passes before anything runs."""
-    schema = Schema(query=Query, mutation=Mutation, types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot])
-    schema.limits = Limits(max_tokens=max_tokens,
-                           rules=() if introspection else (NoSchemaIntrospectionCustomRule,), max_cost=max_cost)
-    return schema
+def build_schema() -> strawberry.Schema:
+    """The joint schema: the SDL partners read (`vcv schema`), introspection, and the general executor. The
+    limits (tokens, shape, validation, cost, introspection) are the gate's (gateway/gate.py), which every
+    operation passes before either path (the planner, strawberry) runs it."""
+    return strawberry.Schema(query=Query, mutation=Mutation,
+                             types=[BankAccount, Loan, LifePolicy, PropertyPolicy, Depot])

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
@@ -88,6 +89,33 @@ def _consenting(query: Select[Any], purposes: tuple[str, ...] | None) -> Select[
         return query
     k, c = models.ConsentRow, models.CustomerRow
     return query.where(exists().where(k.customer_id == c.id, k.purpose.in_(purposes), k.withdrawn_at.is_(None)))
+
+
+def _limit(first: int) -> int:
+    return max(0, min(first, MAX_PAGE))
+
+
+def _id_page(v: Visibility, search: str | None, first: int, after_id: str | None, search_in: tuple[str, ...],
+             consenting: tuple[str, ...] | None, entity: Any) -> Select[Any]:
+    """A page of the visible customers in ID order (one more than the page, to tell whether more follow);
+    `entity`: the ORM class (objects) or the table (plain rows)."""
+    c = models.CustomerRow
+    query = select(entity).where(visible(v)).order_by(c.id).limit(_limit(first) + 1)
+    if after_id:
+        query = query.where(c.id > after_id)
+    return _consenting(_matching(query, search, search_in), consenting)
+
+
+def _token_page(v: Visibility, owner: str, consumer: str, search: str | None, first: int, after_token: str | None,
+                search_in: tuple[str, ...], consenting: tuple[str, ...] | None, entity: Any) -> Select[Any]:
+    """A page of the visible customers in the order of their index tokens, each row led by its token."""
+    rows = pseudonym_index.index_rows
+    query = (select(rows.c.token, entity)
+             .join(rows, pseudonym_index.by_token(owner, consumer))
+             .where(visible(v)).order_by(rows.c.token).limit(_limit(first) + 1))
+    if after_token:
+        query = query.where(rows.c.token > after_token)
+    return _consenting(_matching(query, search, search_in), consenting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +207,8 @@ class Master:
         self._index_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._index_tables = False
         engine = sessions.kw["bind"]
-        reader = sqlite_reader(engine)
+        # SQLite: a synchronous engine on the same file, for reads that run as a whole in one worker thread.
+        self._reader = reader = sqlite_reader(engine)
         self._raw: RawReader | AsyncpgReader = RawReader(reader) if reader is not None else AsyncpgReader(engine)
         self._view_shapes: dict[tuple[Any, ...], _ViewReads] = {}
         if reader is not None:
@@ -211,14 +240,8 @@ class Master:
                                  ) -> tuple[list[tuple[str, models.CustomerRow]], bool]:
         """A page of the visible customers in the order of their index tokens (unrelated to the real IDs);
         `consenting`: only customers with an active consent for one of these purposes."""
-        rows = pseudonym_index.index_rows
-        limit = max(0, min(first, MAX_PAGE))
-        query = (select(rows.c.token, models.CustomerRow)
-                 .join(rows, pseudonym_index.by_token(owner, consumer))
-                 .where(visible(v)).order_by(rows.c.token).limit(limit + 1))
-        if after_token:
-            query = query.where(rows.c.token > after_token)
-        query = _consenting(_matching(query, search, search_in), consenting)
+        limit = _limit(first)
+        query = _token_page(v, owner, consumer, search, first, after_token, search_in, consenting, models.CustomerRow)
         async with self._sessions() as s:
             found = [(token, customer) for token, customer in (await s.execute(query)).all()]
         return found[:limit], len(found) > limit
@@ -270,15 +293,60 @@ class Master:
         """A page ordered by ID. `search_in` names the columns the caller may match on: matching on a
         column whose values the caller may not see would turn search into an oracle for them. `consenting`:
         only customers with an active consent for one of these purposes."""
-        c = models.CustomerRow
-        query = select(c).where(visible(v)).order_by(c.id).limit(max(0, min(first, MAX_PAGE)) + 1)
-        if after_id:
-            query = query.where(c.id > after_id)
-        query = _consenting(_matching(query, search, search_in), consenting)
+        query = _id_page(v, search, first, after_id, search_in, consenting, models.CustomerRow)
         async with self._sessions() as s:
             rows = list((await s.execute(query)).scalars())
-        limit = max(0, min(first, MAX_PAGE))
+        limit = _limit(first)
         return rows[:limit], len(rows) > limit
+
+    @_reads_master
+    async def customer_views_page(self, v: Visibility, search: str | None, first: int, after_id: str | None,
+                                  search_in: tuple[str, ...] = ("id", "given_name", "family_name"),
+                                  consenting: tuple[str, ...] | None = None,
+                                  ) -> tuple[list[tuple[str, CustomerView]], bool]:
+        """The page `customers` reads, each customer with their consents, contracts and consultant (as
+        `customer_view` reads one), in one session: one master read for the whole page."""
+        query = _id_page(v, search, first, after_id, search_in, consenting, _CUSTOMERS)
+        return await self._views_page(query, _limit(first), lambda row: row.id)
+
+    @_reads_master
+    async def customer_views_by_token(self, v: Visibility, owner: str, consumer: str, search: str | None,
+                                      first: int, after_token: str | None, search_in: tuple[str, ...] = (),
+                                      consenting: tuple[str, ...] | None = None,
+                                      ) -> tuple[list[tuple[str, CustomerView]], bool]:
+        """The page `customers_by_token` reads, each customer with consents, contracts and consultant: one read."""
+        query = _token_page(v, owner, consumer, search, first, after_token, search_in, consenting, _CUSTOMERS)
+        return await self._views_page(query, _limit(first), lambda row: row.token)
+
+    async def _views_page(self, query: Select[Any], limit: int,
+                          key_of: Callable[[Any], str]) -> tuple[list[tuple[str, CustomerView]], bool]:
+        def read(conn: Connection) -> tuple[list[tuple[str, CustomerView]], bool]:
+            found = list(conn.execute(query))
+            page = found[:limit]
+            ids = [row.id for row in page] or [NO_CUSTOMER]
+            consents: dict[str, list[Any]] = defaultdict(list)
+            for consent in conn.execute(_consents_query(ids, core=True)):
+                consents[consent.customer_id].append(consent)
+            contracts: dict[str, list[ContractRef]] = defaultdict(list)
+            for contract in conn.execute(_contracts_query(ids, core=True)):
+                contracts[contract.customer_id].append(_ref(contract))  # type: ignore[arg-type]
+            advisers = {row.consultant_id for row in page if row.consultant_id} or {NO_CUSTOMER}
+            consultants = {c.id: c for c in conn.execute(select(_CONSULTANTS).where(_CONSULTANTS.c.id.in_(advisers)))}
+            views = [(key_of(row), CustomerView(row, consents[row.id], contracts[row.id],  # type: ignore[arg-type]
+                                                consultants.get(row.consultant_id)))  # type: ignore[arg-type]
+                     for row in page]
+            return views, len(found) > limit
+
+        if self._reader is not None:  # SQLite: every statement in one trip to a worker thread
+            with_reader = self._reader
+
+            def on_reader() -> tuple[list[tuple[str, CustomerView]], bool]:
+                with with_reader.connect() as conn:
+                    return read(conn)
+
+            return await asyncio.to_thread(on_reader)
+        async with self._sessions() as s:
+            return await s.run_sync(lambda session: read(session.connection()))
 
     @_reads_master
     async def contracts_of(self, customer_ids: Sequence[str]) -> list[list[ContractRef]]:

@@ -10,8 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from resolvers import CallContext, PartnerError, PartnerLoaders
-from resolvers.types import ContractValues
+from resolvers import CallContext, ContractValues, PartnerError, PartnerLoaders
 
 
 class InMemory:

@@ -1,6 +1,7 @@
-"""An operation compiled once: parsed and validated exactly as strawberry would (the same rules and limits),
-its fields collected by graphql-core's own `collect_fields` (aliases, fragments, inline fragments on the
-interface, @skip/@include), and turned into a tree of small field plans that `project.py` walks in one pass.
+"""An operation compiled once: the document the gate parsed, measured and validated (gateway/gate.py; nothing
+is parsed or validated again here), its fields collected by graphql-core's own `collect_fields` (aliases,
+fragments, inline fragments on the interface, @skip/@include), and turned into a tree of small field plans that
+`project.py` walks in one pass.
 
 A plan depends on the document, the operation and the values of the variables @skip/@include read; every
 other variable (a customer ID, `first`, a filter) is read when the plan runs. Anything the plan does not
@@ -18,7 +19,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLEnumType,
-    GraphQLError,
     GraphQLField,
     GraphQLInterfaceType,
     GraphQLList,
@@ -30,17 +30,12 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     VariableNode,
-    parse,
-    specified_rules,
     visit,
 )
 from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails, collect_fields, collect_subfields
 from graphql.execution.values import VariableValues
 from graphql.language import DirectiveNode, Visitor
-from strawberry.schema.schema import validate_document
 
-from gateway.cost import PAGINATED
-from gateway.schema import Limits
 from resolvers import CONTRACT_TYPES, OBJECTS
 
 # Fields of a customer or contract that are not governed data, read as plain attributes of what the planner
@@ -112,21 +107,27 @@ class ContractsPlan:
 
 @dataclass(slots=True)
 class CustomerPlan:
+    """One selection of a customer: under `customer`/`me` (`at` empty), or under `customers` at the response
+    keys (edges, node) of one `edges { node }` pair (each pair its own plan: aliases may select differently)."""
+
     obj: Obj
+    at: tuple[str, ...] = ()
     contracts: list[ContractsPlan] = field(default_factory=list)
     portfolios: list[str] = field(default_factory=list)  # response keys of `portfolio`
-    # per `portfolio` response key: the response keys under which it asks for `missingContracts`
+    # per `portfolio` response key: the response keys under which it asks for `missingContracts`, and those of
+    # `terminatedContracts`
     missing_keys: dict[str, list[str]] = field(default_factory=dict)
+    terminated_keys: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class RootPlan:
     key: str
-    name: str  # customer, me, partners, __typename
+    name: str  # customer, me, customers, partners, __typename
     nodes: list[FieldNode]
     definition: GraphQLField | None
     shape: Shape
-    customer: CustomerPlan | None = None
+    customers: list[CustomerPlan] = field(default_factory=list)  # the customer selections under this root
 
 
 @dataclass(slots=True)
@@ -136,62 +137,32 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A document parsed and validated once. `valid` False: strawberry answers it (and says what is wrong)."""
+    """What the planner keeps of a document the gate admitted (parsed, within the shape limits, validated and
+    within the cost limit): its fragments, and the variables @skip/@include read."""
 
-    document: DocumentNode | None
+    document: DocumentNode
     fragments: dict[str, FragmentDetails]
     switches: frozenset[str]  # names of the variables @skip/@include read
-    counts: frozenset[str] = frozenset()  # names of the variables a paginated argument reads (the cost's)
-    # The query's cost per (operation, values of `counts`): computed once, as it depends on nothing else.
-    costs: dict[tuple[Any, ...], int] = field(default_factory=dict)
-
-    @property
-    def valid(self) -> bool:
-        return self.document is not None
 
 
-INVALID = Prepared(None, {}, frozenset())
-
-
-def prepare(schema: GraphQLSchema, limits: Limits, query: str) -> Prepared:
-    """Parse and validate as strawberry does (its token limit, graphql-core's specified rules, our depth,
-    alias and introspection rules, strawberry's own two): a document it would refuse is never planned."""
-    try:
-        document = parse(query, max_tokens=limits.max_tokens)
-    except GraphQLError:
-        return INVALID
-    if validate_document(schema, document, (*specified_rules, *limits.rules)):
-        return INVALID
+def prepared(document: DocumentNode) -> Prepared:
+    """The gate's document as the compiler reads it (no parsing, no validation: the gate did both)."""
     fragments = {d.name.value: FragmentDetails(d) for d in document.definitions
                  if isinstance(d, FragmentDefinitionNode)}
-    switches, counts = _variables_read(document)
-    return Prepared(document, fragments, switches, counts)
+    return Prepared(document, fragments, _switches(document))
 
 
-def _variables_read(document: DocumentNode) -> tuple[frozenset[str], frozenset[str]]:
-    """The variables @skip/@include read, and those paginated arguments (`first`) read."""
+def _switches(document: DocumentNode) -> frozenset[str]:
+    """The variables @skip/@include read."""
     switches: set[str] = set()
-    counts: set[str] = set()
-    paginated = {argument for argument, _default, _largest in PAGINATED.values()}
 
     class Reads(Visitor):
         def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
             if node.name.value in ("skip", "include"):
                 switches.update(a.value.name.value for a in node.arguments or () if isinstance(a.value, VariableNode))
 
-        def enter_field(self, node: FieldNode, *_: Any) -> None:
-            counts.update(a.value.name.value for a in node.arguments or ()
-                          if a.name.value in paginated and isinstance(a.value, VariableNode))
-
     visit(document, Reads())
-    return frozenset(switches), frozenset(counts)
-
-
-def operation_of(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if name is None:
-        return operations[0] if len(operations) == 1 else None
-    return next((o for o in operations if o.name is not None and o.name.value == name), None)
+    return frozenset(switches)
 
 
 def _camel_to_snake(name: str) -> str:
@@ -211,6 +182,9 @@ class Compiler:
         self.schema, self.prepared, self.operation, self.variables = schema, prepared, operation, variables
         self.getters = getters
         self._missing_keys: list[str] = []  # of the PortfolioSummary compiled last
+        self._terminated_keys: list[str] = []
+        self._trail: list[str] = []  # response keys from the root field down to the object being compiled
+        self._customers: list[CustomerPlan] = []  # the customer selections under the root being compiled
 
     def plan(self) -> Plan:
         if self.operation.operation != OperationType.QUERY:
@@ -227,21 +201,20 @@ class Compiler:
             if name == "__typename":
                 roots.append(RootPlan(key, name, nodes, None, Leaf(lambda _v: query_type.name)))
                 continue
-            if name not in ("customer", "me", "partners"):
+            if name not in ("customer", "me", "customers", "partners"):
                 raise Unsupported(name)
             definition = query_type.fields[name]
-            customer = CustomerPlan(Obj("Customer")) if name in ("customer", "me") else None
-            shape = self._shape(definition.type, details, customer)[0]
-            roots.append(RootPlan(key, name, nodes, definition, shape, customer))
+            self._customers = []
+            shape = self._shape(definition.type, details)[0]
+            roots.append(RootPlan(key, name, nodes, definition, shape, self._customers))
         return Plan(roots)
 
-    def _shape(self, type_: GraphQLOutputType, details: FieldDetailsList,
-               customer: CustomerPlan | None = None) -> tuple[Shape, bool]:
+    def _shape(self, type_: GraphQLOutputType, details: FieldDetailsList) -> tuple[Shape, bool]:
         """The shape of a value of `type_` and whether it may be null."""
         nullable = not isinstance(type_, GraphQLNonNull)
         inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
         if isinstance(inner, GraphQLList):
-            item, item_nullable = self._shape(inner.of_type, details, customer)
+            item, item_nullable = self._shape(inner.of_type, details)
             return ListOf(item, item_nullable), nullable
         if isinstance(inner, GraphQLScalarType):
             return Leaf(inner.serialize), nullable
@@ -251,20 +224,23 @@ class Compiler:
             by_type = {t.name: self._object(t, details) for t in self.schema.get_possible_types(inner)}
             return Abstract(by_type), nullable
         assert isinstance(inner, GraphQLObjectType)
-        return self._object(inner, details, customer), nullable
+        return self._object(inner, details), nullable
 
-    def _object(self, type_: GraphQLObjectType, details: FieldDetailsList,
-                customer: CustomerPlan | None = None) -> Obj:
-        obj = customer.obj if customer is not None else Obj(type_.name)
+    def _object(self, type_: GraphQLObjectType, details: FieldDetailsList) -> Obj:
+        obj = Obj(type_.name)
+        customer: CustomerPlan | None = None
+        if type_.name == "Customer":
+            customer = CustomerPlan(obj, tuple(self._trail))
+            self._customers.append(customer)
         sub = collect_subfields(self.schema, self.prepared.fragments, self.variables, self.operation, type_,
                                 details).grouped_field_set
         if type_.name == "PortfolioSummary":
-            # The IDs of contracts left out of the totals are revealed (and reported) at each response key of
-            # `missingContracts`, and nowhere when it is not asked for; `terminatedContracts` is strawberry's.
-            if any(fields[0].node.name.value == "terminatedContracts" for fields in sub.values()):
-                raise Unsupported("PortfolioSummary.terminatedContracts")
+            # The IDs of contracts left out of the totals, and of those terminated, are revealed (and reported)
+            # at each response key of `missingContracts` / `terminatedContracts`, and nowhere when not asked for.
             self._missing_keys = [key for key, fields in sub.items()
                                   if fields[0].node.name.value == "missingContracts"]
+            self._terminated_keys = [key for key, fields in sub.items()
+                                     if fields[0].node.name.value == "terminatedContracts"]
         for key, fields in sub.items():
             name = fields[0].node.name.value
             nodes = [f.node for f in fields]
@@ -275,7 +251,9 @@ class Compiler:
             if name.startswith("__"):
                 raise Unsupported(name)
             definition = type_.fields[name]
+            self._trail.append(key)
             shape, nullable = self._shape(definition.type, fields)
+            self._trail.pop()
             plan = FieldPlan(key, name, nodes, definition, nullable, _attribute(type_.name, name), shape)
             factory = self.getters.get((type_.name, name))
             if factory is not None:
@@ -290,6 +268,7 @@ class Compiler:
             elif customer is not None and name == "portfolio":
                 customer.portfolios.append(key)
                 customer.missing_keys[key] = self._missing_keys
+                customer.terminated_keys[key] = self._terminated_keys
         return obj
 
     def _selected(self, details: FieldDetailsList) -> dict[str, frozenset[str]]:

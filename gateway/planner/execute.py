@@ -3,11 +3,12 @@ strawberry path), one call per partner for everything every selected customer fi
 built in one pass (project.py). Governed values pass the guard's one way in (`Guard.reveal`, `withheld`,
 `in_full`), the same calls the strawberry resolvers make, so reports and the audit event cannot differ.
 
-`run` returns None whenever strawberry must answer instead: the document is invalid or over a limit (the
-caller then gets strawberry's own error), the operation is not one the planner covers, or the answer would
-need null propagation. In the last case the guard's notes are cleared first, and what was fetched stays in
-the request's loaders (the master view primed, partner answers cached by key), so the fallback re-reads
-nothing from a partner."""
+`run` is handed the document and operation the gate admitted (parsed, within the limits, validated, within
+the cost limit: nothing is parsed or validated twice). It returns None whenever strawberry must answer
+instead: the variables do not fit (graphql-core then says why), the operation is not one the planner covers,
+or the answer would need null propagation it does not reproduce. In the last case the guard's notes are
+cleared first, and what was fetched stays in the request's loaders (the master views primed, partner answers
+cached by key), so the fallback re-reads nothing from a partner."""
 
 from __future__ import annotations
 
@@ -19,13 +20,12 @@ from enum import Enum
 from typing import Any
 
 from cachetools import LRUCache
-from graphql import GraphQLError, OperationType, located_error
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, OperationType, located_error
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from prometheus_client import Counter
 from strawberry.types import ExecutionResult
 
 from gateway.context import RequestContext
-from gateway.cost import query_cost
 from gateway.customer import (
     Request,
     choose_contracts,
@@ -33,22 +33,22 @@ from gateway.customer import (
     portfolio_contracts,
     portfolio_requests,
     portfolio_totals,
+    terminated_contracts,
 )
 from gateway.errors import CustomerNotFound, VcvError
-from gateway.lookup import active_consents, find_customer, own_record
+from gateway.lookup import CustomerPage, active_consents, find_customer, own_record, page_customers
 from gateway.planner.compile import (
     Compiler,
+    CustomerPlan,
     FieldPlan,
     Getter,
     Plan,
     Prepared,
     RootPlan,
     Unsupported,
-    operation_of,
-    prepare,
+    prepared,
 )
-from gateway.planner.project import complete
-from gateway.schema import Schema
+from gateway.planner.project import CannotProject, complete
 from gateway.types import Partner
 from resolvers import (
     CONTRACT_ID,
@@ -66,7 +66,7 @@ from resolvers import (
 log = logging.getLogger("vcv.planner")
 # Which path answered, so an operator sees how much traffic the planner covers (`planner`) and how much
 # strawberry answers because the planner does not cover it (`not_covered`: introspection, audit queries,
-# mutations, invalid documents) or handed it back (`fallback`: an answer it cannot reproduce).
+# mutations, `dataExport`, variables that do not fit) or handed it back (`fallback`: an answer it cannot reproduce).
 ANSWERS = Counter("vcv_planner_answers_total", "GraphQL operations by the path that answered them", ["path"])
 
 Path = tuple[str | int, ...]
@@ -74,8 +74,9 @@ _UNSUPPORTED = object()
 
 
 class PlanCache:
-    """Bounded LRUs: documents parsed and validated once per text; plans once per (text, operation, values of
-    the @skip/@include variables). A client sending endless distinct queries only evicts."""
+    """Bounded LRUs keyed by the query text: what the compiler reads of the gate's document, once per text;
+    plans once per (text, operation, values of the @skip/@include variables). A client sending endless
+    distinct queries only evicts."""
 
     def __init__(self, documents: int = 256, plans: int = 512) -> None:
         self.documents: LRUCache[str, Prepared] = LRUCache(documents)
@@ -98,6 +99,7 @@ class PortfolioSource:
     liabilities: list[MoneyValue]
     complete: bool
     missing_contracts: list[str]
+    terminated_contracts: list[str]
 
 
 @dataclass(slots=True)
@@ -110,6 +112,25 @@ class CustomerSource:
 
 
 @dataclass(slots=True)
+class EdgeSource:
+    key: str  # what the cursor seals (gateway/lookup.py's CustomerPage)
+    nodes: dict[str, CustomerSource]  # per response key of `node`
+
+
+@dataclass(slots=True)
+class PageInfoSource:
+    has_next_page: bool
+    end_key: str | None
+
+
+@dataclass(slots=True)
+class ConnectionSource:
+    edges: dict[str, list[EdgeSource]]  # per response key of `edges`
+    bare: list[EdgeSource]  # for an `edges` selecting no `node`
+    page_info: PageInfoSource
+
+
+@dataclass(slots=True)
 class Running:
     """What getters reach while one plan runs."""
 
@@ -117,10 +138,12 @@ class Running:
     variables: VariableValues
 
 
-async def run(cache: PlanCache, schema: Schema, query: str | None, operation_name: str | None,
-              variables: dict[str, Any] | None, context: RequestContext) -> ExecutionResult | None:
-    """The answer to one operation, or None: strawberry answers it instead."""
-    result = await _run(cache, schema, query, operation_name, variables, context)
+async def run(cache: PlanCache, schema: GraphQLSchema, query: str, document: DocumentNode,
+              operation: OperationDefinitionNode, variables: dict[str, Any] | None,
+              context: RequestContext) -> ExecutionResult | None:
+    """The answer to the operation the gate admitted (`document`, parsed from `query`), or None: strawberry
+    answers it instead."""
+    result = await _run(cache, schema, query, document, operation, variables, context)
     ANSWERS.labels("not_covered" if result is None else "planner" if result is not _FALLBACK else "fallback").inc()
     return result if isinstance(result, ExecutionResult) else None
 
@@ -128,80 +151,86 @@ async def run(cache: PlanCache, schema: Schema, query: str | None, operation_nam
 _FALLBACK = object()
 
 
-async def _run(cache: PlanCache, schema: Schema, query: str | None, operation_name: str | None,
-               variables: dict[str, Any] | None, context: RequestContext) -> Any:
-    if not query or not isinstance(variables, dict | None):
+async def _run(cache: PlanCache, schema: GraphQLSchema, query: str, document: DocumentNode,
+               operation: OperationDefinitionNode, variables: dict[str, Any] | None,
+               context: RequestContext) -> Any:
+    if operation.operation != OperationType.QUERY or not isinstance(variables, dict | None):
         return None
-    prepared = cache.documents.get(query)
-    if prepared is None:
-        prepared = cache.documents[query] = prepare(schema._schema, schema.limits, query)
-    if prepared.document is None:
-        return None
-    operation = operation_of(prepared.document, operation_name)
-    if operation is None or operation.operation != OperationType.QUERY:
-        return None
-    coerced = get_variable_values(schema._schema, operation.variable_definitions or (), variables or {})
+    known = cache.documents.get(query)
+    if known is None or known.document is not document:  # the gate's own caches hand out one node per text
+        known = cache.documents[query] = prepared(document)
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
     if isinstance(coerced, list):
         return None  # strawberry reports the bad variables
-    if _cost(prepared, operation_name, variables or {}) > schema.limits.max_cost:
-        return None
-    key = (query, operation_name, tuple(sorted((n, coerced.coerced.get(n)) for n in prepared.switches)))
+    name = operation.name.value if operation.name is not None else None
+    key = (query, name, tuple(sorted((n, coerced.coerced.get(n)) for n in known.switches)))
     plan = cache.plans.get(key)
     if plan is None:
         try:
-            plan = Compiler(schema._schema, prepared, operation, coerced, GETTERS).plan()
+            plan = Compiler(schema, known, operation, coerced, GETTERS).plan()
         except Unsupported:
             plan = _UNSUPPORTED
         cache.plans[key] = plan
     if plan is _UNSUPPORTED or not isinstance(plan, Plan):
         return None
+    touched = set(context.touched)
     try:
         result = await _execute(plan, Running(context, coerced))
     except Exception as reason:
         # CannotProject (null propagation), or something failing below (the master unreachable): strawberry
         # meets the same and reports it the way it always does (masked as an internal error where it is not
-        # the caller's to read).
+        # the caller's to read). What the planner noted for the audit event is strawberry's to note again.
         log.info("planner hands the operation to strawberry: %s", type(reason).__name__)
         context.guard.redactions.clear()
         context.guard.shown.clear()
+        context.touched.intersection_update(touched)
         return _FALLBACK
     return result  # errors are logged and masked by the gate, whichever path answered
 
 
-def _cost(prepared: Prepared, operation_name: str | None, variables: dict[str, Any]) -> int:
-    assert prepared.document is not None
-    key = (operation_name, *((n, variables.get(n)) for n in sorted(prepared.counts)))
-    try:
-        cost = prepared.costs.get(key)
-    except TypeError:  # a value that cannot be a key (a list where a count belongs): validation says why
-        return query_cost(prepared.document, operation_name, variables)
-    if cost is None:
-        if len(prepared.costs) >= 64:  # bounded: a client choosing ever new counts only evicts
-            prepared.costs.clear()
-        cost = prepared.costs[key] = query_cost(prepared.document, operation_name, variables)
-    return cost
+# A customer to build the sources of: (its selection, the response path to it, what the master holds).
+Target = tuple[CustomerPlan, tuple[str | int, ...], CustomerView, frozenset[str]]
+_LOOKUPS = ("customer", "me", "customers")  # the root fields that read the master
 
 
 async def _execute(plan: Plan, running: Running) -> ExecutionResult:
     context = running.context
-    customers = [r for r in plan.roots if r.customer is not None]
-    found = await asyncio.gather(*(_look_up(r, running) for r in customers), return_exceptions=True)
+    lookups = [r for r in plan.roots if r.name in _LOOKUPS]
+    found = await asyncio.gather(*(_look_up(r, running) if r.name != "customers" else _page(r, running)
+                                   for r in lookups), return_exceptions=True)
     values: dict[str, Any] = {}
     failed: dict[str, VcvError] = {}
-    shown: list[tuple[RootPlan, CustomerView, frozenset[str]]] = []
-    for root, outcome in zip(customers, found, strict=True):
+    targets: list[Target] = []
+    pages: dict[str, Paged] = {}
+    for root, outcome in zip(lookups, found, strict=True):
         if isinstance(outcome, VcvError):
+            if root.name == "customers" and len(lookups) > 1:
+                # A non-null root failing empties `data`; graphql-core's order of the siblings' errors is not
+                # reproduced here.
+                raise CannotProject("customers failed next to other lookups")
             failed[root.key] = outcome
         elif isinstance(outcome, BaseException):
             raise outcome
         elif outcome is None:
             values[root.key] = None
+        elif isinstance(outcome, Paged):
+            pages[root.key] = outcome
+            for customer in root.customers:
+                edges_key, node_key = customer.at
+                targets += [(customer, (root.key, edges_key, i, node_key), view, consents)
+                            for i, (_key, view, consents) in enumerate(outcome.shown)]
         else:
             view, consents = outcome
-            shown.append((root, view, consents))
-    values.update(await _fetch(shown, running))
+            targets += [(customer, (root.key,), view, consents) for customer in root.customers]
+    sources = await _fetch(targets, running)
     for root in plan.roots:
-        if root.name == "partners":
+        if root.key in failed:
+            continue
+        if root.name in ("customer", "me") and root.key not in values:
+            values[root.key] = sources[(root.key,)]
+        elif root.name == "customers":
+            values[root.key] = _connection(root, pages[root.key], sources)
+        elif root.name == "partners":
             values[root.key] = [Partner.of(c.id, c) for c in context.partner_configs.values()]
         elif root.name == "__typename":
             values[root.key] = "Query"
@@ -210,6 +239,8 @@ async def _execute(plan: Plan, running: Running) -> ExecutionResult:
     for root in plan.roots:
         if root.key in failed:
             errors.append(located_error(failed[root.key], root.nodes, [root.key]))
+            if root.name == "customers":  # non-null: the whole of `data` is null, as graphql-core answers
+                return ExecutionResult(data=None, errors=errors)
             data[root.key] = None
             continue
         nullable = root.name in ("customer", "me")
@@ -239,35 +270,72 @@ async def _look_up(root: RootPlan, running: Running) -> tuple[CustomerView, froz
     return view, consents
 
 
-async def _fetch(shown: list[tuple[RootPlan, CustomerView, frozenset[str]]],
-                 running: Running) -> dict[str, CustomerSource]:
-    """Every partner value any selected customer field needs, in one call per partner."""
+@dataclass(slots=True)
+class Paged:
+    page: CustomerPage
+    shown: list[tuple[str, CustomerView, frozenset[str]]]  # (cursor key, customer, active consents)
+
+
+async def _page(root: RootPlan, running: Running) -> Paged:
+    """A page of `customers`, every customer on it read with the page (one master read), and those shown on it
+    (as the strawberry resolver decides: `shown_customer`), each with the key its cursor seals."""
+    context = running.context
+    assert root.definition is not None
+    args = get_argument_values(root.definition, root.nodes[0], running.variables)
+    page = await page_customers(context, args.get("search"), args.get("first"), args.get("after"), views=True)
+    assert page.views is not None
+    shown: list[tuple[str, CustomerView, frozenset[str]]] = []
+    for (key, _row), view in zip(page.rows, page.views, strict=True):
+        context.master_loaders.prime(view)
+        consents = active_consents(view.consents)
+        if not context.guard.decide(MASTER_OWNER, "Customer.id", consents).redacted:
+            shown.append((key, view, consents))
+    context.touched.update(view.customer.id for _key, view, _consents in shown)
+    return Paged(page, shown)
+
+
+def _connection(root: RootPlan, paged: Paged, sources: dict[tuple[str | int, ...], CustomerSource]) -> ConnectionSource:
+    page, shown = paged.page, paged.shown
+    edges: dict[str, list[EdgeSource]] = {}
+    for customer in root.customers:
+        edges_key, node_key = customer.at
+        listed = edges.setdefault(edges_key, [EdgeSource(key, {}) for key, _view, _consents in shown])
+        for i, edge in enumerate(listed):
+            edge.nodes[node_key] = sources[(root.key, edges_key, i, node_key)]
+    end = page.rows[-1][0] if page.rows else None  # the last customer read, shown or not (as strawberry's)
+    return ConnectionSource(edges, [EdgeSource(key, {}) for key, _view, _consents in shown],
+                            PageInfoSource(page.more, end))
+
+
+async def _fetch(targets: list[Target], running: Running) -> dict[tuple[str | int, ...], CustomerSource]:
+    """Every partner value any selected customer field needs, in one call per partner, for every customer
+    of the operation (one, or a whole page)."""
     guard = running.context.guard
     requests: list[Request] = []
     pending: list[tuple[Any, ...]] = []
-    for root, view, consents in shown:
-        assert root.customer is not None
-        for contracts in root.customer.contracts:
+    for customer, at, view, consents in targets:
+        for contracts in customer.contracts:
             args = get_argument_values(contracts.definition, contracts.node, running.variables)
             product_type = args.get("productType")
             chosen = choose_contracts(guard, view.contracts, consents, contracts.selected, args.get("partner"),
                                       product_type.value if isinstance(product_type, Enum) else product_type)
             asked = contract_requests(chosen)
-            pending.append(("contracts", root.key, contracts.key, chosen, len(requests), len(asked)))
+            pending.append(("contracts", at, contracts.key, chosen, len(requests), len(asked)))
             requests += asked
-        for key in root.customer.portfolios:
-            path: list[str | int] = [root.key, key]
+        for key in customer.portfolios:
+            path: list[str | int] = [*at, key]
             counted, summed = portfolio_contracts(guard, path, view.contracts, consents)
+            terminated = terminated_contracts(guard, path, view.contracts, consents, customer.terminated_keys[key])
             asked = portfolio_requests(summed)
-            pending.append(("portfolio", root.key, key, (path, counted, summed, root.customer.missing_keys[key]),
+            pending.append(("portfolio", at, key, (path, counted, summed, customer.missing_keys[key], terminated),
                             len(requests), len(asked)))
             requests += asked
     answers = await running.context.partners.load_known(requests) if requests else []
-    sources = {root.key: CustomerSource(view.customer, consents, view, {}, {}) for root, view, consents in shown}
+    sources = {at: CustomerSource(view.customer, consents, view, {}, {}) for _customer, at, view, consents in targets}
     configs = running.context.partner_configs
-    for kind, root_key, key, what, start, count in pending:
+    for kind, at, key, what, start, count in pending:
         mine = answers[start:start + count]
-        source = sources[root_key]
+        source = sources[at]
         if kind == "contracts":
             replies = iter(mine)
             holders = {pid: Partner.of(pid, configs.get(pid)) for pid in {ref.partner_id for ref, _ in what}}
@@ -276,11 +344,11 @@ async def _fetch(shown: list[tuple[RootPlan, CustomerView, frozenset[str]]],
                                next(replies) if wanted else None, holders[ref.partner_id], ref.product_type)
                 for ref, wanted in what]
         else:
-            path, counted, summed, missing_keys = what
+            path, counted, summed, missing_keys, terminated = what
             totals = portfolio_totals(guard, path, counted, summed, mine, source.consents, missing_keys)
             source.portfolios[key] = PortfolioSource([MoneyValue(a, c) for c, a in totals.assets],
                                                      [MoneyValue(a, c) for c, a in totals.liabilities],
-                                                     totals.complete, totals.missing)
+                                                     totals.complete, totals.missing, terminated)
     return sources
 
 
@@ -377,7 +445,29 @@ def _partner_value(type_name: str, name: str) -> Any:
     return factory
 
 
+def _edges(key: str, _plan: FieldPlan) -> Getter:
+    return lambda source, _path, _running: source.edges.get(key, source.bare)
+
+
+def _node(key: str, _plan: FieldPlan) -> Getter:
+    return lambda source, _path, _running: source.nodes[key]
+
+
+def _cursor(_key: str, _plan: FieldPlan) -> Getter:
+    return lambda source, _path, running: running.context.cursors.encode(source.key)
+
+
+def _end_cursor(_key: str, _plan: FieldPlan) -> Getter:
+    def get(source: PageInfoSource, _path: Path, running: Running) -> Any:
+        return None if source.end_key is None else running.context.cursors.encode(source.end_key)
+    return get
+
+
 GETTERS: dict[tuple[str, str], Any] = {
+    ("CustomerConnection", "edges"): _edges,
+    ("CustomerEdge", "node"): _node,
+    ("CustomerEdge", "cursor"): _cursor,
+    ("PageInfo", "endCursor"): _end_cursor,
     **{("Customer", n): _customer_value(n)
        for n in ("id", "givenName", "familyName", "birthDate", "email", "phone", "segment")},
     ("Customer", "address"): _address,
