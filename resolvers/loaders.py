@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
@@ -47,11 +47,12 @@ class PartnerLoaders:
         """Values for each (partner, contract, fields), all requested in the same tick, so that loads from other
         resolvers in that tick join the same batch (one per partner, partners in parallel); a failed
         partner's contracts get its PartnerError instead of values."""
-        answers = await asyncio.gather(*(self.load(p, c, f) for p, c, f in wanted), return_exceptions=True)
-        for answer in answers:
+        answers: list[ContractValues | PartnerError] = []
+        for answer in await asyncio.gather(*(self.load(p, c, f) for p, c, f in wanted), return_exceptions=True):
             if isinstance(answer, BaseException) and not isinstance(answer, PartnerError):
                 raise answer
-        return answers  # type: ignore[return-value]
+            answers.append(answer)
+        return answers
 
     async def load_known(self, wanted: Sequence[tuple[str, str, frozenset[str]]]
                          ) -> list[ContractValues | PartnerError]:
@@ -64,17 +65,15 @@ class PartnerLoaders:
         for partner, contract, fields in wanted:
             key = (contract, fields)
             cached = self._loaders[partner].cache_map.get(key) if partner in self._loaders else None
-            if cached is not None and cached.done():
-                answers[(partner, key)] = cached.exception() or cached.result()  # type: ignore[assignment]
-            elif cached is None:
+            if cached is None:
                 keys = batches.setdefault(partner, [])
                 if key not in keys:
                     keys.append(key)
-            else:  # a load of this key is in flight
-                try:
-                    answers[(partner, key)] = await cached
-                except PartnerError as failed:
-                    answers[(partner, key)] = failed
+                continue
+            try:  # asked before in this request (answered, or in flight)
+                answers[(partner, key)] = await cached
+            except PartnerError as failed:
+                answers[(partner, key)] = failed
 
         async def batch(partner: str, keys: list[Key]) -> None:
             got = await self._batch_fn(partner)(keys)
@@ -94,7 +93,7 @@ class PartnerLoaders:
         await asyncio.gather(*(batch(p, keys) for p, keys in batches.items()))
         return [answers[(p, (c, f))] for p, c, f in wanted]
 
-    def _batch_fn(self, partner_id: str):  # type: ignore[no-untyped-def]
+    def _batch_fn(self, partner_id: str) -> Callable[[Sequence[Key]], Awaitable[list[ContractValues | BaseException]]]:
         connector = self.connectors.get(partner_id)
 
         async def batch(keys: Sequence[Key]) -> list[ContractValues | BaseException]:

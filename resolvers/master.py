@@ -65,7 +65,8 @@ def visible(v: Visibility) -> ColumnElement[bool]:
     return false()
 
 
-def _ref(row: models.ContractRow) -> ContractRef:
+def _ref(row: Any) -> ContractRef:
+    # An ORM object, a Core row or a compiled read's tuple: each has the contract columns by name.
     return ContractRef(row.contract_id, row.customer_id, row.partner_id, row.product_type, row.status,
                        row.start_date, row.end_date)
 
@@ -329,11 +330,12 @@ class Master:
                 consents[consent.customer_id].append(consent)
             contracts: dict[str, list[ContractRef]] = defaultdict(list)
             for contract in conn.execute(_contracts_query(ids, core=True)):
-                contracts[contract.customer_id].append(_ref(contract))  # type: ignore[arg-type]
+                contracts[contract.customer_id].append(_ref(contract))
             advisers = {row.consultant_id for row in page if row.consultant_id} or {NO_CUSTOMER}
             consultants = {c.id: c for c in conn.execute(select(_CONSULTANTS).where(_CONSULTANTS.c.id.in_(advisers)))}
-            views = [(key_of(row), CustomerView(row, consents[row.id], contracts[row.id],  # type: ignore[arg-type]
-                                                consultants.get(row.consultant_id)))  # type: ignore[arg-type]
+            # Core rows carry the models' columns by name, as CustomerView's readers expect (see its docstring).
+            views = [(key_of(row), CustomerView(row, consents[row.id], contracts[row.id],  # type: ignore[arg-type]  # Core row
+                                                consultants.get(row.consultant_id)))  # type: ignore[arg-type]  # Core row
                      for row in page]
             return views, len(found) > limit
 
