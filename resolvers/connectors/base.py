@@ -172,8 +172,9 @@ class Connector:
         if trace.get_current_span().is_recording():
             propagate.inject(headers)  # traceparent: the partner can join its own spans to this call
         try:
-            async with self._limit:
-                return await asyncio.wait_for(self.call_batch(Batch(ids, wanted, joint_fields, headers)), timeout)
+            # asyncio.timeout, not wait_for: the same bound without a task of its own for every call.
+            async with self._limit, asyncio.timeout(timeout):
+                return await self.call_batch(Batch(ids, wanted, joint_fields, headers))
         except TimeoutError:
             raise PartnerError("PARTNER_TIMEOUT", self.config.id, f"no answer within {timeout:.3f}s") from None
         except aiohttp.ContentTypeError:
