@@ -23,6 +23,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from graphql import DocumentNode, OperationDefinitionNode
 
+from gateway import indexing
 from gateway.context import RequestContext
 from gateway.cost import DEFAULT_MAX_COST
 from gateway.cursors import Cursors
@@ -247,9 +248,11 @@ async def _readyz(request: web.Request) -> web.Response:
     # "up" only if the log takes a (rolled-back) write in time: without it, every answer would be refused.
     audit = await state.audit.writable()
     identity = request.app[VERIFIER].state()  # stale (provider unreachable, last good keys) is still ready
-    ready = master == audit == "up" and identity != "down"
+    indexes, built = indexing.readiness(request.app)  # not ready until built at start-up (gateway/indexing.py)
+    ready = master == audit == "up" and identity != "down" and built
     return web.json_response({"status": "ready" if ready else "unavailable", "master": master, "audit": audit,
-                              "identity": identity, "partners": circuits}, status=200 if ready else 503)
+                              "identity": identity, "indexes": indexes, "partners": circuits},
+                             status=200 if ready else 503)
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
@@ -283,6 +286,7 @@ async def reload_configuration(app: web.Application) -> bool:
              len(partners.partners), len(rules.policy.agreements))
     # What reviewers saw with `vcv policy diff`, now on the record of the running gateway (rules, never values).
     log.info("agreement changes applied by the reload:\n%s", render_diff(changes).rstrip())
+    indexing.rebuild(app)  # a rotated pseudonym key, a new partner: their indexes, in the background
     return True
 
 
@@ -333,4 +337,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         await asyncio.to_thread(state.tracing.shutdown)  # spans still queued are exported first
 
     app.cleanup_ctx.append(lifecycle)
+    # After `lifecycle` opened the master: pseudonym indexes built ahead of traffic, stopped before it closes.
+    app.cleanup_ctx.append(indexing.ahead_of_traffic(lambda app: indexing.Inputs(
+        app[STATE].master, app[STATE].rules.policy, app[STATE].rules.keys, app[STATE].partners.partners)))
     return app
