@@ -25,15 +25,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from aiohttp import web
 
 from gateway.lookup import build_index, sees_pseudonyms
+from gateway.policy import load_keys, load_policy
 from privacy import PURPOSES, ROLES, Guard, PolicySet, PseudonymKeys
-from resolvers import MASTER_OWNER
+from resolvers import MASTER_OWNER, PartnersConfig
+from resolvers.database import create_engine, session_factory
 from resolvers.master import Master
 from resolvers.pseudonym_index import Progress
 
@@ -126,6 +130,35 @@ class Indexes:
 
 
 INDEXES = web.AppKey("indexes", Indexes)
+
+
+async def build_offline(db_url: str, partners: PartnersConfig, agreements: Path, keys_dir: Path | None,
+                        say: Callable[[str], None], every_s: float = 2.0) -> dict[str, int]:
+    """`vcv index build`: every index the configuration implies, built (or brought up to date) against the
+    master at `db_url`, saying how far it got at most every `every_s` seconds and when each one is done.
+    Idempotent: a second run finds every index up to date and adds nothing."""
+    policy = load_policy(agreements, partners)
+    keys = load_keys(policy, keys_dir)
+    engine = create_engine(db_url)
+    master, added = Master(session_factory(engine)), {}
+    try:
+        guards = consumers(policy, keys, partners.partners)
+        say(f"indexes to build: {', '.join(g.consumer for g in guards) or 'none (no agreement shows pseudonyms)'}")
+        for guard in guards:
+            last, started = [time.monotonic()], time.monotonic()
+
+            def tell(done: int, total: int, consumer: str = guard.consumer, last: list[float] = last) -> None:
+                if time.monotonic() - last[0] >= every_s and done < total:
+                    last[0] = time.monotonic()
+                    say(f"{consumer}: {done:,} of {total:,} customers indexed ({done * 100 // max(total, 1)} %)")
+
+            rows = added[guard.consumer] = await build_index(master, guard, tell) or 0
+            took = time.monotonic() - started
+            say(f"{guard.consumer}: {rows:,} customers indexed in {took:.1f} s" if rows
+                else f"{guard.consumer}: up to date")
+    finally:
+        await engine.dispose()
+    return added
 
 
 def ahead_of_traffic(inputs: Callable[[web.Application], Inputs]) -> Callable[[web.Application],
