@@ -141,6 +141,11 @@ async def _before(url: str, guard: Guard) -> float:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(pseudonym_index.metadata.create_all)
+            # The index table as it was created before (SQLite: with a rowid beside the primary key).
+            await conn.exec_driver_sql("DROP TABLE pseudonym_index")
+            await conn.exec_driver_sql(
+                "CREATE TABLE pseudonym_index (owner VARCHAR(64) NOT NULL, consumer VARCHAR(64) NOT NULL, "
+                "token VARCHAR(64) NOT NULL, customer_id VARCHAR(32) NOT NULL, PRIMARY KEY (owner, consumer, token))")
         started = time.perf_counter()
         async with engine.begin() as conn:
             await _old_extend(conn, guard, guard.index_fingerprint(MASTER_OWNER) or "")

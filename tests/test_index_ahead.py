@@ -243,3 +243,45 @@ def test_vcv_index_build_refuses_a_missing_key(world: World, tmp_path: Path) -> 
                                       "--agreements", str(DEMO_AGREEMENTS), "--keys-dir", str(empty)])
     assert result.exit_code == 1 and "no pseudonym key for rm" in result.output
     assert _indexed(path) == {}
+
+
+async def test_the_build_on_postgresql_writes_the_same_rows_and_follows_a_rotated_key(
+        world: World, pg_schema_url: str, tmp_path: Path) -> None:
+    from fixtures.seed import seed_master
+    from gateway.policy import load_keys, load_policy
+    from resolvers import pseudonym_index
+    from resolvers.connectors.config import parse
+    from tests.gateway_support import CUSTOMERS, SEED
+
+    await seed_master(pg_schema_url, customers=CUSTOMERS, seed=SEED)
+    policy = load_policy(DEMO_AGREEMENTS, parse(world.config()))
+    engine = create_engine(pg_schema_url)
+    master = Master(session_factory(engine))
+
+    async def stored() -> set[tuple[str, str]]:
+        rows = pseudonym_index.index_rows
+        async with engine.connect() as conn:
+            return set((await conn.execute(rows.select().with_only_columns(rows.c.token, rows.c.customer_id)
+                                           .where(rows.c.consumer == "life"))).all())
+
+    def expected(keys: PseudonymKeys) -> set[tuple[str, str]]:
+        key = keys.for_consumer("rm", "life")
+        assert key is not None
+        return {(index_token(key, pseudonym(f"C-{n:06d}", key)), f"C-{n:06d}") for n in range(1, CUSTOMERS + 1)}
+
+    try:
+        keys = load_keys(policy, world.pseudonym_keys)
+        guard = Guard(policy, keys, consumer="life", role="partner", purpose="service")
+        assert await build_index(master, guard) == CUSTOMERS
+        assert await build_index(master, guard) == 0  # up to date
+        assert await stored() == expected(keys)
+        rotated = tmp_path / "rotated"
+        shutil.copytree(world.pseudonym_keys, rotated)
+        (rotated / "rm.key").unlink()
+        ensure_demo_keys(rotated, ["rm"])
+        new_keys = load_keys(policy, rotated)
+        assert await build_index(master, Guard(policy, new_keys, consumer="life", role="partner",
+                                               purpose="service")) == CUSTOMERS
+        assert await stored() == expected(new_keys)  # the old key's rows are gone
+    finally:
+        await engine.dispose()
