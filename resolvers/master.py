@@ -182,7 +182,11 @@ class Master:
             async with engine.begin() as conn:
                 await conn.run_sync(pseudonym_index.metadata.create_all, checkfirst=True)
             self._index_tables = True
-        added = await pseudonym_index.extend(engine, owner, consumer, fingerprint, tokens, progress)
+        try:
+            added = await pseudonym_index.extend(engine, owner, consumer, fingerprint, tokens, progress)
+        except pseudonym_index.KeyChanged as exc:  # processes with different keys: retryable once all reloaded
+            log.error("%s", exc)
+            raise MasterUnavailable(str(exc)) from exc
         if added:
             self.index_builds += 1
         return added

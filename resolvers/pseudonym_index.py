@@ -96,28 +96,38 @@ async def _extend(engine: AsyncEngine, owner: str, consumer: str, fingerprint: s
         total = 0
         if progress is not None:
             total = (await conn.execute(select(func.count()).where(models.CustomerRow.id > upto))).scalar() or 0
-    added = 0
-    while True:
-        async with engine.connect() as conn:
-            ids = list((await conn.execute(select(models.CustomerRow.id).where(models.CustomerRow.id > upto)
-                                           .order_by(models.CustomerRow.id).limit(BATCH))).scalars())
-        if not ids:
-            return added
-        # HMACs by the ten thousand: in a worker thread, so the event loop keeps answering meanwhile.
-        computed = await asyncio.to_thread(tokens, ids)
-        async with engine.begin() as conn:
-            # First the state row (which also takes its lock): still this key? Then the batch and the new
-            # high-water mark commit together.
-            advanced = await conn.execute(index_state.update().where(mine, index_state.c.fingerprint == fingerprint)
-                                          .values(upto=case((index_state.c.upto < ids[-1], ids[-1]),
-                                                            else_=index_state.c.upto)))
-            if advanced.rowcount != 1:
-                raise KeyChanged(f"({owner}, {consumer})")
-            await _insert_batch(conn, owner, consumer, ids, computed)
-        added += len(ids)
-        upto = ids[-1]
-        if progress is not None:
-            progress(added, max(total, added))
+    # A pipeline: the next batch's tokens are computed (in a worker thread, so the event loop keeps answering)
+    # while this batch is written (in the driver's thread, which lets go of the GIL while SQLite works).
+    added, ids = 0, await _ids_after(engine, upto)
+    computing = asyncio.ensure_future(asyncio.to_thread(tokens, ids)) if ids else None
+    try:
+        while computing is not None:
+            computed = await computing
+            following = await _ids_after(engine, ids[-1])
+            computing = asyncio.ensure_future(asyncio.to_thread(tokens, following)) if following else None
+            async with engine.begin() as conn:
+                # First the state row (which also takes its lock): still this key? Then the batch and the new
+                # high-water mark commit together.
+                advanced = await conn.execute(
+                    index_state.update().where(mine, index_state.c.fingerprint == fingerprint)
+                    .values(upto=case((index_state.c.upto < ids[-1], ids[-1]), else_=index_state.c.upto)))
+                if advanced.rowcount != 1:
+                    raise KeyChanged(f"({owner}, {consumer})")
+                await _insert_batch(conn, owner, consumer, ids, computed)
+            added += len(ids)
+            if progress is not None:
+                progress(added, max(total, added))
+            ids = following
+    finally:
+        if computing is not None and not computing.done():
+            computing.cancel()
+    return added
+
+
+async def _ids_after(engine: AsyncEngine, upto: str) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(models.CustomerRow.id).where(models.CustomerRow.id > upto)
+                                        .order_by(models.CustomerRow.id).limit(BATCH))).scalars())
 
 
 async def _insert_batch(conn: AsyncConnection, owner: str, consumer: str, ids: Sequence[str],

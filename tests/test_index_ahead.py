@@ -285,3 +285,42 @@ async def test_the_build_on_postgresql_writes_the_same_rows_and_follows_a_rotate
         assert await stored() == expected(new_keys)  # the old key's rows are gone
     finally:
         await engine.dispose()
+
+
+async def test_a_build_never_mixes_its_rows_into_an_index_another_process_switched_to_another_key(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.policy import load_keys, load_policy
+    from resolvers import pseudonym_index
+    from resolvers.connectors.config import parse
+
+    db, path = _fresh_master(world, tmp_path)
+    monkeypatch.setattr(pseudonym_index, "BATCH", 25)  # 60 customers: three batches
+    policy = load_policy(DEMO_AGREEMENTS, parse(world.config()))
+    keys = load_keys(policy, world.pseudonym_keys)
+    guard = Guard(policy, keys, consumer="life", role="partner", purpose="service")
+    batches: list[int] = []
+    tokens_of = Guard.index_tokens_of
+
+    def meanwhile(self: Guard, owner: str, values: Sequence[str]) -> list[str] | None:
+        batches.append(len(values))
+        if len(batches) == 2:  # after the first batch was written: another process rotates to its own key
+            with sqlite3.connect(path) as conn:
+                conn.execute("delete from pseudonym_index where consumer = 'life'")
+                conn.execute("update pseudonym_index_state set fingerprint = 'another-key', upto = '' "
+                             "where consumer = 'life'")
+        return tokens_of(self, owner, values)
+
+    monkeypatch.setattr(Guard, "index_tokens_of", meanwhile)
+    engine = create_engine(db)
+    try:
+        await build_index(Master(session_factory(engine)), guard)
+    finally:
+        await engine.dispose()
+    key = keys.for_consumer("rm", "life")
+    assert key is not None
+    # This build saw the switch, started over under its own key, and left exactly its own rows.
+    assert _indexed(path)["life"] == (len(world.alliance.customers), key_fingerprint(key))
+    with sqlite3.connect(path) as conn:
+        rows = set(conn.execute("select token, customer_id from pseudonym_index where consumer = 'life'"))
+    assert rows == {(index_token(key, pseudonym(c.id, key)), c.id) for c in world.alliance.customers}
+    assert len(batches) > 3  # it did start over
