@@ -230,7 +230,15 @@ def main() -> None:
                f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the end. One "
                f"consumer's index built from nothing, the previous way and the current one back to back in one "
                f"run, each on its own copy of the same master; both wrote the same rows.\n\n{table}\n")
-    replace_section(START, END, section, lambda text, block: text.rstrip("\n") + "\n\n" + block + "\n")
+    replace_section(START, END, section, _place)
+
+
+def _place(text: str, block: str) -> str:
+    # Before the Scaling section, which bench.scale rewrites up to the next heading or the end of the file.
+    marker = "## Scaling (latest run of `bench.scale`)"
+    if marker in text:
+        return text.replace(marker, block + "\n\n" + marker, 1)
+    return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
 if __name__ == "__main__":
