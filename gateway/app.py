@@ -19,6 +19,7 @@ from aiohttp.typedefs import Middleware
 from graphql import DocumentNode, OperationDefinitionNode
 from strawberry import Schema
 
+from gateway import indexing
 from gateway.context import RequestContext
 from gateway.cursors import Cursors
 from gateway.errors import VcvError
@@ -146,4 +147,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     if settings.reload_on_sighup:
         app.cleanup_ctx.append(reload_on_sighup)
+    # After `lifecycle` opened the master: pseudonym indexes built ahead of traffic, stopped before it closes.
+    app.cleanup_ctx.append(indexing.ahead_of_traffic(lambda app: indexing.Inputs(
+        app[STATE].master, app[STATE].rules.policy, app[STATE].rules.keys, app[STATE].partners.partners)))
     return app

@@ -217,6 +217,50 @@ def operations(operations_file: Path) -> None:
         click.echo(f"{digest}  {name}")
 
 
+@main.group()
+def index() -> None:
+    """Pseudonym indexes (what a partner's customer list and lookups by pseudonym read)."""
+
+
+@index.command("build")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              envvar="VCV_CONFIG", help="the `vcv serve` configuration file: database_url, partners, agreements "
+              "and keys_dir are read from it; flags and VCV_* variables win")
+@click.option("--db", "database_url", envvar="VCV_DATABASE_URL", help="the customer master [VCV_DATABASE_URL]")
+@click.option("--partners", type=click.Path(path_type=Path), envvar="VCV_PARTNERS", help="[VCV_PARTNERS]")
+@click.option("--agreements", type=click.Path(file_okay=False, path_type=Path), envvar="VCV_AGREEMENTS",
+              help="[VCV_AGREEMENTS]")
+@click.option("--keys-dir", type=click.Path(file_okay=False, path_type=Path), envvar="VCV_KEYS_DIR",
+              help="pseudonym keys <owner>.key; VCV_PSEUDONYM_KEY_<OWNER> wins [VCV_KEYS_DIR]")
+def index_build(config_file: Path | None, database_url: str | None, partners: Path | None,
+                agreements: Path | None, keys_dir: Path | None) -> None:
+    """Build every pseudonym index the agreements imply, before the gateways take traffic (they build them
+    at start-up too, and are not ready until then). Idempotent: what is built is only brought up to date;
+    a rotated key rebuilds. Safe while gateways run."""
+    from gateway.indexing import build_offline
+    from privacy import AgreementError, PseudonymKeyError
+    from resolvers import MasterUnavailable, PartnersConfigError, load_partners
+
+    given: dict[str, Any] = {"database_url": database_url, "partners": partners, "agreements": agreements,
+                             "keys_dir": keys_dir}
+    if config_file is not None:
+        import yaml
+
+        from_file = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        for name, value in given.items():
+            if value is None and from_file.get(name) is not None:
+                given[name] = from_file[name] if name == "database_url" else Path(from_file[name])
+    missing = [name for name in ("database_url", "partners", "agreements") if given[name] is None]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)}: give the flags, VCV_* variables or --config")
+    try:
+        config = load_partners(given["partners"], allow_missing_env=True)
+        asyncio.run(build_offline(given["database_url"], config, given["agreements"], given["keys_dir"],
+                                  say=click.echo))
+    except (PartnersConfigError, AgreementError, PseudonymKeyError, MasterUnavailable, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _on_database(db_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(engine)` against `db_url` and close the engine whatever happens."""
     from resolvers import create_engine

@@ -1,5 +1,6 @@
 """What operators and load balancers ask of a running gateway: `/healthz` (the process answers), `/readyz`
-(it can serve: master, audit log, identity provider's keys; partners' circuits for information) and
+(it can serve: master, audit log, identity provider's keys, pseudonym indexes built; partners' circuits for
+information) and
 `/metrics` (Prometheus, gateway/metrics.py)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import os
 
 from aiohttp import web
 
+from gateway import indexing
 from gateway.metrics import metrics_endpoint
 from gateway.state import STATE, VERIFIER, GatewayState
 from resolvers import CIRCUIT_STATES, PARTNER_CIRCUIT
@@ -43,9 +45,11 @@ async def readyz(request: web.Request) -> web.Response:
     # "up" only if the log takes a (rolled-back) write in time: without it, every answer would be refused.
     audit = await state.audit.writable()
     identity = request.app[VERIFIER].state()  # stale (provider unreachable, last good keys) is still ready
-    ready = master == audit == "up" and identity != "down"
+    indexes, built = indexing.readiness(request.app)  # not ready until built at start-up (gateway/indexing.py)
+    ready = master == audit == "up" and identity != "down" and built
     return web.json_response({"status": "ready" if ready else "unavailable", "master": master, "audit": audit,
-                              "identity": identity, "partners": partners}, status=200 if ready else 503)
+                              "identity": identity, "indexes": indexes, "partners": partners},
+                             status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:

@@ -21,7 +21,8 @@ from gateway.context import RequestContext
 from gateway.errors import Forbidden
 from gateway.paging import page_size, resume_after
 from privacy import PSEUDONYM_PREFIX, PURPOSES, Guard
-from resolvers import MASTER_OWNER, NO_CUSTOMER, CustomerView, models
+from resolvers import MASTER_OWNER, NO_CUSTOMER, CustomerView, Master, models
+from resolvers import IndexProgress as Progress
 
 SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
 ID_FIELD = "Customer.id"
@@ -68,19 +69,23 @@ def active_consents(consents: Sequence[models.ConsentRow]) -> frozenset[str]:
     return frozenset(c.purpose for c in consents if c.withdrawn_at is None)
 
 
-async def _indexed(ctx: RequestContext) -> bool:
-    """Make sure the pseudonym index of this caller is up to date; False when the master's owner has no key
-    (then it pseudonymises nothing, and nothing is to be found by pseudonym)."""
-    guard = ctx.guard
+async def build_index(master: Master, guard: Guard, progress: Progress | None = None) -> int | None:
+    """Bring the pseudonym index of this guard's consumer up to date (waiting for a build already running);
+    rows added, or None when the master's owner has no key (then it pseudonymises nothing, and nothing is to
+    be found by pseudonym). The gateway builds these ahead of traffic (gateway/indexing.py)."""
     fingerprint = guard.index_fingerprint(MASTER_OWNER)
     if fingerprint is None:
-        return False
+        return None
 
     def tokens(ids: Sequence[str]) -> list[str]:
-        return [guard.index_token(MASTER_OWNER, guard.pseudonym_of(MASTER_OWNER, i) or "") or "" for i in ids]
+        return guard.index_tokens_of(MASTER_OWNER, ids) or []
 
-    await ctx.master.index_pseudonyms(MASTER_OWNER, guard.consumer, fingerprint, tokens)
-    return True
+    return await master.index_pseudonyms(MASTER_OWNER, guard.consumer, fingerprint, tokens, progress)
+
+
+async def _indexed(ctx: RequestContext) -> bool:
+    """Make sure the pseudonym index of this caller is up to date; False when the master's owner has no key."""
+    return await build_index(ctx.master, ctx.guard) is not None
 
 
 async def _resolve_pseudonym(ctx: RequestContext, given: str) -> str | None:

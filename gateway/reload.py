@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway import indexing
 from gateway.cursors import Cursors
 from gateway.policy_loader import load_keys, load_policy
 from gateway.state import SETTINGS, STATE, GatewaySettings, Rules
@@ -45,6 +46,7 @@ async def reload_configuration(app: web.Application) -> bool:
              len(partners.partners), len(rules.policy.agreements))
     # What reviewers saw with `vcv policy diff`, now on the record of the running gateway (rules, never values).
     log.info("agreement changes applied by the reload:\n%s", render_diff(changes).rstrip())
+    indexing.rebuild(app)  # a rotated pseudonym key, a new partner: their indexes, in the background
     return True
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from privacy.policy import DEFAULT_DENY, Decision, PolicySet
-from privacy.pseudonyms import PseudonymKeys, index_token, key_fingerprint
+from privacy.pseudonyms import PseudonymKeys, index_token, index_tokens, key_fingerprint
 from privacy.treatments import REDACT, apply, pseudonym
 
 
@@ -106,6 +106,11 @@ class Guard:
         """The pseudonym index's token for `shown`, one of this caller's pseudonyms of `owner`'s values."""
         key = self._key(owner)
         return None if key is None else index_token(key, shown)
+
+    def index_tokens_of(self, owner: str, values: Sequence[str]) -> list[str] | None:
+        """The index tokens of this caller's pseudonyms of `values` (building the index), in their order."""
+        key = self._key(owner)
+        return None if key is None else index_tokens(key, values)
 
     def index_fingerprint(self, owner: str) -> str | None:
         key = self._key(owner)

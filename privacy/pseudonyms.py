@@ -21,6 +21,9 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
+
+from privacy.treatments import PSEUDONYM_BYTES, PSEUDONYM_PREFIX
 
 ENV_PREFIX = "VCV_PSEUDONYM_KEY_"
 MIN_KEY_BYTES = 16
@@ -101,6 +104,49 @@ def index_token(key: bytes, shown: str) -> str:
     a consumer sees nor anything to compute one with."""
     derived = hmac.new(key, b"vcv/pseudonym-index", hashlib.sha256).digest()
     return hmac.new(derived, shown.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def index_tokens(key: bytes, values: Iterable[str]) -> list[str]:
+    """`index_token(key, pseudonym(value, key))` for each value, as building the index needs them by the
+    hundred thousand, at a third of the cost: both HMACs start from SHA-256 states with the padded key
+    already absorbed (RFC 2104, what `hmac` does inside, set up once here instead of once per value), and
+    the pseudonym's base32 is spelt from a table of character pairs (what `base64.b32encode` does, without
+    its per-call checks). Equal to the one-at-a-time functions (tests/test_pseudonym_index.py)."""
+    shown_inner, shown_outer = _hmac_states(key)
+    token_inner, token_outer = _hmac_states(hmac.new(key, b"vcv/pseudonym-index", hashlib.sha256).digest())
+    prefix, pairs = PSEUDONYM_PREFIX.encode("ascii"), _B32_PAIRS
+    assert PSEUDONYM_BYTES == 10  # the spelling below covers exactly 80 bits, 16 characters
+    tokens: list[str] = []
+    for value in values:
+        inner = shown_inner.copy()
+        inner.update(value.encode("utf-8"))
+        outer = shown_outer.copy()
+        outer.update(inner.digest())
+        n = int.from_bytes(outer.digest()[:10], "big")
+        inner = token_inner.copy()
+        inner.update(prefix + pairs[n >> 70] + pairs[(n >> 60) & 0x3FF] + pairs[(n >> 50) & 0x3FF]
+                     + pairs[(n >> 40) & 0x3FF] + pairs[(n >> 30) & 0x3FF] + pairs[(n >> 20) & 0x3FF]
+                     + pairs[(n >> 10) & 0x3FF] + pairs[n & 0x3FF])
+        outer = token_outer.copy()
+        outer.update(inner.digest())
+        tokens.append(outer.digest()[:16].hex())
+    return tokens
+
+
+_B32 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648, as base64.b32encode
+_B32_PAIRS = [bytes((a, b)) for a in _B32 for b in _B32]  # index: 10 bits
+
+
+def _hmac_states(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer hash with the padded key absorbed: copy, feed the message (inner) or
+    the inner digest (outer), and the outer digest is `hmac.new(key, message, sha256).digest()`."""
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    padded = key.ljust(_SHA256_BLOCK, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in padded)), hashlib.sha256(bytes(b ^ 0x5C for b in padded)))
+
+
+_SHA256_BLOCK = 64
 
 
 def key_fingerprint(key: bytes) -> str:

@@ -32,7 +32,7 @@ PER_CONSUMER = "consumer"
 
 FULL_MASK = "***"
 PSEUDONYM_PREFIX = "PSN-"
-_PSEUDONYM_BYTES = 10  # 80 bits: 16 base32 characters without padding, collision-free at alliance scale
+PSEUDONYM_BYTES = 10  # 80 bits: 16 base32 characters without padding, collision-free at alliance scale
 
 _NUMERIC_KINDS = frozenset({"float", "decimal", "money", "int"})
 _FITS: dict[str, frozenset[str] | None] = {  # None: every kind
@@ -156,7 +156,7 @@ def mask(text: str, variant: str) -> str:
 def pseudonym(value: str, key: bytes) -> str:
     """Keyed HMAC-SHA256: stable for one key, unrelated across keys, not invertible without the key."""
     digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).digest()
-    return PSEUDONYM_PREFIX + base64.b32encode(digest[:_PSEUDONYM_BYTES]).decode("ascii")
+    return PSEUDONYM_PREFIX + base64.b32encode(digest[:PSEUDONYM_BYTES]).decode("ascii")
 
 
 def floor_to_step(amount: Decimal, step: Decimal) -> Decimal:

@@ -33,6 +33,7 @@ from resolvers.joint import (
 from resolvers.loaders import PartnerLoaders
 from resolvers.master import NO_CUSTOMER, CustomerView, Master, MasterLoaders, Visibility
 from resolvers.onboarding import OnboardingError, onboard
+from resolvers.pseudonym_index import Progress as IndexProgress
 from resolvers.source_errors import PARTNER_CODES, MasterUnavailable, PartnerError
 from resolvers.values import ContractRef, ContractValues, MoneyValue
 
@@ -40,6 +41,7 @@ __all__ = [
     "CIRCUIT_STATES", "CONTRACT_ID", "CONTRACT_TYPES", "MASTER_OWNER", "NO_CUSTOMER", "OBJECTS",
     "PARTNER_CIRCUIT", "PARTNER_CODES", "PRODUCT_TYPES", "TYPE_OF_PRODUCT",
     "Batch", "CallContext", "Connector", "ConnectorConfig", "ContractRef", "ContractValues", "CustomerView",
+    "IndexProgress",
     "Master", "MasterLoaders", "MasterUnavailable", "MoneyValue", "OnboardingError", "PartnerError",
     "PartnerLoaders", "PartnersConfig", "PartnersConfigError", "Visibility",
     "build_connectors", "catalogue", "create_engine", "load_partners", "migrate", "models", "object_of",

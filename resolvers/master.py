@@ -202,11 +202,20 @@ def _close_reader(raw: Any, engine: Any) -> None:
     engine.dispose()
 
 
+@dataclass(frozen=True, slots=True)
+class _IndexBuild:
+    fingerprint: str
+    since: int  # calls numbered below this were made before the build began
+    task: asyncio.Task[int]
+
+
 class Master:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._index_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._index_builds: dict[tuple[str, str], _IndexBuild] = {}  # in flight, per (owner, consumer)
+        self._index_calls = 0
         self._index_tables = False
+        self.index_builds = 0  # builds that added rows, since start (tests count them)
         engine = sessions.kw["bind"]
         # SQLite: a synchronous engine on the same file, for reads that run as a whole in one worker thread.
         self._reader = reader = sqlite_reader(engine)
@@ -216,16 +225,60 @@ class Master:
             weakref.finalize(self, _close_reader, self._raw, reader)
 
     @_reads_master
-    async def index_pseudonyms(self, owner: str, consumer: str, fingerprint: str,
-                               tokens: pseudonym_index.Tokens) -> int:
-        """Bring the pseudonym index of (owner, consumer) up to the newest customer (see pseudonym_index)."""
-        lock = self._index_locks.setdefault((owner, consumer), asyncio.Lock())
-        async with lock, self._sessions.begin() as s:
-            conn = await s.connection()
-            if not self._index_tables:
+    async def index_pseudonyms(self, owner: str, consumer: str, fingerprint: str, tokens: pseudonym_index.Tokens,
+                               progress: pseudonym_index.Progress | None = None) -> int:
+        """Bring the pseudonym index of (owner, consumer) up to the newest customer (see pseudonym_index);
+        returns how many rows the build this call waited for added.
+
+        Never two builds of one index at once in this process: a call made while one is running waits for it
+        (it began before the call, so it may miss a customer added meanwhile) and then shares the next one
+        with every call that waited alongside. A build runs as a task of its own: a caller that gives up
+        (a client gone, a deadline) does not cancel it for the others."""
+        number = self._index_calls
+        self._index_calls += 1
+        while True:
+            running = self._index_builds.get((owner, consumer))
+            if running is None:
+                build = _IndexBuild(fingerprint, self._index_calls, asyncio.ensure_future(
+                    self._build_index(owner, consumer, fingerprint, tokens, progress)))
+                self._index_builds[owner, consumer] = build
+                build.task.add_done_callback(functools.partial(self._index_built, (owner, consumer), build))
+                break
+            if running.since > number and running.fingerprint == fingerprint and progress is None:
+                build = running  # started after this call, with this key: it covers this call
+                break
+            await asyncio.wait([running.task])
+        return await asyncio.shield(build.task)
+
+    async def _build_index(self, owner: str, consumer: str, fingerprint: str, tokens: pseudonym_index.Tokens,
+                           progress: pseudonym_index.Progress | None) -> int:
+        engine = self._sessions.kw["bind"]
+        if not self._index_tables:
+            async with engine.begin() as conn:
                 await conn.run_sync(pseudonym_index.metadata.create_all, checkfirst=True)
-                self._index_tables = True
-            return await pseudonym_index.extend(conn, owner, consumer, fingerprint, tokens)
+            self._index_tables = True
+        try:
+            added = await pseudonym_index.extend(engine, owner, consumer, fingerprint, tokens, progress)
+        except pseudonym_index.KeyChanged as exc:  # processes with different keys: retryable once all reloaded
+            log.error("%s", exc)
+            raise MasterUnavailable(str(exc)) from exc
+        if added:
+            self.index_builds += 1
+        return added
+
+    def _index_built(self, pair: tuple[str, str], build: _IndexBuild, task: asyncio.Task[int]) -> None:
+        if self._index_builds.get(pair) is build:
+            del self._index_builds[pair]
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every caller may have gone (each one that waits sees it)
+
+    async def stop_indexing(self) -> None:
+        """Cancel the builds in flight (the gateway is stopping): what they committed stays, the rest is
+        picked up by the next build."""
+        builds = [build.task for build in self._index_builds.values()]
+        for task in builds:
+            task.cancel()
+        await asyncio.gather(*builds, return_exceptions=True)
 
     @_reads_master
     async def customer_id_by_token(self, owner: str, consumer: str, token: str) -> str | None:
