@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
+from operator import attrgetter
 from typing import Any
 
 from cachetools import LRUCache
@@ -354,17 +356,20 @@ async def _fetch(targets: list[Target], running: Running) -> dict[tuple[str | in
 
 # Getters: how each field that is not a plain attribute is read. Factories take (response key, field plan).
 
-def _customer_value(name: str) -> Any:
-    attribute = "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
-    field = f"Customer.{name}"
+def _master_value(field: str, read: Callable[[Any], Any]) -> Any:
+    """A value the master owns (the customer's, or a contract's reference data), through the guard."""
 
     def factory(_key: str, _plan: FieldPlan) -> Getter:
-        def get(source: CustomerSource, path: Path, running: Running) -> Any:
-            return running.context.guard.reveal(path, MASTER_OWNER, field, getattr(source.row, attribute),
-                                                source.consents)
+        def get(source: Any, path: Path, running: Running) -> Any:
+            return running.context.guard.reveal(path, MASTER_OWNER, field, read(source), source.consents)
         return get
 
     return factory
+
+
+def _customer_value(name: str) -> Any:
+    attribute = "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
+    return _master_value(f"Customer.{name}", attrgetter(f"row.{attribute}"))
 
 
 def _address(_key: str, _plan: FieldPlan) -> Getter:
@@ -412,15 +417,7 @@ def _contract_id(_key: str, _plan: FieldPlan) -> Getter:
 
 
 def _master_contract(name: str, attribute: str) -> Any:
-    field = f"Contract.{name}"
-
-    def factory(_key: str, _plan: FieldPlan) -> Getter:
-        def get(source: ContractSource, path: Path, running: Running) -> Any:
-            return running.context.guard.reveal(path, MASTER_OWNER, field, getattr(source.ref, attribute),
-                                                source.consents)
-        return get
-
-    return factory
+    return _master_value(f"Contract.{name}", attrgetter(f"ref.{attribute}"))
 
 
 def _partner_value(type_name: str, name: str) -> Any:
