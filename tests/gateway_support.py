@@ -232,6 +232,12 @@ async def start_gateway(world: World, runners: list[web.AppRunner], raw_config: 
     return Gateway(url, world.keys_dir, world.http)
 
 
+def service_desk_agreement(owner: str, description: str, fields: dict[str, str]) -> str:
+    """A partner's data-sharing agreement (YAML) with one rule: service agents, for service, see `fields`."""
+    return yaml.safe_dump({"owner": owner, "version": 1, "description": description, "rules": [
+        {"id": "service-desk", "consumers": ["service_agent"], "purposes": ["service"], "fields": fields}]})
+
+
 async def start_with_partner(world: World, runners: list[web.AppRunner], directory: Path, entry: dict[str, Any],
                              agreement: str, contracts: list[dict[str, Any]]) -> Gateway:
     """A gateway over a master of its own that knows one more partner than the world: `entry` (its connector

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from resolvers import Batch, Connector, PartnersConfigError, build_connectors, parse, protocol_names, register_protocol
 from resolvers.connectors import protocols
-from tests.gateway_support import World, on_loopback, start_with_partner
+from tests.gateway_support import World, on_loopback, service_desk_agreement, start_with_partner
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "connectors.md"
 
@@ -27,16 +27,8 @@ COOP = {
     "CPB-0003": {"konto": "CPB-0003", "art": "TAGESGELD", "iban_nr": "DE75512108001245126199",
                  "saldo": {"amount": "50.00", "currency": "EUR"}, "zins": 1.5},
 }
-AGREEMENT = """
-owner: coop
-version: 1
-description: Cooperative Bank data-sharing agreement
-rules:
-  - id: service-desk
-    consumers: [service_agent]
-    purposes: [service]
-    fields: {"BankAccount.contractId": allow, "BankAccount.iban": allow, "BankAccount.balance": allow}
-"""
+AGREEMENT = service_desk_agreement("coop", "Cooperative Bank data-sharing agreement", {
+    "BankAccount.contractId": "allow", "BankAccount.iban": "allow", "BankAccount.balance": "allow"})
 CONTRACTS = [{"contract_id": cid, "customer_id": "C-000002", "partner_id": "coop", "product_type": "SAVINGS",
               "status": "active", "start_date": date(2020, 1, 1)} for cid in ("CPB-0001", "CPB-0002", "CPB-0003")]
 

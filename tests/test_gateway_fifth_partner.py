@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tests.gateway_support import World, on_loopback, start_with_partner
+from tests.gateway_support import World, on_loopback, service_desk_agreement, start_with_partner
 
 COOP = {
     "CPB-0001": {"konto": "CPB-0001", "art": "TAGESGELD", "iban_nr": "DE02500105170137075030",
@@ -19,16 +19,8 @@ COOP = {
 
 
 # Its data-sharing agreement: without one, default deny would hide every field it supplies.
-COOP_AGREEMENT = """
-owner: coop
-version: 1
-description: Cooperative Bank data-sharing agreement
-rules:
-  - id: service-desk
-    consumers: [service_agent]
-    purposes: [service]
-    fields: {"BankAccount.*": allow, "Loan.*": allow}
-"""
+COOP_AGREEMENT = service_desk_agreement("coop", "Cooperative Bank data-sharing agreement",
+                                        {"BankAccount.*": "allow", "Loan.*": "allow"})
 
 # Its contracts as the customer master references them.
 COOP_CONTRACTS = [
