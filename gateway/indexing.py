@@ -36,10 +36,7 @@ from aiohttp import web
 from gateway.lookup import build_index, sees_pseudonyms
 from gateway.policy import load_keys, load_policy
 from privacy import PURPOSES, ROLES, Guard, PolicySet, PseudonymKeys
-from resolvers import MASTER_OWNER, PartnersConfig
-from resolvers.database import create_engine, session_factory
-from resolvers.master import Master
-from resolvers.pseudonym_index import Progress
+from resolvers import MASTER_OWNER, IndexProgress, Master, PartnersConfig, create_engine, session_factory
 
 log = logging.getLogger("vcv.indexing")
 
@@ -74,7 +71,7 @@ def consumers(policy: PolicySet, keys: PseudonymKeys, partners: Iterable[str]) -
     return found
 
 
-async def build_all(inputs: Inputs, progress: Callable[[str], Progress] | None = None) -> dict[str, int]:
+async def build_all(inputs: Inputs, progress: Callable[[str], IndexProgress] | None = None) -> dict[str, int]:
     """Build (or bring up to date) every index `inputs` imply, one after the other; rows added per consumer.
     `progress(consumer)` gives the callback for that consumer's build (`vcv index build` prints it)."""
     added = {}

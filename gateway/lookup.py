@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, Forbidden
 from privacy import PSEUDONYM_PREFIX, PURPOSES, Guard
-from resolvers import MASTER_OWNER, NO_CUSTOMER, CustomerView, Master, models
-from resolvers.pseudonym_index import Progress
+from resolvers import MASTER_OWNER, NO_CUSTOMER, CustomerView, IndexProgress, Master, models
 
 SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
 ID_FIELD = "Customer.id"
@@ -77,7 +76,7 @@ def active_consents(consents: Sequence[models.ConsentRow]) -> frozenset[str]:
     return frozenset(c.purpose for c in consents if c.withdrawn_at is None)
 
 
-async def build_index(master: Master, guard: Guard, progress: Progress | None = None) -> int | None:
+async def build_index(master: Master, guard: Guard, progress: IndexProgress | None = None) -> int | None:
     """Bring the pseudonym index of this guard's consumer up to date (waiting for a build already running);
     rows added, or None when the master's owner has no key (then it pseudonymises nothing, and nothing is to
     be found by pseudonym). The gateway builds these ahead of traffic (gateway/indexing.py)."""

@@ -24,14 +24,15 @@ from resolvers.joint import (
 from resolvers.loaders import PartnerLoaders
 from resolvers.master import NO_CUSTOMER, CustomerView, Master, MasterLoaders, Visibility
 from resolvers.onboarding import OnboardingError, onboard
+from resolvers.pseudonym_index import Progress as IndexProgress
 from resolvers.types import ContractRef, ContractValues, Money
 
 __all__ = [
     "CIRCUIT_STATES", "CONTRACT_ID", "CONTRACT_TYPES", "MASTER_OWNER", "NO_CUSTOMER", "OBJECTS", "PARTNER_CIRCUIT",
     "PARTNER_CODES", "PRODUCT_TYPES", "TYPE_OF_PRODUCT",
     "CallContext", "ConfigError", "Connector", "ConnectorConfig", "ContractRef", "ContractValues", "CustomerView",
-    "Master", "MasterLoaders", "MasterUnavailable", "Money", "OnboardingError", "PartnerError", "PartnerLoaders",
-    "PartnersConfig", "Visibility",
+    "IndexProgress", "Master", "MasterLoaders", "MasterUnavailable", "Money", "OnboardingError", "PartnerError",
+    "PartnerLoaders", "PartnersConfig", "Visibility",
     "build_connectors", "catalogue", "create_engine", "load_partners", "migrate", "models", "object_of", "onboard",
     "parse", "session_factory",
 ]
