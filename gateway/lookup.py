@@ -21,8 +21,7 @@ from gateway.context import RequestContext
 from gateway.errors import Forbidden
 from gateway.paging import page_size, resume_after
 from privacy import PSEUDONYM_PREFIX, PURPOSES, Guard
-from resolvers import MASTER_OWNER, NO_CUSTOMER, CustomerView, Master, models
-from resolvers import IndexProgress as Progress
+from resolvers import MASTER_OWNER, NO_CUSTOMER, CustomerView, IndexProgress, Master, models
 
 SEARCHABLE = {"id": "Customer.id", "given_name": "Customer.givenName", "family_name": "Customer.familyName"}
 ID_FIELD = "Customer.id"
@@ -69,7 +68,7 @@ def active_consents(consents: Sequence[models.ConsentRow]) -> frozenset[str]:
     return frozenset(c.purpose for c in consents if c.withdrawn_at is None)
 
 
-async def build_index(master: Master, guard: Guard, progress: Progress | None = None) -> int | None:
+async def build_index(master: Master, guard: Guard, progress: IndexProgress | None = None) -> int | None:
     """Bring the pseudonym index of this guard's consumer up to date (waiting for a build already running);
     rows added, or None when the master's owner has no key (then it pseudonymises nothing, and nothing is to
     be found by pseudonym). The gateway builds these ahead of traffic (gateway/indexing.py)."""

@@ -111,7 +111,7 @@ def index_tokens(key: bytes, values: Iterable[str]) -> list[str]:
     hundred thousand, at a third of the cost: both HMACs start from SHA-256 states with the padded key
     already absorbed (RFC 2104, what `hmac` does inside, set up once here instead of once per value), and
     the pseudonym's base32 is spelt from a table of character pairs (what `base64.b32encode` does, without
-    its per-call checks). Equal to the one-at-a-time functions (tests/test_pseudonym_index.py)."""
+    its per-call checks). Equal to the one-at-a-time functions (tests/test_index_ahead.py)."""
     shown_inner, shown_outer = _hmac_states(key)
     token_inner, token_outer = _hmac_states(hmac.new(key, b"vcv/pseudonym-index", hashlib.sha256).digest())
     prefix, pairs = PSEUDONYM_PREFIX.encode("ascii"), _B32_PAIRS
