@@ -250,6 +250,30 @@ async def test_a_commit_without_a_checkpoint_is_reported(audit_url: str, keys: t
     assert "broken at sequence number 16: events 16–17 are not covered by a signed checkpoint" in result.stderr
 
 
+async def test_events_in_the_older_format_after_an_unsigned_commit_do_not_hide_it(audit_url: str,
+                                                                                  keys: tuple[Path, Path]) -> None:
+    """Older-format events need no signature after them, but they do not excuse newer ones before them that have
+    none: the verdict names the first unsigned event, also when worker processes check the log in ranges."""
+    await _log(audit_url, keys, 15)
+    engine = create_engine(audit_url, write_lock_first=True)
+    try:
+        await AuditLog(engine, None).append([{"n": 100}, {"n": 101}])  # 16 and 17, signed by no one
+        async with engine.begin() as conn:
+            previous = (await conn.execute(select(events.c.hash).where(events.c.seq == 17))).scalar_one()
+            for seq in range(18, 25):  # then appended in the older format, as if written before the upgrade
+                body = {"n": seq, "outcome": "allowed"}
+                current = legacy_hash_of_canonical(seq, previous, canonical(body))
+                await conn.execute(insert(events).values(seq=seq, prev_hash=previous, hash=current,
+                                                         recorded_at=datetime.now(UTC), body=canonical(body).decode(),
+                                                         **searchable(body)))
+                previous = current
+    finally:
+        await engine.dispose()
+    verdict = await _same_in_parallel(audit_url, keys)
+    assert str(verdict) == ("broken at sequence number 16: events 16–24 are not covered by a signed checkpoint (a "
+                            "commit without its checkpoint, or events rewritten after the checkpoints were deleted)")
+
+
 async def test_verify_does_not_call_a_log_intact_without_checking_signatures(audit_url: str,
                                                                             keys: tuple[Path, Path]) -> None:
     await _log(audit_url, keys, 12)

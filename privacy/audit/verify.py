@@ -111,7 +111,6 @@ class _Part:
     covered: int = 0  # the last sequence number in the range a checkpoint or the head signs (0: none)
     legacy_since_covered: bool = True
     broken: tuple[int, str] | None = None
-    gap: bool = False  # stopped where the next sequence number is not the one expected
     failed: bool = False  # raised (a read or a value the sequential read should meet itself)
 
 
@@ -127,7 +126,6 @@ class _Scan:
         self.covered = 0  # the last sequence number a (valid) checkpoint or the head signs
         self.legacy_since_covered = True  # every event after `covered` is in the older format
         self.broken: tuple[int, str] | None = None
-        self.gap = False
         self.checkpoints = 0
 
     def feed(self, rows: Sequence[Sequence[Any]], links: dict[int, list[str]]) -> bool:
@@ -142,7 +140,6 @@ class _Scan:
         for seq, prev_hash, hash_, recorded_at, body, subject, purpose, outcome in rows:
             if seq != next_seq:
                 broken = (next_seq, f"event {next_seq} is missing (next is {seq})")
-                self.gap = True
                 break
             if prev_hash != previous:
                 broken = (seq, "does not chain to the event before it")
@@ -226,11 +223,11 @@ class _Scan:
 
     def part(self, first: Any, first_prev: Any) -> _Part:
         return _Part(first, first_prev, self.previous, self.next_seq, self.count, self.legacy, self.checkpoints,
-                     self.covered, self.legacy_since_covered, self.broken, self.gap)
+                     self.covered, self.legacy_since_covered, self.broken)
 
     def join(self, part: _Part) -> bool:
         """Take over a range checked on its own; False when the ranges end here: broken, or left to the
-        sequential read (empty, not following on from where this scan is, stopped at a gap, or failed)."""
+        sequential read (empty, not following on from where this scan is, or failed)."""
         if part.failed or part.first is None or part.first != self.next_seq or part.first_prev != self.previous:
             return False
         self.previous, self.next_seq = part.previous, part.next_seq
@@ -240,8 +237,7 @@ class _Scan:
             self.covered, self.legacy_since_covered = part.covered, part.legacy_since_covered
         else:
             self.legacy_since_covered = self.legacy_since_covered and part.legacy_since_covered
-        if part.broken is not None and not part.gap:  # a gap is named by the sequential read, from here
-            self.broken = part.broken
+        self.broken = part.broken
         return part.broken is None
 
     def finish(self, signed: bool) -> None:
@@ -447,7 +443,9 @@ async def _ranges(scan: _Scan, source: _Source, top: int, workers: int, chunk: i
             except Exception:  # a worker died (BrokenProcessPool): the sequential read takes over from here
                 return
             if not scan.join(part) or scan.next_seq <= high:
-                return  # broken, or (fewer events than sequence numbers in the range) a gap or the end
+                # Broken; or fewer events than sequence numbers in the range: the end, or an event missing
+                # that the range after would not start with (the sequential read names what comes next).
+                return
     finally:
         for _, future in pending:
             future.cancel()
