@@ -7,7 +7,7 @@ log its own store wrote: `--events` events in commits of 32, a checkpoint kept e
                                              [--rounds 4] [--one-log] [--bulk] [--profile FILE]
 
 This checkout's `verify` runs twice per round: in this process alone (`workers=0`, as the gateway's
-`auditIntegrity` does) and as `vcv audit verify` runs it (`workers=default_workers()`, one forked worker per
+`auditChain` query does) and as `vcv audit verify` runs it (`workers=default_workers()`, one forked worker per
 CPU). Reported: events/s of each run, and the CPU time per event of this process and its workers together.
 
 `--one-log`: one log, written by this checkout's store, verified by both versions (when both stores write
