@@ -86,7 +86,7 @@ async def build(store: Any, url: str, key: Ed25519PrivateKey, events: int, bulk:
             seq, previous = commit.seqs[-1], commit.rows[-1]["hash"]
         async with engine.begin() as conn:
             if engine.dialect.name == "sqlite":
-                raw = (await conn.get_raw_connection()).driver_connection
+                raw: Any = (await conn.get_raw_connection()).driver_connection
                 await raw.executemany(store._SQLITE_WRITES["events"], rows)
                 await raw.executemany(store._SQLITE_WRITES["links"], links)
                 if kept:
