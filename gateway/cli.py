@@ -293,7 +293,7 @@ def audit() -> None:
 def audit_verify(db_url: str, public_keys: tuple[Path, ...], witness: Path | None, no_signatures: bool) -> None:
     """Exit 0 when the log is intact; otherwise name the first broken sequence number and exit 1."""
     from privacy.audit.keys import load_public_key
-    from privacy.audit.verify import read_witness, verify
+    from privacy.audit.verify import default_workers, read_witness, verify
 
     if not public_keys and not no_signatures:
         raise click.UsageError("give --public-key FILE (the audit key's public half): a log whose signatures were "
@@ -306,7 +306,8 @@ def audit_verify(db_url: str, public_keys: tuple[Path, ...], witness: Path | Non
             read_witness(witness)  # a malformed file is a usage problem, named before the database is read
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    verdict = _on_database(db_url, lambda engine: verify(engine, key, witness, check_signatures=not no_signatures))
+    verdict = _on_database(db_url, lambda engine: verify(engine, key, witness, check_signatures=not no_signatures,
+                                                         workers=default_workers()))
     if not verdict.consistent:
         raise click.ClickException(str(verdict))
     click.echo(str(verdict))

@@ -27,7 +27,7 @@ from privacy.audit.chain import (
 )
 from privacy.audit.keys import generate, load_public_key, load_signing_key
 from privacy.audit.store import AuditLog, AuditSettings, checkpoints, events, head, searchable
-from privacy.audit.verify import export_witness, verify
+from privacy.audit.verify import Verdict, export_witness, verify
 from resolvers.database import create_engine
 
 VCV = [sys.executable, "-m", "gateway.cli"]
@@ -70,12 +70,28 @@ def _verify_cli(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*VCV, "audit", "verify", "--db", url, *extra], capture_output=True, text=True, timeout=60)
 
 
+async def _same_in_parallel(url: str, keys: tuple[Path, Path], witness: Path | None = None) -> Verdict:
+    """The verdict of `verify`, and proof that worker processes checking the log in ranges of a few events each
+    (joined at every kind of boundary: a range ending on a checkpoint, on the touched event, just before it)
+    come to exactly the same one: the same first sequence number, reason and counts."""
+    engine = create_engine(url)
+    try:
+        key = load_public_key(keys[1])
+        alone = await verify(engine, key, witness)
+        for chunk in (3, 4, 7, 10):
+            assert await verify(engine, key, witness, workers=2, chunk=chunk) == alone, chunk
+    finally:
+        await engine.dispose()
+    return alone
+
+
 async def test_an_untouched_log_verifies(audit_url: str, keys: tuple[Path, Path], tmp_path: Path) -> None:
     await _log(audit_url, keys, 35)
     result = _verify_cli(audit_url, "--public-key", str(keys[1]))
     assert result.returncode == 0, result.stderr
     # Checkpoints kept at 10, 20, 30, and the signed head at 35 (the last commit).
     assert result.stdout.strip() == "intact: 35 events, 4 signed checkpoints"
+    assert str(await _same_in_parallel(audit_url, keys)) == result.stdout.strip()
 
 
 async def _rewrite(url: str, start: int, change: Callable[[dict[str, Any]], None] | None = None,
@@ -177,6 +193,7 @@ async def test_tampering_is_found_at_the_first_touched_event(audit_url: str, key
     assert result.returncode == 1, result.stdout
     assert f"broken at sequence number {broken_at}:" in result.stderr, result.stderr
     assert reason in result.stderr, result.stderr
+    assert str(await _same_in_parallel(audit_url, keys)) in result.stderr
 
 
 async def test_a_tail_cut_at_a_kept_checkpoint_is_found_against_the_witness(audit_url: str, keys: tuple[Path, Path],
@@ -197,6 +214,7 @@ async def test_a_tail_cut_at_a_kept_checkpoint_is_found_against_the_witness(audi
     result = _verify_cli(audit_url, "--public-key", str(keys[1]), "--witness", str(witness))
     assert result.returncode == 1 and "broken at sequence number 21:" in result.stderr
     assert "a witnessed checkpoint is at 30 (its tail was cut)" in result.stderr
+    assert str(await _same_in_parallel(audit_url, keys, witness)) in result.stderr
 
 
 async def test_the_gateway_side_witness_catches_a_cut_tail(audit_url: str, keys: tuple[Path, Path],
@@ -230,6 +248,30 @@ async def test_a_commit_without_a_checkpoint_is_reported(audit_url: str, keys: t
     result = _verify_cli(audit_url, "--public-key", str(keys[1]))
     assert result.returncode == 1
     assert "broken at sequence number 16: events 16–17 are not covered by a signed checkpoint" in result.stderr
+
+
+async def test_events_in_the_older_format_after_an_unsigned_commit_do_not_hide_it(audit_url: str,
+                                                                                  keys: tuple[Path, Path]) -> None:
+    """Older-format events need no signature after them, but they do not excuse newer ones before them that have
+    none: the verdict names the first unsigned event, also when worker processes check the log in ranges."""
+    await _log(audit_url, keys, 15)
+    engine = create_engine(audit_url, write_lock_first=True)
+    try:
+        await AuditLog(engine, None).append([{"n": 100}, {"n": 101}])  # 16 and 17, signed by no one
+        async with engine.begin() as conn:
+            previous = (await conn.execute(select(events.c.hash).where(events.c.seq == 17))).scalar_one()
+            for seq in range(18, 25):  # then appended in the older format, as if written before the upgrade
+                body = {"n": seq, "outcome": "allowed"}
+                current = legacy_hash_of_canonical(seq, previous, canonical(body))
+                await conn.execute(insert(events).values(seq=seq, prev_hash=previous, hash=current,
+                                                         recorded_at=datetime.now(UTC), body=canonical(body).decode(),
+                                                         **searchable(body)))
+                previous = current
+    finally:
+        await engine.dispose()
+    verdict = await _same_in_parallel(audit_url, keys)
+    assert str(verdict) == ("broken at sequence number 16: events 16–24 are not covered by a signed checkpoint (a "
+                            "commit without its checkpoint, or events rewritten after the checkpoints were deleted)")
 
 
 async def test_verify_does_not_call_a_log_intact_without_checking_signatures(audit_url: str,
@@ -274,6 +316,7 @@ async def test_a_log_written_before_the_time_was_hashed_still_verifies(audit_url
     upgraded = _verify_cli(audit_url, "--public-key", str(keys[1]))
     assert upgraded.returncode == 0, upgraded.stderr
     assert upgraded.stdout.startswith("intact: 13 events, 2 signed checkpoints; 12 events in the older format")
+    assert str(await _same_in_parallel(audit_url, keys)) == upgraded.stdout.strip()
 
 
 async def test_the_wrong_public_key_fails_verification(audit_url: str, keys: tuple[Path, Path],
