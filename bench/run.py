@@ -233,7 +233,9 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
                                      str(work / "partners.yaml"), "--agreements", str(DEMO_AGREEMENTS),
                                      "--keys-dir", str(keys_dir),
                                      "--audit-key", str(audit_key), "--port", str(gateway_port),
-                                     *(["--no-planner"] if args.no_planner else [])],
+                                     *(["--no-planner"] if args.no_planner else []),
+                                     *(["--audit-db", f"sqlite+aiosqlite:///{work / 'audit.db'}"]
+                                       if args.audit_file else [])],
                                     stdout=(work / "gateway.log").open("w"), stderr=subprocess.STDOUT)
     return alliance, partners, [gateway_proc, partner_proc], f"http://127.0.0.1:{gateway_port}/graphql", jwks
 
@@ -453,6 +455,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                              "no naive) that prints figures and leaves RESULTS.md alone")
     parser.add_argument("--no-write", action="store_true", help="print the figures, leave RESULTS.md alone")
     parser.add_argument("--note", default="", help="a sentence to put into the RESULTS.md section")
+    parser.add_argument("--audit-file", action="store_true",
+                        help="the audit log in a SQLite file of its own (default: in the master's, as `vcv demo`)")
     parser.add_argument("--no-planner", action="store_true", help="the gateway without its planner (strawberry only)")
     parser.add_argument("--query", choices=("c360", "page"), default="c360",
                         help="c360: one customer's full view (default); page: a page of 20 customers (`customers`)")
