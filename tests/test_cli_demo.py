@@ -77,6 +77,9 @@ async def test_demo_runs_answers_and_stops_cleanly(tmp_path: Path) -> None:
         assert verify.returncode == 0, verify.stderr
         assert verify.stdout.startswith("intact: ") and "--witness" in info["audit"]["verify"]
         assert Path(info["audit"]["witness"]).read_text().strip()  # the query's commit, signed, outside the database
+        # The log in a file of its own, beside the master's (not in it: its commits would slow the master's reads).
+        assert info["audit"]["database_url"].endswith("/audit.db") and (tmp_path / "audit.db").exists()
+        assert info["audit"]["database_url"] != info["database_url"]
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
@@ -119,3 +122,17 @@ def test_keys_command_makes_every_trial_key_once(tmp_path: Path) -> None:
     before = {path: path.read_text() for path in private}
     subprocess.run(run, capture_output=True, text=True, check=True)
     assert {path: path.read_text() for path in private} == before  # existing keys are kept
+
+
+async def test_a_data_directory_from_before_keeps_its_audit_log_in_the_masters_file(tmp_path: Path) -> None:
+    """A demo directory written before the log had a file of its own: its chain (and the witness of it) stay
+    in the master's file, so `verify` still finds the log its witness speaks of."""
+    from fixtures.demo import start_demo
+
+    (tmp_path / "audit-witness.jsonl").write_text('{"seq": 10, "hash": "00", "signature": "00"}\n')
+    demo = await start_demo(tmp_path, port=0, customers=20)
+    try:
+        assert demo.info["audit"]["database_url"] == demo.info["database_url"]
+        assert not (tmp_path / "audit.db").exists()
+    finally:
+        await demo.stop()

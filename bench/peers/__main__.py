@@ -205,6 +205,8 @@ class Stack:
         self.spawn("vcv", [sys.executable, "-m", "gateway.cli", "serve", "--db", db_url, "--jwks", str(jwks),
                            "--partners", str(work / "partners.yaml"), "--agreements", str(work / "agreements"),
                            "--keys-dir", str(keys_dir), "--audit-key", str(audit_key),
+                           # The audit log in a SQLite file of its own, as `vcv demo` keeps it.
+                           "--audit-db", f"sqlite+aiosqlite:///{work / 'audit.db'}",
                            "--port", str(gateway_ports["vcv"])])
         self.spawn("apollo", ["node", str(HERE / "apollo.mjs"), str(work / "supergraph.graphql"),
                               str(gateway_ports["apollo"]), str(work / "headers.json")], cwd=HERE, env=NODE_ENV)
@@ -345,7 +347,7 @@ def render(r: dict[str, Any], args: argparse.Namespace, command: str, load: tupl
              "contracts at 4 partners) through four gateways over the same subgraphs: JS federation subgraphs for "
              "the master, bank, life and invest serving an export of the same seed, the project's property "
              "simulator; vcv reaches bank, life and invest by `protocol: graphql` configuration alone and reads its "
-             "own SQLite master (same seed). All four answers were checked identical (as JSON) before and after "
+             "own SQLite master (same seed), its audit log in a SQLite file of its own. All four answers were checked identical (as JSON) before and after "
              f"measuring. {args.customers:,} customers; {args.rounds} interleaved rounds; throughput and CPU "
              f"at concurrency 8 for {args.throughput_seconds:g} s per round with 0 ms partners; overhead = end to "
              f"end − {args.latency_ms} ms with the four partners at {args.latency_ms} ms (the master subgraph at "
