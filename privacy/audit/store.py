@@ -113,16 +113,28 @@ class _Commit:
         return self.kept + ([self.top] if self.top is not None and self.top not in self.kept else [])
 
 
-_SQLITE_WRITES = {
-    "events": "INSERT INTO audit_events (seq, prev_hash, hash, recorded_at, body, subject, purpose, outcome) "
-              "VALUES (:seq, :prev_hash, :hash, :recorded_at, :body, :subject, :purpose, :outcome)",
-    "links": "INSERT INTO audit_event_customers (seq, customer_id) VALUES (:seq, :customer_id)",
-    "kept": "INSERT INTO audit_checkpoints (seq, hash, signature, signed_at) "
-            "VALUES (:seq, :hash, :signature, :signed_at)",
-    "head": "INSERT INTO audit_head (slot, seq, hash, signature, signed_at) "
-            "VALUES (1, :seq, :hash, :signature, :signed_at) ON CONFLICT (slot) DO UPDATE SET seq = excluded.seq, "
-            "hash = excluded.hash, signature = excluded.signature, signed_at = excluded.signed_at",
-}
+# What a commit writes, by kind: the table and its columns (the head's without its one slot, always 1). Both
+# drivers' statements are made from these, so a column added to a table reaches both writers.
+_WRITTEN = {"events": events, "links": event_customers, "kept": checkpoints, "head": head}
+_COLUMNS = {kind: [c.name for c in table.columns if c.name != "slot"] for kind, table in _WRITTEN.items()}
+
+
+def _write_statement(kind: str, placeholders: list[str]) -> str:
+    names = _COLUMNS[kind]
+    if kind == "head":  # one row, rewritten by every commit
+        return (f"INSERT INTO {head.name} (slot, {', '.join(names)}) VALUES (1, {', '.join(placeholders)}) "
+                f"ON CONFLICT (slot) DO UPDATE SET {', '.join(f'{n} = excluded.{n}' for n in names)}")
+    return f"INSERT INTO {_WRITTEN[kind].name} ({', '.join(names)}) VALUES ({', '.join(placeholders)})"
+
+
+# sqlite3 takes named parameters (rows as dicts), asyncpg numbered ones (rows as tuples in column order).
+_SQLITE_WRITES = {kind: _write_statement(kind, [f":{n}" for n in names]) for kind, names in _COLUMNS.items()}
+_POSTGRES_WRITES = {kind: _write_statement(kind, [f"${i}" for i in range(1, len(names) + 1)])
+                    for kind, names in _COLUMNS.items()}
+
+
+def _in_column_order(kind: str, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(row[n] for n in _COLUMNS[kind]) for row in rows]
 
 
 class _SQLiteWriter:
@@ -189,15 +201,6 @@ class _Pending:
     def __init__(self, body: dict[str, Any], future: asyncio.Future[int]) -> None:
         self.body, self.future = body, future
 
-_POSTGRES_WRITES = {
-    "events": "INSERT INTO audit_events (seq, prev_hash, hash, recorded_at, body, subject, purpose, outcome) "
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    "links": "INSERT INTO audit_event_customers (seq, customer_id) VALUES ($1, $2)",
-    "kept": "INSERT INTO audit_checkpoints (seq, hash, signature, signed_at) VALUES ($1, $2, $3, $4)",
-    "head": "INSERT INTO audit_head (slot, seq, hash, signature, signed_at) VALUES (1, $1, $2, $3, $4) "
-            "ON CONFLICT (slot) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
-            "signature = excluded.signature, signed_at = excluded.signed_at",
-}
 
 
 class _PostgresWriter:
@@ -221,17 +224,13 @@ class _PostgresWriter:
                 seq, previous = (int(last[0]), str(last[1])) if last else (0, GENESIS)
                 commit = log.chain(seq, previous, bodies)
                 w = _POSTGRES_WRITES
-                await pg.executemany(w["events"], [
-                    (r["seq"], r["prev_hash"], r["hash"], r["recorded_at"], r["body"], r["subject"], r["purpose"],
-                     r["outcome"]) for r in commit.rows])
+                await pg.executemany(w["events"], _in_column_order("events", commit.rows))
                 if commit.touched:
-                    await pg.executemany(w["links"], [(t["seq"], t["customer_id"]) for t in commit.touched])
+                    await pg.executemany(w["links"], _in_column_order("links", commit.touched))
                 if commit.kept:
-                    await pg.executemany(w["kept"], [(c["seq"], c["hash"], c["signature"], c["signed_at"])
-                                                     for c in commit.kept])
+                    await pg.executemany(w["kept"], _in_column_order("kept", commit.kept))
                 if commit.top is not None:
-                    t = commit.top
-                    await pg.execute(w["head"], t["seq"], t["hash"], t["signature"], t["signed_at"])
+                    await pg.execute(w["head"], *_in_column_order("head", [commit.top])[0])
         return commit.seqs, commit.signed
 
 
