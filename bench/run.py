@@ -138,12 +138,16 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes] | None = None) -> None:
-    for _ in range(600):
+async def _wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes] | None = None, *,
+                      body: Any = None, log: Path | None = None, attempts: int = 600) -> None:
+    """Until `url` answers below 500 (a POST of `body` when given, else a GET), 0.1 s apart; a process that
+    exits meanwhile fails at once, with its `log` when there is one."""
+    for _ in range(attempts):
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}"
+                               + (f":\n{log.read_text()}" if log is not None else ""))
         try:
-            async with http.get(url) as response:
+            async with (http.post(url, json=body) if body is not None else http.get(url)) as response:
                 if response.status < 500:
                     return
         except aiohttp.ClientError:

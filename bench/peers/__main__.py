@@ -42,7 +42,7 @@ import yaml
 from bench.peers.data import JS_PARTNERS, agreements, export, vcv_partners
 from bench.ports import free_port, free_range
 from bench.results import replace_section
-from bench.run import NAMES, QUERY, RESULTS, SHOWCASE, TEMPLATE, Client, _pct, machine
+from bench.run import NAMES, QUERY, RESULTS, SHOWCASE, TEMPLATE, Client, _pct, _wait_ready, machine
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
 from gateway.tokens import ensure_demo_signing_keys, mint
@@ -127,19 +127,7 @@ class Stack:
                                             env={**os.environ, **(env or {})})
 
     async def wait(self, http: aiohttp.ClientSession, name: str, url: str, body: Any = None) -> None:
-        for _ in range(900):
-            proc = self.procs[name]
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{(self.work / f'{name}.log').read_text()}")
-            try:
-                request = http.post(url, json=body) if body is not None else http.get(url)
-                async with request as response:
-                    if response.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"{name} did not come up at {url}")
+        await _wait_ready(http, url, self.procs[name], body=body, log=self.work / f"{name}.log", attempts=900)
 
     async def start(self, http: aiohttp.ClientSession) -> None:
         args, work = self.args, self.work
