@@ -22,6 +22,7 @@ from sqlalchemy import insert
 from fixtures.alliance import Alliance, generate, partner_record
 from fixtures.partners.runner import RunningPartners, start_partners
 from fixtures.seed import seed_master
+from gateway import indexing
 from gateway.app import GatewaySettings, create_app
 from gateway.policy_loader import DEMO_AGREEMENTS
 from gateway.tokens import ensure_demo_signing_keys, mint
@@ -232,6 +233,17 @@ async def start_gateway(world: World, runners: list[web.AppRunner], raw_config: 
     return Gateway(url, world.keys_dir, world.http)
 
 
+async def indexes_settled(app: web.Application, timeout_s: float = 60.0) -> None:
+    """Until the start-up build of the pseudonym indexes (gateway/indexing.py) is over, built or failed, as a
+    load balancer waits for /readyz: a test's traffic then meets the gateway as callers do, and statements the
+    build runs in the background do not mix with the ones a test counts."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while app[indexing.INDEXES].status == "building":
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the pseudonym indexes were still building after {timeout_s} s")
+        await asyncio.sleep(0.02)
+
+
 def service_desk_agreement(owner: str, description: str, fields: dict[str, str]) -> str:
     """A partner's data-sharing agreement (YAML) with one rule: service agents, for service, see `fields`."""
     return yaml.safe_dump({"owner": owner, "version": 1, "description": description, "rules": [
@@ -285,7 +297,9 @@ async def make_gateway(world: World, gateway_path: str) -> AsyncIterator[Callabl
     async def start(raw_config: dict[str, Any] | None = None, settings_overrides: dict[str, Any] | None = None,
                     **per_partner: dict[str, Any]) -> Gateway:
         overrides = {"planner": gateway_path == "planner", **(settings_overrides or {})}
-        return await start_gateway(world, runners, raw_config, overrides, **per_partner)
+        gateway = await start_gateway(world, runners, raw_config, overrides, **per_partner)
+        await indexes_settled(runners[-1].app)
+        return gateway
 
     yield start
     for runner in runners:
