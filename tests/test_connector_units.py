@@ -13,7 +13,7 @@ import pytest
 from tenacity import RetryCallState
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
-from resolvers.connectors.mapping import BadRecord, partner_fields, to_joint
+from resolvers.connectors.mapping import BadRecord, Mapping, partner_fields, to_joint
 from resolvers.connectors.partners_file import load
 from resolvers.connectors.retry import RetryBudget, RetrySettings, backoff, should_retry
 from resolvers.source_errors import PartnerError
@@ -166,6 +166,26 @@ def test_only_wanted_fields_of_the_contracts_own_type_travel_on() -> None:
                                                                                          "nonsense"])
     assert values.values == {"iban": "DE89370400440532013000"}  # outstanding is a Loan's, not an account's
     assert "internal_risk_score" not in repr(values)  # the partner's extra fields stop here
+
+
+def test_one_mapping_serves_every_selection_and_every_record_of_a_list() -> None:
+    # A connector keeps one Mapping and converts every record with the plan made for (contract type, fields
+    # wanted): a second selection must get its own fields, and each item of a list its own values.
+    mapping = Mapping(BANK, max_plans=2)
+    second = {"booked_on": "2026-01-03", "amount": {"amount": "40", "currency": "CHF"}, "counterparty": None,
+              "reference": "R-2"}
+    record = _account(transactions=[*_account()["transactions"], second])
+    seen = [mapping.to_joint(record, frozenset(wanted)).values
+            for wanted in ({"iban"}, {"balance"}, {"interestRate", "recentTransactions"}, {"iban"})]
+    assert seen[0] == seen[3] == {"iban": "DE89370400440532013000"}
+    assert seen[1] == {"balance": MoneyValue(Decimal("1234.56"), "EUR")}
+    assert seen[2]["interestRate"] == 0.5
+    assert [t["bookingDate"] for t in seen[2]["recentTransactions"]] == [date(2026, 1, 2), date(2026, 1, 3)]
+    assert seen[2]["recentTransactions"][1] == {"bookingDate": date(2026, 1, 3),
+                                                "amount": MoneyValue(Decimal("40"), "CHF"),
+                                                "counterparty": None, "reference": "R-2"}
+    with pytest.raises(BadRecord, match="field 'transactions' has the wrong type"):
+        mapping.to_joint(_account(transactions=[second, "not an object"]), frozenset({"recentTransactions"}))
 
 
 def test_a_missing_value_is_null_not_an_error() -> None:

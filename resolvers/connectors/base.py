@@ -11,9 +11,10 @@ Everything a caller may see of a failure is a `PartnerError`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
 from resolvers.connectors.connector_config import ConnectorConfig
-from resolvers.connectors.mapping import BadRecord, partner_fields, to_joint
+from resolvers.connectors.mapping import BadRecord, Mapping, partner_fields
 from resolvers.connectors.partner_metrics import PARTNER_CALLS, PARTNER_CONTRACTS, PARTNER_SECONDS
 from resolvers.connectors.retry import RetryBudget, RetrySettings, backoff, should_retry
 from resolvers.source_errors import PartnerError
@@ -31,6 +32,8 @@ from resolvers.values import ContractValues
 
 log = logging.getLogger("vcv.connector")
 _NO_TRACING = trace.NoOpTracer()
+# The span of a call when nothing is traced: reusable, and no context switch per call.
+_UNTRACED = contextlib.nullcontext(trace.INVALID_SPAN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class Batch:
 
     ids: list[str]  # the contract IDs asked for: no duplicates, at most the partner's max_batch_size
     fields: list[str]  # the partner's names of the fields wanted (from the entry's `fields` mapping)
-    joint_fields: set[str]  # the same fields in the joint model's names (BankAccount.iban is `iban`)
+    joint_fields: frozenset[str]  # the same fields in the joint model's names (BankAccount.iban is `iban`)
     headers: dict[str, str]  # Authorization, X-Request-ID, X-Purpose (and traceparent): send every one
 
 
@@ -78,18 +81,27 @@ class Connector:
         self._contracts_metric = PARTNER_CONTRACTS.labels(config.id)
         self._ok_metric = PARTNER_CALLS.labels(config.id, "ok")
         self._seconds_metric = PARTNER_SECONDS.labels(config.id)
+        self._mapping = Mapping(config)
 
-    async def fetch(self, ids: Sequence[str], joint_fields: set[str], ctx: CallContext) -> dict[str, Outcome]:
+    async def fetch(self, ids: Sequence[str], joint_fields: Iterable[str], ctx: CallContext) -> dict[str, Outcome]:
         """Values for `ids` (deduplicated), one call per `max_batch_size` chunk, chunks in parallel."""
         unique = list(dict.fromkeys(ids))
         size = self.config.max_batch_size
+        wanted = frozenset(joint_fields)
+        if len(unique) <= size:  # one call, the usual case: no task of its own
+            return await self._chunk(unique, wanted, ctx)
         chunks = [unique[i:i + size] for i in range(0, len(unique), size)]
-        results = await asyncio.gather(*(self._chunk(c, joint_fields, ctx) for c in chunks))
+        results = await asyncio.gather(*(self._chunk(c, wanted, ctx) for c in chunks))
         return {k: v for part in results for k, v in part.items()}
 
-    async def _chunk(self, ids: list[str], joint_fields: set[str], ctx: CallContext) -> dict[str, Outcome]:
-        with ctx.tracer.start_as_current_span(f"partner {self.config.id}", kind=trace.SpanKind.CLIENT, attributes={
-                "vcv.partner": self.config.id, "vcv.contracts": len(ids), "vcv.request_id": ctx.request_id}) as span:
+    def _span(self, ids: list[str], ctx: CallContext) -> Any:
+        if isinstance(ctx.tracer, trace.NoOpTracer):
+            return _UNTRACED
+        return ctx.tracer.start_as_current_span(f"partner {self.config.id}", kind=trace.SpanKind.CLIENT, attributes={
+            "vcv.partner": self.config.id, "vcv.contracts": len(ids), "vcv.request_id": ctx.request_id})
+
+    async def _chunk(self, ids: list[str], joint_fields: frozenset[str], ctx: CallContext) -> dict[str, Outcome]:
+        with self._span(ids, ctx) as span:
             try:
                 records = await self._guarded(ids, joint_fields, ctx)
             except PartnerError as error:
@@ -100,7 +112,7 @@ class Connector:
         outcome: dict[str, Outcome] = {}
         for record in records:
             try:
-                values = to_joint(self.config, record, joint_fields)
+                values = self._mapping.to_joint(record, joint_fields)
             except BadRecord as exc:
                 log.warning("partner %s: bad record: %s", self.config.id, exc)
                 rid = record.get(self.config.id_field) if isinstance(record, dict) else None
@@ -116,7 +128,7 @@ class Connector:
                                                 f"{missing} not returned")
         return outcome
 
-    async def _guarded(self, ids: list[str], joint_fields: set[str], ctx: CallContext) -> list[Any]:
+    async def _guarded(self, ids: list[str], joint_fields: frozenset[str], ctx: CallContext) -> list[Any]:
         if not self.breaker.allow():
             PARTNER_CALLS.labels(self.config.id, "PARTNER_CIRCUIT_OPEN").inc()
             raise PartnerError("PARTNER_CIRCUIT_OPEN", self.config.id)
@@ -145,7 +157,7 @@ class Connector:
         self.breaker.success()
         return records
 
-    async def _retried(self, first: PartnerError, ids: list[str], wanted: list[str], joint_fields: set[str],
+    async def _retried(self, first: PartnerError, ids: list[str], wanted: list[str], joint_fields: frozenset[str],
                        ctx: CallContext) -> list[Any]:
         """After a failed first try: tried again as tenacity decides (retryable failure, within the deadline and
         the partner's retry budget, after a jittered backoff or the partner's Retry-After), else `first`."""
@@ -161,7 +173,7 @@ class Connector:
                 return await self._timed(ids, wanted, joint_fields, ctx)
         raise first  # not reached: the last attempt's failure is re-raised above
 
-    async def _timed(self, ids: list[str], wanted: list[str], joint_fields: set[str],
+    async def _timed(self, ids: list[str], wanted: list[str], joint_fields: frozenset[str],
                      ctx: CallContext) -> list[Any]:
         remaining = ctx.deadline - time.monotonic()
         timeout = min(self.config.timeout_s, remaining)
@@ -169,7 +181,7 @@ class Connector:
             raise PartnerError("PARTNER_TIMEOUT", self.config.id, "request deadline already passed")
         headers = {"Authorization": f"Bearer {self.config.credential}", "X-Request-ID": ctx.request_id,
                    "X-Purpose": ctx.purpose}
-        if trace.get_current_span().is_recording():
+        if not isinstance(ctx.tracer, trace.NoOpTracer) and trace.get_current_span().is_recording():
             propagate.inject(headers)  # traceparent: the partner can join its own spans to this call
         try:
             # asyncio.timeout, not wait_for: the same bound without a task of its own for every call.

@@ -12,16 +12,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import orjson
 
 from resolvers.connectors.base import Batch, Connector
-from resolvers.connectors.connector_config import FieldMap
+from resolvers.connectors.breaker import CircuitBreaker
+from resolvers.connectors.connector_config import ConnectorConfig, FieldMap
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
 from resolvers.source_errors import PartnerError
 
 
 class GraphQLConnector(Connector):
-    def _fragments(self, joint_fields: set[str]) -> str:
+    def __init__(self, config: ConnectorConfig, session: aiohttp.ClientSession,
+                 breaker: CircuitBreaker | None = None) -> None:
+        super().__init__(config, session, breaker)
+        self._queries: dict[frozenset[str], str] = {}
+
+    def _fragments(self, joint_fields: frozenset[str]) -> str:
         config = self.config
         if not config.graphql_types:
             kinds = {name: kind for p in config.product_types
@@ -37,7 +44,7 @@ class GraphQLConnector(Connector):
         return " ".join(f"... on {typename} {{ {self._selection(joint_fields, kinds, mapped)} }}"
                         for typename, (kinds, mapped) in grouped.items())
 
-    def _selection(self, joint_fields: set[str], kinds: dict[str, str], mapped: dict[str, FieldMap]) -> str:
+    def _selection(self, joint_fields: frozenset[str], kinds: dict[str, str], mapped: dict[str, FieldMap]) -> str:
         parts = [self.config.id_field, self.config.product_field]
         for name in sorted(joint_fields):
             spec = mapped.get(name)
@@ -51,10 +58,21 @@ class GraphQLConnector(Connector):
                 parts.append(_leaf(spec.source, kinds[name]))
         return " ".join(dict.fromkeys(parts))
 
+    def _query(self, joint_fields: frozenset[str]) -> str:
+        """The `_entities` query for these fields, written once per set of fields (a bounded number kept)."""
+        queries = self._queries
+        query = queries.get(joint_fields)
+        if query is None:
+            if len(queries) >= 1024:
+                queries.clear()
+            query = queries[joint_fields] = (
+                "query Lookup($representations: [_Any!]!) { _entities(representations: $representations) "
+                f"{{ {self._fragments(joint_fields)} }} }}")
+        return query
+
     async def call_batch(self, batch: Batch) -> list[Any]:
         typename = self.config.graphql_typename
-        query = ("query Lookup($representations: [_Any!]!) { _entities(representations: $representations) "
-                 f"{{ {self._fragments(batch.joint_fields)} }} }}")
+        query = self._query(batch.joint_fields)
         representations = [{"__typename": typename, self.config.id_field: i} for i in batch.ids]
         body = orjson.dumps({"query": query, "variables": {"representations": representations},
                              "operationName": "Lookup"})

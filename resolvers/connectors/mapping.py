@@ -1,10 +1,14 @@
 """From a partner's vocabulary to the joint model: pick the mapped fields, check each value's type, and
-drop everything else (a partner's unknown extra fields never travel further than this module)."""
+drop everything else (a partner's unknown extra fields never travel further than this module).
+
+Which partner field feeds which joint field, and how its value is checked, depends only on the partner's
+entry, the contract type and the fields wanted, so a `Mapping` works that out once per such triple and then
+converts every record with a flat list of converters."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -13,6 +17,8 @@ from resolvers.connectors.connector_config import ConnectorConfig
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
 from resolvers.values import ContractValues, MoneyValue
 
+__all__ = ["BadRecord", "Mapping", "partner_fields", "to_joint"]
+
 
 class BadRecord(ValueError):
     """A partner record that does not fit the joint model; its message names fields, never values."""
@@ -20,71 +26,112 @@ class BadRecord(ValueError):
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
+# A value that is not None, checked and converted to the joint model's form; TypeError or ValueError (or
+# decimal's InvalidOperation) when it has the wrong type.
+Converter = Callable[[Any], Any]
+# (joint field, the partner's name for it, its converter)
+FieldPlan = tuple[tuple[str, str, Converter], ...]
+
 
 def partner_fields(config: ConnectorConfig, joint_fields: Iterable[str]) -> list[str]:
     """The partner's names for the joint fields wanted, in a stable order, for field-level minimisation."""
     return sorted({config.fields[name].source for name in joint_fields if name in config.fields})
 
 
+class Mapping:
+    """One partner's records onto the joint model. `max_plans` bounds the plans kept: the fields wanted come
+    from what callers select, so a caller varying its selections must not grow this without end."""
+
+    def __init__(self, config: ConnectorConfig, max_plans: int = 1024) -> None:
+        self.config = config
+        self._max_plans = max_plans
+        self._plans: dict[tuple[str, frozenset[str]], FieldPlan] = {}
+
+    def to_joint(self, record: Any, wanted: frozenset[str]) -> ContractValues:
+        config = self.config
+        if not isinstance(record, dict):
+            raise BadRecord("record is not an object")
+        contract_id = record.get(config.id_field)
+        if not isinstance(contract_id, str):
+            raise BadRecord(f"'{config.id_field}' is missing or not a string")
+        code = record.get(config.product_field)
+        product_type = config.products.get(code) if isinstance(code, str) else None
+        if product_type is None:
+            raise BadRecord(f"{contract_id}: unknown product code in '{config.product_field}'")
+        values: dict[str, Any] = {}
+        for name, source, convert in self._plan(TYPE_OF_PRODUCT[product_type], wanted):
+            raw = record.get(source)
+            try:
+                values[name] = None if raw is None else convert(raw)
+            except (TypeError, ValueError, InvalidOperation):
+                raise BadRecord(f"{contract_id}: field '{source}' has the wrong type") from None
+        return ContractValues(contract_id, config.id, product_type, values)
+
+    def _plan(self, joint_type: str, wanted: frozenset[str]) -> FieldPlan:
+        plan = self._plans.get((joint_type, wanted))
+        if plan is None:
+            kinds = CONTRACT_TYPES[joint_type]
+            mapped = self.config.fields_of(joint_type)
+            plan = tuple((name, mapped[name].source, _converter(kinds[name], mapped[name].fields))
+                         for name in sorted(wanted) if name in mapped and name in kinds)
+            if len(self._plans) >= self._max_plans:
+                self._plans.clear()
+            self._plans[(joint_type, wanted)] = plan
+        return plan
+
+
 def to_joint(config: ConnectorConfig, record: Any, wanted: Iterable[str]) -> ContractValues:
-    if not isinstance(record, dict):
-        raise BadRecord("record is not an object")
-    contract_id = record.get(config.id_field)
-    if not isinstance(contract_id, str):
-        raise BadRecord(f"'{config.id_field}' is missing or not a string")
-    code = record.get(config.product_field)
-    product_type = config.products.get(code) if isinstance(code, str) else None
-    if product_type is None:
-        raise BadRecord(f"{contract_id}: unknown product code in '{config.product_field}'")
-    joint_type = TYPE_OF_PRODUCT[product_type]
-    kinds = CONTRACT_TYPES[joint_type]
-    mapped = config.fields_of(joint_type)
-    values: dict[str, Any] = {}
-    for name in wanted:
-        spec = mapped.get(name)
-        if spec is None or name not in kinds:
-            continue
-        raw = record.get(spec.source)
-        try:
-            values[name] = _coerce(kinds[name], raw, spec.fields)
-        except (TypeError, ValueError, InvalidOperation):
-            raise BadRecord(f"{contract_id}: field '{spec.source}' has the wrong type") from None
-    return ContractValues(contract_id, config.id, product_type, values)
+    """One record onto the joint model (a `Mapping` made for the call; connectors keep theirs)."""
+    return Mapping(config).to_joint(record, frozenset(wanted))
 
 
-def _coerce(kind: str, raw: Any, sub_map: dict[str, str] | None = None) -> Any:
-    if raw is None:
-        return None
+def _converter(kind: str, sub_map: dict[str, str] | None) -> Converter:
     obj = object_of(kind)
-    if obj is not None:
-        if not isinstance(raw, list) or sub_map is None:
+    if obj is None:
+        return _SCALARS.get(kind) or _unknown(kind)
+    subs = None if sub_map is None else tuple((name, source, _converter(OBJECTS[obj][name], None))
+                                              for name, source in sub_map.items())
+
+    def objects(raw: Any) -> list[dict[str, Any]]:
+        if not isinstance(raw, list) or subs is None:
             raise TypeError(kind)
-        return [_object(obj, item, sub_map) for item in raw]
-    if kind == "[string]":
-        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
-            raise TypeError(kind)
-        return list(raw)
-    if kind == "string":
-        if not isinstance(raw, str):
-            raise TypeError(kind)
-        return raw
-    if kind == "float":
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise TypeError(kind)
-        return float(raw)
-    if kind == "decimal":
-        return _decimal(raw)
-    if kind == "date":
-        if not isinstance(raw, str):
-            raise TypeError(kind)
-        return date.fromisoformat(raw)
-    if kind == "money":
-        if not isinstance(raw, dict) or not isinstance(raw.get("currency"), str):
-            raise TypeError(kind)
-        if not _CURRENCY.match(raw["currency"]):
-            raise ValueError(kind)
-        return MoneyValue(_decimal(raw.get("amount")), raw["currency"])
-    raise TypeError(f"unknown kind {kind}")
+        return [_object(obj, item, subs) for item in raw]
+
+    return objects
+
+
+def _object(obj: str, item: Any, subs: tuple[tuple[str, str, Converter], ...]) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise TypeError(obj)
+    out: dict[str, Any] = {}
+    for name, source, convert in subs:
+        raw = item.get(source)
+        out[name] = None if raw is None else convert(raw)
+    return out
+
+
+def _unknown(kind: str) -> Converter:
+    def refuse(_raw: Any) -> Any:
+        raise TypeError(f"unknown kind {kind}")
+    return refuse
+
+
+def _strings(raw: Any) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+        raise TypeError("[string]")
+    return list(raw)
+
+
+def _string(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise TypeError("string")
+    return raw
+
+
+def _float(raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise TypeError("float")
+    return float(raw)
 
 
 def _decimal(raw: Any) -> Decimal:
@@ -97,7 +144,19 @@ def _decimal(raw: Any) -> Decimal:
     return value
 
 
-def _object(obj: str, item: Any, sub_map: dict[str, str]) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise TypeError(obj)
-    return {name: _coerce(OBJECTS[obj][name], item.get(source)) for name, source in sub_map.items()}
+def _date(raw: Any) -> date:
+    if not isinstance(raw, str):
+        raise TypeError("date")
+    return date.fromisoformat(raw)
+
+
+def _money(raw: Any) -> MoneyValue:
+    if not isinstance(raw, dict) or not isinstance(raw.get("currency"), str):
+        raise TypeError("money")
+    if not _CURRENCY.match(raw["currency"]):
+        raise ValueError("money")
+    return MoneyValue(_decimal(raw.get("amount")), raw["currency"])
+
+
+_SCALARS: dict[str, Converter] = {"[string]": _strings, "string": _string, "float": _float, "decimal": _decimal,
+                                  "date": _date, "money": _money}
