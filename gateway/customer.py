@@ -205,16 +205,24 @@ def choose_contracts(guard: Guard, refs: list[ContractRef], consents: frozenset[
     """The contracts listed to the caller (after the `partner`/`productType` filters), each with the partner
     fields to fetch for it: those `selected` for its type that the caller may see in some form."""
     chosen: list[tuple[ContractRef, frozenset[str]]] = []
+    # The guard's answers depend on (partner, contract type) only, here: worked out once per pair.
+    fetched: dict[tuple[str, str], frozenset[str] | None] = {}
     for ref in in_shown_order(guard, refs, consents):
         if partner is not None and ref.partner_id != partner:
             continue
         if product_type is not None and ref.product_type != product_type:
             continue
-        if not listed(guard, ref, consents):
-            continue
-        type_name = TYPE_OF_PRODUCT[ref.product_type]
-        visible = guard.visible(ref.partner_id, (f"{type_name}.{f}" for f in selected[type_name]), consents)
-        chosen.append((ref, frozenset(name.split(".", 1)[1] for name in visible)))
+        pair = (ref.partner_id, ref.product_type)
+        if pair not in fetched:
+            fetched[pair] = None
+            if listed(guard, ref, consents):
+                type_name = TYPE_OF_PRODUCT[ref.product_type]
+                visible = guard.visible(ref.partner_id, (f"{type_name}.{f}" for f in selected[type_name]),
+                                        consents)
+                fetched[pair] = frozenset(name.split(".", 1)[1] for name in visible)
+        wanted = fetched[pair]
+        if wanted is not None:
+            chosen.append((ref, wanted))
     return chosen
 
 

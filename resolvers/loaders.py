@@ -32,9 +32,19 @@ class PartnerLoaders:
     context: CallContext
     calls: list[PartnerCall] = field(default_factory=list)
     _loaders: dict[str, DataLoader[Key, ContractValues]] = field(default_factory=dict)
+    # What `load_known` fetched, by (partner, key): a later `load` (a fallback to strawberry) reads it here.
+    _known: dict[tuple[str, Key], ContractValues | PartnerError] = field(default_factory=dict)
 
     def load(self, partner_id: str, contract_id: str, fields: frozenset[str]) -> Awaitable[ContractValues]:
         """A future for one contract's values (no coroutine, no task per contract: many are awaited at once)."""
+        known = self._known.get((partner_id, (contract_id, fields)))
+        if known is not None:
+            future: asyncio.Future[ContractValues] = asyncio.get_running_loop().create_future()
+            if isinstance(known, PartnerError):
+                future.set_exception(known)
+            else:
+                future.set_result(known)
+            return future
         return self._loader(partner_id).load((contract_id, fields))
 
     def _loader(self, partner_id: str) -> DataLoader[Key, ContractValues]:
@@ -57,13 +67,14 @@ class PartnerLoaders:
     async def load_known(self, wanted: Sequence[tuple[str, str, frozenset[str]]]
                          ) -> list[ContractValues | PartnerError]:
         """As `load_all`, for a caller that knows every contract of the operation up front (the planner): the
-        batches are made here, without the DataLoader's future per contract. What it fetched is put in the
-        loaders' cache, so a `load` of the same key later (a fallback to strawberry) calls no partner."""
-        loop = asyncio.get_running_loop()
-        answers: dict[tuple[str, Key], ContractValues | PartnerError] = {}
+        batches are made here, without the DataLoader's future per contract. What it fetched is kept, so a
+        `load` of the same key later (a fallback to strawberry) calls no partner."""
+        answers = self._known
         batches: dict[str, list[Key]] = {}
         for partner, contract, fields in wanted:
             key = (contract, fields)
+            if (partner, key) in answers:
+                continue
             cached = self._loaders[partner].cache_map.get(key) if partner in self._loaders else None
             if cached is None:
                 keys = batches.setdefault(partner, [])
@@ -77,18 +88,10 @@ class PartnerLoaders:
 
         async def batch(partner: str, keys: list[Key]) -> None:
             got = await self._batch_fn(partner)(keys)
-            cache = self._loader(partner).cache_map
             for key, answer in zip(keys, got, strict=True):
                 if not isinstance(answer, ContractValues | PartnerError):
                     raise answer
                 answers[(partner, key)] = answer
-                future = loop.create_future()
-                if isinstance(answer, PartnerError):
-                    future.set_exception(answer)
-                    future.exception()  # retrieved: nobody may ask for it again, and that is no error
-                else:
-                    future.set_result(answer)
-                cache.set(key, future)
 
         await asyncio.gather(*(batch(p, keys) for p, keys in batches.items()))
         return [answers[(p, (c, f))] for p, c, f in wanted]
