@@ -129,7 +129,11 @@ def create_app(settings: GatewaySettings) -> web.Application:
         engine = create_engine(settings.db_url)
         # Its own engine: on SQLite, audit appends take the write lock first (see create_engine).
         audit_engine = create_engine(settings.audit_db_url or settings.db_url, write_lock_first=True)
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=64))
+        # The partners' session. No cookie jar: nothing a partner sets travels from one caller's request to the
+        # next. No session-wide timeout either: every call is bounded by its connector, within the request's
+        # deadline (resolvers/connectors/base.py), and aiohttp's own would only add a timer per call.
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, limit_per_host=64),
+                                        cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=None))
         audit = AuditLog(audit_engine, settings.audit_signing_key,
                          AuditSettings(checkpoint_every=settings.audit_checkpoint_every,
                                        commit_timeout_s=settings.audit_commit_timeout_s,

@@ -1,7 +1,7 @@
 """The connector extension point (docs/connectors.md): a protocol is a `Connector` subclass with one method,
 registered in one place that both the partners file's schema and the gateway read. The example protocol is
 taken from the docs page as written, registered, and a partner speaking it on loopback is read through the
-gateway; a protocol nobody registered is refused when the partners file is read."""
+gateway; a protocol nobody registered is refused when the partners file is read; no partner cookie is kept."""
 
 from __future__ import annotations
 
@@ -149,3 +149,33 @@ def test_a_protocol_is_a_connector_with_call_batch_under_a_name_taken_once(regis
     register_protocol("other", Other)
     register_protocol("other", Other)  # the same class again changes nothing
     assert protocol_names() == ["graphql", "other", "rest"]
+
+
+async def test_a_partner_cookie_never_travels_to_the_next_callers_call(world: World, tmp_path: Path) -> None:
+    # Every protocol shares the gateway's one partner session: a partner that sets a cookie on one caller's
+    # call must not see it come back with another caller's (it would let the partner link the two).
+    cookies: list[str | None] = []
+
+    async def batch(request: web.Request) -> web.Response:
+        cookies.append(request.headers.get("Cookie"))
+        ids = (await request.json())["ids"]
+        response = web.json_response({"contracts": [COOP[i] for i in ids if i in COOP]})
+        response.set_cookie("caller", f"seen-{len(cookies)}", max_age=3600)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/batch", batch)
+    runner, url = await on_loopback(app)
+    runners: list[web.AppRunner] = [runner]
+    try:
+        # By name, not by address: a cookie jar keeps no cookies from a bare IP address.
+        named = url.replace("127.0.0.1", "localhost")
+        gateway = await start_with_partner(world, runners, tmp_path, {**_entry(named, "rest"), "batch_path": "/batch"},
+                                           AGREEMENT, CONTRACTS)
+        query = '{ customer(id: "C-000002") { contracts(partner: "coop") { contractId ... on BankAccount { iban } } } }'
+        replies = [await gateway.as_role(query, "service_agent", "service") for _ in range(2)]
+    finally:
+        for each in runners:
+            await each.cleanup()
+    assert [r.data["customer"]["contracts"][0]["iban"] for r in replies] == ["DE02500105170137075030"] * 2
+    assert cookies == [None, None]
