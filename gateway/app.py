@@ -142,6 +142,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
                              build_connectors(settings.partners, session), rules, Tracing(settings.traces_endpoint))
         app[STATE] = state
         yield
+        for connector in state.connectors.values():
+            connector.close()
         await session.close()
         await engine.dispose()
         await audit_engine.dispose()

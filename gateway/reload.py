@@ -41,7 +41,10 @@ async def reload_configuration(app: web.Application) -> bool:
         log.error("reload refused, the running configuration stays: %s", exc)
         return False
     changes = policy_diff(state.rules.policy, rules.policy, partners.partners)
+    replaced = state.connectors
     state.partners, state.connectors, state.rules = partners, build_connectors(partners, state.session), rules
+    for connector in replaced.values():
+        connector.close()  # their kept connections; calls in flight finish on theirs
     log.info("reloaded %s and %s: %d partners, %d agreements", settings.partners_file, settings.agreements_dir,
              len(partners.partners), len(rules.policy.agreements))
     # What reviewers saw with `vcv policy diff`, now on the record of the running gateway (rules, never values).

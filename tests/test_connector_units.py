@@ -13,7 +13,7 @@ import pytest
 from tenacity import RetryCallState
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
-from resolvers.connectors.mapping import BadRecord, Mapping, partner_fields, to_joint
+from resolvers.connectors.mapping import BadRecord, RecordMapping, partner_fields, to_joint
 from resolvers.connectors.partners_file import load
 from resolvers.connectors.retry import RetryBudget, RetrySettings, backoff, should_retry
 from resolvers.source_errors import PartnerError
@@ -169,9 +169,9 @@ def test_only_wanted_fields_of_the_contracts_own_type_travel_on() -> None:
 
 
 def test_one_mapping_serves_every_selection_and_every_record_of_a_list() -> None:
-    # A connector keeps one Mapping and converts every record with the plan made for (contract type, fields
+    # A connector keeps one RecordMapping and converts every record with the plan made for (contract type, fields
     # wanted): a second selection must get its own fields, and each item of a list its own values.
-    mapping = Mapping(BANK, max_plans=2)
+    mapping = RecordMapping(BANK, max_plans=2)
     second = {"booked_on": "2026-01-03", "amount": {"amount": "40", "currency": "CHF"}, "counterparty": None,
               "reference": "R-2"}
     record = _account(transactions=[*_account()["transactions"], second])

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +24,10 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from resolvers.connectors.breaker import BreakerSettings, CircuitBreaker
 from resolvers.connectors.connector_config import ConnectorConfig
-from resolvers.connectors.mapping import BadRecord, Mapping, partner_fields
+from resolvers.connectors.mapping import BadRecord, RecordMapping, partner_fields
 from resolvers.connectors.partner_metrics import PARTNER_CALLS, PARTNER_CONTRACTS, PARTNER_SECONDS
 from resolvers.connectors.retry import RetryBudget, RetrySettings, backoff, should_retry
+from resolvers.connectors.transport import PartnerHTTP, Response
 from resolvers.source_errors import PartnerError
 from resolvers.values import ContractValues
 
@@ -81,7 +82,8 @@ class Connector:
         self._contracts_metric = PARTNER_CONTRACTS.labels(config.id)
         self._ok_metric = PARTNER_CALLS.labels(config.id, "ok")
         self._seconds_metric = PARTNER_SECONDS.labels(config.id)
-        self._mapping = Mapping(config)
+        self._mapping = RecordMapping(config)
+        self._http: PartnerHTTP | None = None  # the built-in protocols' client, made on their first call
 
     async def fetch(self, ids: Sequence[str], joint_fields: Iterable[str], ctx: CallContext) -> dict[str, Outcome]:
         """Values for `ids` (deduplicated), one call per `max_batch_size` chunk, chunks in parallel."""
@@ -193,7 +195,7 @@ class Connector:
             raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, "not JSON") from None
         except ValueError as exc:  # JSON decode errors
             raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, f"undecodable body: {exc}") from None
-        except aiohttp.ClientConnectionError as exc:  # refused, reset, dropped: worth a second try
+        except (aiohttp.ClientConnectionError, OSError) as exc:  # refused, reset, dropped: worth a second try
             raise PartnerError("PARTNER_UNAVAILABLE", self.config.id, type(exc).__name__, retryable=True) from None
         except aiohttp.ClientError as exc:
             raise PartnerError("PARTNER_UNAVAILABLE", self.config.id, type(exc).__name__) from None
@@ -210,14 +212,27 @@ class Connector:
         that is not JSON (ValueError) become PARTNER_* errors, retried where that can help."""
         raise NotImplementedError(f"{type(self).__name__} must implement call_batch")
 
-    def status_error(self, response: aiohttp.ClientResponse) -> PartnerError:
+    async def post_batch(self, body: bytes, headers: Mapping[str, str]) -> Response:
+        """POST `body` (JSON) to the partner's batch URL (`base_url` + `batch_path`) with `headers` on the
+        built-in HTTP client (resolvers/connectors/transport.py), and return its answer, read in full."""
+        if self._http is None:
+            self._http = PartnerHTTP(self.config.base_url + self.config.batch_path,
+                                     max_idle=self.config.max_concurrency)
+        return await self._http.post(body, headers)
+
+    def close(self) -> None:
+        """Close the connections kept open to the partner (those in use, once their call is over)."""
+        if self._http is not None:
+            self._http.close()
+
+    def status_error(self, response: aiohttp.ClientResponse | Response) -> PartnerError:
         """The PartnerError for an HTTP answer other than success: 429 and 502-504 retryable (after the
         partner's Retry-After), other 5xx and 401/403 not (trying again changes nothing), the rest a bad
         response."""
         status = response.status
         if status in (429, 502, 503, 504):
             return PartnerError("PARTNER_UNAVAILABLE", self.config.id, f"HTTP {status}", retryable=True,
-                                retry_after=_retry_after(response.headers.get("Retry-After")))
+                                retry_after=_retry_after(response.headers.get("retry-after")))
         if status >= 500 or status in (401, 403):  # a bug or a wrong credential: trying again changes nothing
             return PartnerError("PARTNER_UNAVAILABLE", self.config.id, f"HTTP {status}")
         return PartnerError("PARTNER_BAD_RESPONSE", self.config.id, f"HTTP {status}")

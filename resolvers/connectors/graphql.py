@@ -76,11 +76,10 @@ class GraphQLConnector(Connector):
         representations = [{"__typename": typename, self.config.id_field: i} for i in batch.ids]
         body = orjson.dumps({"query": query, "variables": {"representations": representations},
                              "operationName": "Lookup"})
-        async with self.session.post(self.config.base_url + self.config.batch_path, data=body,
-                                     headers={**batch.headers, "Content-Type": "application/json"}) as response:
-            if response.status != 200:
-                raise self.status_error(response)
-            payload = await response.json(content_type=None, loads=orjson.loads)
+        response = await self.post_batch(body, batch.headers)
+        if response.status != 200:
+            raise self.status_error(response)
+        payload = orjson.loads(response.body)
         data = payload.get("data") if isinstance(payload, dict) else None
         entities = data.get("_entities") if isinstance(data, dict) else None
         if not isinstance(entities, list):

@@ -2,7 +2,7 @@
 drop everything else (a partner's unknown extra fields never travel further than this module).
 
 Which partner field feeds which joint field, and how its value is checked, depends only on the partner's
-entry, the contract type and the fields wanted, so a `Mapping` works that out once per such triple and then
+entry, the contract type and the fields wanted, so a `RecordMapping` works that out once per such triple and then
 converts every record with a flat list of converters."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from resolvers.connectors.connector_config import ConnectorConfig
 from resolvers.joint import CONTRACT_TYPES, OBJECTS, TYPE_OF_PRODUCT, object_of
 from resolvers.values import ContractValues, MoneyValue
 
-__all__ = ["BadRecord", "Mapping", "partner_fields", "to_joint"]
+__all__ = ["BadRecord", "RecordMapping", "partner_fields", "to_joint"]
 
 
 class BadRecord(ValueError):
@@ -38,7 +38,7 @@ def partner_fields(config: ConnectorConfig, joint_fields: Iterable[str]) -> list
     return sorted({config.fields[name].source for name in joint_fields if name in config.fields})
 
 
-class Mapping:
+class RecordMapping:
     """One partner's records onto the joint model. `max_plans` bounds the plans kept: the fields wanted come
     from what callers select, so a caller varying its selections must not grow this without end."""
 
@@ -81,8 +81,8 @@ class Mapping:
 
 
 def to_joint(config: ConnectorConfig, record: Any, wanted: Iterable[str]) -> ContractValues:
-    """One record onto the joint model (a `Mapping` made for the call; connectors keep theirs)."""
-    return Mapping(config).to_joint(record, frozenset(wanted))
+    """One record onto the joint model (a `RecordMapping` made for the call; connectors keep theirs)."""
+    return RecordMapping(config).to_joint(record, frozenset(wanted))
 
 
 def _converter(kind: str, sub_map: dict[str, str] | None) -> Converter:

@@ -16,11 +16,10 @@ class RestConnector(Connector):
         body: dict[str, Any] = {"ids": batch.ids}
         if self.config.field_selection:
             body["fields"] = batch.fields
-        async with self.session.post(self.config.base_url + self.config.batch_path, data=orjson.dumps(body),
-                                     headers={**batch.headers, "Content-Type": "application/json"}) as response:
-            if response.status != 200:
-                raise self.status_error(response)
-            payload = await response.json(content_type=None, loads=orjson.loads)
+        response = await self.post_batch(orjson.dumps(body), batch.headers)
+        if response.status != 200:
+            raise self.status_error(response)
+        payload = orjson.loads(response.body)
         if not isinstance(payload, dict) or not isinstance(payload.get("contracts"), list):
             raise PartnerError("PARTNER_BAD_RESPONSE", self.config.id, "no 'contracts' list")
         records: list[Any] = payload["contracts"]
