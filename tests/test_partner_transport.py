@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import uvloop
 from aiohttp import web
 
 from resolvers.connectors.transport import PartnerHTTP
@@ -211,3 +212,16 @@ async def test_it_speaks_to_an_aiohttp_partner_and_keeps_at_most_max_idle_connec
         await runner.cleanup()
     assert len(set(peers[:5])) == 5  # five at once: five connections
     assert set(peers[5:]) <= set(peers[:5]) and len(set(peers[5:])) == 2  # two of them kept, and reused
+
+
+def test_it_runs_on_uvloop_as_vcv_serve_does() -> None:
+    # The tests above run on asyncio's own loop; `vcv serve` runs on uvloop, whose transports differ.
+    async def scenario() -> list[bytes]:
+        async with raw_partner(lambda n, request: (_http(b'{"n": %d}' % n), False)) as (url, seen):
+            client = PartnerHTTP(url)
+            answers = [(await client.post(b"{}", {})).body for _ in range(2)]
+            client.close()
+        assert seen == [1, 1]
+        return answers
+
+    assert uvloop.run(scenario()) == [b'{"n": 1}'] * 2
