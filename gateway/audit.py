@@ -6,6 +6,7 @@ The log itself (chain, signatures, writers) is `privacy/audit`; this module only
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -17,12 +18,19 @@ from gateway.identity import Caller
 _NAMED = re.compile(r"\b(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
 
 
-def _operation_name(query: str | None, given: str | None) -> str | None:
-    """The name the client sent, else the name of the document's only named operation."""
-    if given or not query:
-        return given
+def _operation(query: str | None, given: str | None) -> dict[str, str | None]:
+    """The name the client sent, else the name of the document's only named operation; the text's hash."""
+    if not query:
+        return {"name": given, "hash": None}
+    name, digest = _described(query)
+    return {"name": given or name, "hash": digest}
+
+
+@functools.lru_cache(maxsize=1024)
+def _described(query: str) -> tuple[str | None, str]:
+    # A client sends the same few texts again and again: the scan and the hash are done once per text.
     names = _NAMED.findall(query)
-    return names[0] if len(names) == 1 else None
+    return (names[0] if len(names) == 1 else None), hashlib.sha256(query.encode("utf-8")).hexdigest()
 
 
 def _caller(caller: Caller | None) -> dict[str, Any]:
@@ -40,8 +48,7 @@ def operation_event(request_id: str, context: RequestContext, query: str | None,
         "request_id": request_id,
         "caller": _caller(context.caller),
         "purpose": context.caller.purpose,
-        "operation": {"name": _operation_name(query, operation_name),
-                      "hash": hashlib.sha256(query.encode("utf-8")).hexdigest() if query else None},
+        "operation": _operation(query, operation_name),
         "customers": sorted(context.touched),
         "partners": [{"partner": c.partner, "contracts": c.contracts, "outcome": c.outcome,
                       "latency_ms": c.latency_ms} for c in context.partners.calls],
