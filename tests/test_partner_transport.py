@@ -6,12 +6,19 @@ answer handed to the wrong call (another caller's contracts), so several tests a
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import uvloop
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from resolvers.connectors.transport import PartnerHTTP
 from tests.gateway_support import on_loopback
@@ -225,3 +232,59 @@ def test_it_runs_on_uvloop_as_vcv_serve_does() -> None:
         return answers
 
     assert uvloop.run(scenario()) == [b'{"n": 1}'] * 2
+
+
+async def test_an_answer_without_end_is_refused_not_held() -> None:
+    async with raw_partner(lambda n, request: (_http(b'{"pad": "' + b"x" * 5000 + b'"}'), False)) as (url, _seen):
+        client = PartnerHTTP(url, max_body=1000)
+        with pytest.raises(ValueError, match="exceeds 1000 bytes"):
+            await client.post(b"{}", {})
+        assert client._idle == []  # that connection is gone
+        client.close()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "partner.pem", directory / "partner.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def test_https_partners_are_verified(tmp_path: Path) -> None:
+    # Partners in production are reached over https: the certificate must chain to a trusted authority and
+    # name the host. A partner's own certificate is refused by default, and accepted once it is trusted.
+    cert_file, key_file = _self_signed(tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert_file, key_file)
+
+    async def batch(request: web.Request) -> web.Response:
+        return web.json_response({"ids": (await request.json())["ids"]})
+
+    app = web.Application()
+    app.router.add_post("/batch", batch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=served)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await PartnerHTTP(f"https://localhost:{port}/batch").post(b'{"ids": [1]}', {})
+        trusted = ssl.create_default_context(cafile=str(cert_file))
+        client = PartnerHTTP(f"https://localhost:{port}/batch", tls=trusted)
+        answers = [await client.post(b'{"ids": [%d]}' % i, {}) for i in range(2)]
+        client.close()
+        with pytest.raises(ssl.SSLCertVerificationError):  # the certificate names localhost, not the address
+            await PartnerHTTP(f"https://127.0.0.1:{port}/batch", tls=trusted).post(b'{"ids": [1]}', {})
+    finally:
+        await runner.cleanup()
+    assert [a.body for a in answers] == [b'{"ids": [0]}', b'{"ids": [1]}']

@@ -30,18 +30,26 @@ class Response:
     body: bytes
 
 
+# An answer larger than this is refused (and its connection closed) rather than held in memory: a batch of
+# contracts is kilobytes; a partner sending without end is broken, and must not take the gateway down with it.
+MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: one request at a time, the answer handed to whoever awaits it."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_body: int = MAX_BODY_BYTES) -> None:
         self.transport: asyncio.Transport | None = None
+        self._max_body = max_body
+        self._head_bytes = 0
+        self._body_bytes = 0
         self.reusable = False
         self.received = False  # any byte of an answer since the last request
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Response] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
-        self._header_name = ""
         self._headers_done = False
 
     # asyncio.Protocol
@@ -65,20 +73,27 @@ class _Connection(asyncio.Protocol):
 
     # httptools' callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_name = name.decode("latin-1").lower()
-        self._headers[self._header_name] = value.decode("latin-1")
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._fail(ValueError(f"the answer's headers exceed {MAX_HEAD_BYTES} bytes"))
+            return
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
 
     def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self._max_body:
+            self._fail(ValueError(f"the answer exceeds {self._max_body} bytes"))
+            return
         self._body.append(body)
 
     def on_message_complete(self) -> None:
         waiter, self._waiter = self._waiter, None
         self.reusable = waiter is not None and self._parser.should_keep_alive()
         response = Response(self._parser.get_status_code(), self._headers, b"".join(self._body))
-        self._headers, self._body, self._headers_done = {}, [], False
+        self._headers, self._body, self._headers_done, self._head_bytes, self._body_bytes = {}, [], False, 0, 0
         if waiter is None:
             self.close()  # an answer nobody asked for: this connection cannot be trusted to line up any more
         elif not waiter.done():
@@ -108,16 +123,19 @@ class PartnerHTTP:
     `max_idle` connections between calls. The caller bounds how many calls run at once and how long each may
     take; a call that is cancelled (its time ran out) closes its connection."""
 
-    def __init__(self, url: str, max_idle: int = 8) -> None:
+    def __init__(self, url: str, max_idle: int = 8, *, tls: ssl.SSLContext | None = None,
+                 max_body: int = MAX_BODY_BYTES) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url}")
-        self.url, self.max_idle = url, max_idle
+        self.url, self.max_idle, self._max_body = url, max_idle, max_body
         self._idle: list[_Connection] = []
         self._closed = False
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        # https: the system's trusted authorities and the host name checked (`tls` replaces them, for tests and
+        # partners under a private authority).
+        self._ssl = (tls or ssl.create_default_context()) if parts.scheme == "https" else None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._head = (f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: application/json\r\n"
                       "Content-Type: application/json\r\n").encode()
@@ -153,7 +171,8 @@ class PartnerHTTP:
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        _transport, connection = await loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl)
+        _transport, connection = await loop.create_connection(lambda: _Connection(self._max_body), self._host,
+                                                              self._port, ssl=self._ssl)
         return connection
 
     async def _exchange(self, connection: _Connection, request: bytes) -> Response:
