@@ -11,12 +11,9 @@ result processing (dates, UTC instants), so they read exactly as SQLAlchemy Core
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -81,31 +78,35 @@ class CompiledRead:
 
 
 class RawReader:
-    """Runs a whole read (several statements) in one trip to a worker thread, on a SQLite connection that
-    thread keeps (taken from the engine's pool once, so the engine's connect-time pragmas apply: read-only,
-    busy timeout)."""
+    """Runs a whole read (several statements) on a SQLite connection of its own (taken from the engine's pool
+    once, so the engine's connect-time pragmas apply: read-only), on the event loop's own thread.
 
-    def __init__(self, engine: Engine, threads: int = 2) -> None:
+    Not in a worker thread, because that cost more than the read: a customer view's statements take about
+    60 µs of SQLite's time on a local file, and handing them to a thread and back cost about 0.27 ms of CPU
+    per view in wake-ups and GIL hand-overs (bench/RESULTS.md, 2026-12-05). The price is that a read the disk
+    has to serve holds the loop for as long; a master that does not stay in memory belongs on PostgreSQL,
+    whose reads do not block (`AsyncpgReader`). In WAL mode a reader does not wait for the writer; where it
+    would have to wait for a lock at all, it gives up after `busy_timeout_ms` (the master unavailable) rather
+    than hold every request behind it."""
+
+    def __init__(self, engine: Engine, busy_timeout_ms: int = 100) -> None:
         self.dialect = engine.dialect
         self._engine = engine
-        self._local = threading.local()
-        self._held: list[Any] = []
-        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vcv-master-read")
+        self._busy_timeout_ms = busy_timeout_ms
+        self._pooled: Any = None
+        self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            pooled = self._engine.raw_connection()
-            self._held.append(pooled)
-            conn = self._local.conn = pooled.driver_connection
-        assert conn is not None
-        return conn
+        if self._conn is None:
+            self._pooled = self._engine.raw_connection()
+            conn = self._pooled.driver_connection
+            assert conn is not None
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+            self._conn = conn
+        return self._conn
 
     async def read(self, steps: Steps) -> Any:
-        """The result of `steps`, every statement run in one trip to one of the reader's threads."""
-        return await asyncio.wrap_future(self._threads.submit(self._run, steps))
-
-    def _run(self, steps: Steps) -> Any:
+        """The result of `steps`, every statement run here and now."""
         conn = self._connection()
         try:
             statement, values = next(steps)
@@ -115,13 +116,9 @@ class RawReader:
             return done.value
 
     def close(self) -> None:
-        # Not waiting: this may run in one of the reader's own threads (a finalizer runs where the garbage
-        # collector happens to run), which cannot join itself. A read still running then fails as the
-        # master being unavailable, which is what closing the master means.
-        self._threads.shutdown(wait=False)
-        for pooled in self._held:
+        pooled, self._pooled, self._conn = self._pooled, None, None
+        if pooled is not None:
             pooled.close()
-        self._held.clear()
 
 
 class AsyncpgReader:

@@ -217,7 +217,8 @@ class Master:
         self._index_tables = False
         self.index_builds = 0  # builds that added rows, since start (tests count them)
         engine = sessions.kw["bind"]
-        # SQLite: a synchronous engine on the same file, for reads that run as a whole in one worker thread.
+        # SQLite: a synchronous engine on the same file: customer views read on its driver directly (RawReader),
+        # pages of customers read through it in a worker thread.
         self._reader = reader = sqlite_reader(engine)
         self._raw: RawReader | AsyncpgReader = RawReader(reader) if reader is not None else AsyncpgReader(engine)
         self._view_shapes: dict[tuple[Any, ...], _ViewReads] = {}

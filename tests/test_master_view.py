@@ -114,3 +114,34 @@ async def test_a_sqlite_file_that_is_no_database_is_master_unavailable(tmp_path:
             await master.customer_view(Visibility("service_agent", "service"), "C-000001")
     finally:
         await engine.dispose()
+
+
+async def test_a_sqlite_read_that_would_wait_for_a_lock_gives_up_at_once(tmp_path: Path) -> None:
+    # A customer view reads SQLite on the event loop's thread (resolvers/compiled_read.py, RawReader): where
+    # it would have to wait for a lock, it fails as the master being unavailable within its short bound,
+    # instead of holding every other request for the engine's ten-second busy timeout.
+    import sqlite3
+    import time
+
+    from resolvers import MasterUnavailable
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'master.db'}"
+    await seed_master(url, customers=3, seed=SEED)
+    engine = create_engine(url)
+    master = Master(session_factory(engine))
+    hog = sqlite3.connect(tmp_path / "master.db", isolation_level=None)
+    try:
+        v = Visibility("service_agent", "service")
+        # In WAL mode only a writer in exclusive locking mode, there before the reader, locks readers out.
+        hog.execute("PRAGMA locking_mode=EXCLUSIVE")
+        hog.execute("BEGIN EXCLUSIVE")
+        hog.execute("UPDATE customers SET segment = segment")
+        started = time.monotonic()
+        with pytest.raises(MasterUnavailable):
+            await master.customer_view(v, "C-000001")
+        assert time.monotonic() - started < 2
+        hog.close()  # the lock goes with it
+        assert (await master.customer_view(v, "C-000001")) is not None  # and the master answers again
+    finally:
+        hog.close()
+        await engine.dispose()
