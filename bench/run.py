@@ -42,6 +42,7 @@ from bench.audit import measure as measure_audit
 from bench.audit import pg_reachable
 from bench.results import replace_section
 from fixtures.alliance import generate
+from fixtures.partners.runner import new_credentials
 from fixtures.seed import seed_master
 from gateway.policy_loader import DEMO_AGREEMENTS
 from gateway.tokens import ensure_demo_signing_keys, mint
@@ -253,14 +254,21 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
     while base_port <= gateway_port < base_port + len(NAMES):
         gateway_port = _free_port()
     vcv = [sys.executable, "-m", "gateway.cli"]
-    partner_proc = subprocess.Popen([*vcv, "partners", "run", "--customers", str(args.customers), "--seed", "42",
-                                     "--base-port", str(base_port), "--credentials", str(work / "credentials.json")],
-                                    stdout=subprocess.DEVNULL, stderr=(work / "partners.log").open("w"))
+    # Each partner in a process of its own, as partners are systems of their own: in one process, the calls of
+    # several views that arrive together queue behind each other's work, and the overhead at concurrency 8
+    # then measures that queue more than the gateway (bench/RESULTS.md, 2026-12-05).
+    (work / "credentials.json").write_text(json.dumps(new_credentials(list(NAMES))))
+    groups = [NAMES] if getattr(args, "partners_in_one_process", False) else [(n,) for n in NAMES]
+    partner_procs = {group: subprocess.Popen(
+        [*vcv, "partners", "run", *group, "--customers", str(args.customers), "--seed", "42",
+         "--base-port", str(base_port), "--credentials", str(work / "credentials.json")],
+        stdout=subprocess.DEVNULL, stderr=(work / f"partners-{'-'.join(group)}.log").open("w")) for group in groups}
     partners = SimpleNamespace(partners={n: SimpleNamespace(url=f"http://127.0.0.1:{base_port + i}")
                                          for i, n in enumerate(NAMES)})
     async with aiohttp.ClientSession() as http:
-        for p in partners.partners.values():
-            await _wait_ready(http, f"{p.url}/healthz", partner_proc)
+        for group, proc in partner_procs.items():
+            for name in group:
+                await _wait_ready(http, f"{partners.partners[name].url}/healthz", proc)
     credentials = json.loads((work / "credentials.json").read_text())
     for name, p in partners.partners.items():
         p.credential, p.admin_credential = credentials[name]["credential"], credentials[name]["admin_credential"]
@@ -280,7 +288,8 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
                                      *([] if args.audit_in_master else
                                        ["--audit-db", f"sqlite+aiosqlite:///{work / 'audit.db'}"])],
                                     stdout=(work / "gateway.log").open("w"), stderr=subprocess.STDOUT)
-    return alliance, partners, [gateway_proc, partner_proc], f"http://127.0.0.1:{gateway_port}/graphql", jwks
+    return (alliance, partners, [gateway_proc, *partner_procs.values()], f"http://127.0.0.1:{gateway_port}/graphql",
+            jwks)
 
 
 async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
@@ -511,6 +520,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--audit-in-master", action="store_true",
                         help="the audit log in the master's SQLite file (default: a file of its own, as `vcv demo`)")
     parser.add_argument("--no-planner", action="store_true", help="the gateway without its planner (strawberry only)")
+    parser.add_argument("--partners-in-one-process", action="store_true",
+                        help="the four partner simulators in one process (the layout before 2026-12-05)")
     parser.add_argument("--query", choices=("c360", "page"), default="c360",
                         help="c360: one customer's full view (default); page: a page of 20 customers (`customers`)")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats written to FILE")
