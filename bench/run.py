@@ -104,42 +104,33 @@ async def _batch_calls(http: aiohttp.ClientSession, partners: Any) -> int:
     return total
 
 
+async def _partner_batch(http: aiohttp.ClientSession, partners: Any, partner_id: str, ids: list[str]) -> None:
+    """One batch call straight to a partner simulator, in its own API."""
+    p = partners.partners[partner_id]
+    headers = {"Authorization": f"Bearer {p.credential}"}
+    if partner_id == "property":
+        body = {"query": "query($ids:[ID!]!){ policies(ids:$ids){ contractId premium { amount } } }",
+                "variables": {"ids": ids}}
+        async with http.post(f"{p.url}/graphql", json=body, headers=headers) as response:
+            await response.json()
+    else:
+        async with http.post(f"{p.url}/v1/contracts/batch", json={"ids": ids}, headers=headers) as response:
+            await response.json()
+
+
 async def _naive(http: aiohttp.ClientSession, partners: Any, alliance: Any) -> None:
     """What a hand-written integration does: each contract fetched on its own, one after another."""
     for ref in (c for c in alliance.contracts if c.customer_id == SHOWCASE):
-        p = partners.partners[ref.partner_id]
-        headers = {"Authorization": f"Bearer {p.credential}"}
-        if ref.partner_id == "property":
-            body = {"query": "query($ids:[ID!]!){ policies(ids:$ids){ contractId premium { amount } } }",
-                    "variables": {"ids": [ref.contract_id]}}
-            async with http.post(f"{p.url}/graphql", json=body, headers=headers) as response:
-                await response.json()
-        else:
-            async with http.post(f"{p.url}/v1/contracts/batch", json={"ids": [ref.contract_id]},
-                                 headers=headers) as response:
-                await response.json()
+        await _partner_batch(http, partners, ref.partner_id, [ref.contract_id])
 
 
 async def _direct(http: aiohttp.ClientSession, partners: Any, alliance: Any) -> None:
     """The partners' side of one customer view, with no gateway: one batch per partner holding its contracts
-    (the same fields as the gateway asks for do not matter here: latency is injected per call), all at once."""
+    (the fields asked for matter little here: latency is injected per call), all at once."""
     held: dict[str, list[str]] = {}
     for ref in (c for c in alliance.contracts if c.customer_id == SHOWCASE):
         held.setdefault(ref.partner_id, []).append(ref.contract_id)
-
-    async def one(partner_id: str, ids: list[str]) -> None:
-        p = partners.partners[partner_id]
-        headers = {"Authorization": f"Bearer {p.credential}"}
-        if partner_id == "property":
-            body = {"query": "query($ids:[ID!]!){ policies(ids:$ids){ contractId premium { amount } } }",
-                    "variables": {"ids": ids}}
-            async with http.post(f"{p.url}/graphql", json=body, headers=headers) as response:
-                await response.json()
-        else:
-            async with http.post(f"{p.url}/v1/contracts/batch", json={"ids": ids}, headers=headers) as response:
-                await response.json()
-
-    await asyncio.gather(*(one(pid, ids) for pid, ids in held.items()))
+    await asyncio.gather(*(_partner_batch(http, partners, pid, ids) for pid, ids in held.items()))
 
 
 async def _partner_floor(http: aiohttp.ClientSession, partners: Any, alliance: Any, level: int, count: int,
@@ -258,7 +249,7 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
     # several views that arrive together queue behind each other's work, and the overhead at concurrency 8
     # then measures that queue more than the gateway (bench/RESULTS.md, 2026-12-05).
     (work / "credentials.json").write_text(json.dumps(new_credentials(list(NAMES))))
-    groups = [NAMES] if getattr(args, "partners_in_one_process", False) else [(n,) for n in NAMES]
+    groups = [NAMES] if args.partners_in_one_process else [(n,) for n in NAMES]
     partner_procs = {group: subprocess.Popen(
         [*vcv, "partners", "run", *group, "--customers", str(args.customers), "--seed", "42",
          "--base-port", str(base_port), "--credentials", str(work / "credentials.json")],
@@ -322,10 +313,9 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
             for level in args.levels:
                 # The floor of this level's overhead: the partners themselves (their own work, the timer that
                 # injects their latency, their queue when many calls arrive at once, loopback), without a gateway.
-                floor = await _partner_floor(http, partners, alliance, level, args.requests * (1 if level == 1 else 2),
-                                             args.latency_ms)
-                before = await _batch_calls(http, partners)
                 count = args.requests * (1 if level == 1 else 2)
+                floor = await _partner_floor(http, partners, alliance, level, count, args.latency_ms)
+                before = await _batch_calls(http, partners)
                 client.errors = {}
                 latencies = await client.at(level, count)
                 calls = (await _batch_calls(http, partners) - before) / count
