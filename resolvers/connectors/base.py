@@ -44,6 +44,10 @@ class CallContext:
     deadline: float  # time.monotonic() by which every partner call must be done
     tracer: trace.Tracer = _NO_TRACING
 
+    @property
+    def traced(self) -> bool:
+        return not isinstance(self.tracer, trace.NoOpTracer)
+
 
 @dataclass(frozen=True, slots=True)
 class Batch:
@@ -97,7 +101,7 @@ class Connector:
         return {k: v for part in results for k, v in part.items()}
 
     def _span(self, ids: list[str], ctx: CallContext) -> Any:
-        if isinstance(ctx.tracer, trace.NoOpTracer):
+        if not ctx.traced:
             return _UNTRACED
         return ctx.tracer.start_as_current_span(f"partner {self.config.id}", kind=trace.SpanKind.CLIENT, attributes={
             "vcv.partner": self.config.id, "vcv.contracts": len(ids), "vcv.request_id": ctx.request_id})
@@ -183,7 +187,7 @@ class Connector:
             raise PartnerError("PARTNER_TIMEOUT", self.config.id, "request deadline already passed")
         headers = {"Authorization": f"Bearer {self.config.credential}", "X-Request-ID": ctx.request_id,
                    "X-Purpose": ctx.purpose}
-        if not isinstance(ctx.tracer, trace.NoOpTracer) and trace.get_current_span().is_recording():
+        if ctx.traced and trace.get_current_span().is_recording():
             propagate.inject(headers)  # traceparent: the partner can join its own spans to this call
         try:
             # asyncio.timeout, not wait_for: the same bound without a task of its own for every call.

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from cachetools import LRUCache
 
 from resolvers.connectors.base import Batch, Connector
 from resolvers.connectors.breaker import CircuitBreaker
@@ -26,7 +27,7 @@ class GraphQLConnector(Connector):
     def __init__(self, config: ConnectorConfig, session: aiohttp.ClientSession,
                  breaker: CircuitBreaker | None = None) -> None:
         super().__init__(config, session, breaker)
-        self._queries: dict[frozenset[str], str] = {}
+        self._queries: LRUCache[frozenset[str], str] = LRUCache(1024)  # callers choose the fields: bounded
 
     def _fragments(self, joint_fields: frozenset[str]) -> str:
         config = self.config
@@ -59,13 +60,10 @@ class GraphQLConnector(Connector):
         return " ".join(dict.fromkeys(parts))
 
     def _query(self, joint_fields: frozenset[str]) -> str:
-        """The `_entities` query for these fields, written once per set of fields (a bounded number kept)."""
-        queries = self._queries
-        query = queries.get(joint_fields)
+        """The `_entities` query for these fields, written once per set of fields."""
+        query = self._queries.get(joint_fields)
         if query is None:
-            if len(queries) >= 1024:
-                queries.clear()
-            query = queries[joint_fields] = (
+            query = self._queries[joint_fields] = (
                 "query Lookup($representations: [_Any!]!) { _entities(representations: $representations) "
                 f"{{ {self._fragments(joint_fields)} }} }}")
         return query

@@ -40,7 +40,10 @@ def partner_fields(config: ConnectorConfig, joint_fields: Iterable[str]) -> list
 
 class RecordMapping:
     """One partner's records onto the joint model. `max_plans` bounds the plans kept: the fields wanted come
-    from what callers select, so a caller varying its selections must not grow this without end."""
+    from what callers select, so a caller varying its selections must not grow this without end. A plain dict
+    emptied when full (as privacy/policy.py keeps its compiled tables), not an LRUCache as the planner's: a plan
+    is looked up once per record, twenty times per customer view, and an LRU's bookkeeping makes every read
+    about 0.35 µs dearer than a dict's (timeit: 0.45 against 0.10 µs)."""
 
     def __init__(self, config: ConnectorConfig, max_plans: int = 1024) -> None:
         self.config = config
@@ -72,11 +75,11 @@ class RecordMapping:
         if plan is None:
             kinds = CONTRACT_TYPES[joint_type]
             mapped = self.config.fields_of(joint_type)
-            plan = tuple((name, mapped[name].source, _converter(kinds[name], mapped[name].fields))
-                         for name in sorted(wanted) if name in mapped and name in kinds)
             if len(self._plans) >= self._max_plans:
                 self._plans.clear()
-            self._plans[(joint_type, wanted)] = plan
+            plan = self._plans[(joint_type, wanted)] = tuple(
+                (name, mapped[name].source, _converter(kinds[name], mapped[name].fields))
+                for name in sorted(wanted) if name in mapped and name in kinds)
         return plan
 
 
