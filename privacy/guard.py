@@ -88,6 +88,20 @@ class Guard:
             return False
         return True
 
+    @property
+    def profile(self) -> tuple[object, ...]:
+        """Everything `decide` reads besides owner, field and consents: the key under which a decision may be
+        kept beyond this request (the planner keeps its per-object programs so)."""
+        return (self.policy, self.consumer, self.role, self.purpose)
+
+    def shown_in_full(self, owner: str, name: str) -> None:
+        """For a caller that decided ahead (`decide`: allow) and hands the value out untouched."""
+        self.shown.add((owner, name))
+
+    def hidden(self, path: Sequence[str | int], owner: str, name: str, decision: Decision) -> None:
+        """For a caller that decided ahead (`decide`: redacted) and leaves the value out: reported at `path`."""
+        self._withhold(path, owner, name, decision)
+
     def _withhold(self, path: Sequence[str | int], owner: str, name: str, decision: Decision) -> None:
         self.redactions.append(Redaction(tuple(path), name, owner, str(decision.treatment), decision.rule))
 

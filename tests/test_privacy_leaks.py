@@ -222,6 +222,42 @@ async def test_withdrawn_consent_takes_effect_on_the_next_request(gateway: Gatew
     assert again.data == before.data
 
 
+async def test_a_field_gated_on_consent_follows_each_customers_consent(make_gateway, world: World,
+                                                                      tmp_path: Path) -> None:
+    """A field an agreement grants only with the customer's consent, while the customer stays visible without
+    it: one caller reading a customer who consented, then one who did not, then the first again, sees the
+    field only where the consent is (the planner decides once per consent set and must not reuse a decision
+    made for another set)."""
+    without = "C-000002"
+    consented = {c.customer_id for c in world.alliance.consents
+                 if c.purpose == "lead_management" and c.withdrawn_at is None}
+    assert SHOWCASE in consented and without not in consented
+    agreements = tmp_path / "agreements"
+    shutil.copytree(DEMO_AGREEMENTS, agreements)
+    rm = agreements / "rm.yaml"
+    text = rm.read_text()
+    assert text.count("      Customer.email: {mask: email}       # \"j***@mail.example\"\n") == 1
+    rm.write_text(text.replace("      Customer.email: {mask: email}       # \"j***@mail.example\"\n", "") + """
+  - id: service-desk-contact
+    description: Service agents read the e-mail address in full where the customer agreed to be contacted.
+    consumers: [service_agent]
+    purposes: [service]
+    consent: lead_management
+    fields:
+      Customer.email: allow
+""")
+    gateway = await make_gateway(settings_overrides={"agreements_dir": agreements})
+    query = "query($id: ID!) { customer(id: $id) { id email } }"
+    replies = [await gateway.as_role(query, "service_agent", "service", {"id": customer})
+               for customer in (SHOWCASE, without, SHOWCASE)]
+    assert [r.data["customer"]["id"] for r in replies] == [SHOWCASE, without, SHOWCASE]
+    assert replies[0].data["customer"]["email"] == world.alliance.customer(SHOWCASE).email
+    assert replies[1].data["customer"]["email"] is None
+    assert [(r["path"], r["treatment"]) for r in replies[1].body["extensions"]["redactions"]] == \
+        [(["customer", "email"], "redact")]
+    assert replies[2].data == replies[0].data and replies[2].body["extensions"]["redactions"] == []
+
+
 async def test_contracts_at_other_partners_leave_no_trace(gateway: Gateway, world: World) -> None:
     # For service, the bank's agreement shows its accounts to the insurers (direct debits) but not its loans,
     # and the other partners show the bank nothing: a customer's disability cover is not the bank's business.

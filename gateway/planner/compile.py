@@ -66,6 +66,11 @@ class ListOf:
 class Obj:
     type_name: str
     fields: list[FieldPlan] = field(default_factory=list)
+    # For an object holding governed fields (a customer, a contract): its source's (partner owning the
+    # partner-supplied fields or None, active consents), what the guard's decisions for it depend on.
+    policy_source: Callable[[Any], tuple[str | None, frozenset[str]]] | None = None
+    # Per (guard profile, partner, consents): the decision for each field, made once (project.py).
+    programs: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,17 @@ class Abstract:
 Shape = Leaf | ListOf | Obj | Abstract
 
 
+@dataclass(frozen=True, slots=True)
+class Governed:
+    """A governed field as the projection reads it once the guard has allowed it in full: the policy's name
+    for it, whose it is (None: the partner holding the contract) and how its value is read. Any other
+    decision goes through the field's getter, which asks the guard itself."""
+
+    field: str
+    owner: str | None
+    read: Callable[[Any, FieldPlan, Any], Any]  # (source, field plan, request state) -> value; may raise
+
+
 @dataclass(slots=True)
 class FieldPlan:
     key: str  # the response key (alias applied)
@@ -88,6 +104,7 @@ class FieldPlan:
     get: Getter
     shape: Shape
     serialize: Callable[[Any], Any] | None = None  # the shape's, where it is a leaf
+    governed: Governed | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.shape, Leaf):
@@ -178,9 +195,13 @@ class Compiler:
     that reads the field from its parent's source; types without an entry read attributes (or dict keys)."""
 
     def __init__(self, schema: GraphQLSchema, prepared: Prepared, operation: OperationDefinitionNode,
-                 variables: VariableValues, getters: Mapping[tuple[str, str], Callable[[str, FieldPlan], Getter]]):
+                 variables: VariableValues, getters: Mapping[tuple[str, str], Callable[[str, FieldPlan], Getter]],
+                 governed: Mapping[tuple[str, str], Governed] | None = None,
+                 policy_sources: Mapping[str, Callable[[Any], tuple[str | None, frozenset[str]]]] | None = None):
         self.schema, self.prepared, self.operation, self.variables = schema, prepared, operation, variables
         self.getters = getters
+        self.governed = governed or {}
+        self.policy_sources = policy_sources or {}
         self._missing_keys: list[str] = []  # of the PortfolioSummary compiled last
         self._terminated_keys: list[str] = []
         self._trail: list[str] = []  # response keys from the root field down to the object being compiled
@@ -227,7 +248,7 @@ class Compiler:
         return self._object(inner, details), nullable
 
     def _object(self, type_: GraphQLObjectType, details: FieldDetailsList) -> Obj:
-        obj = Obj(type_.name)
+        obj = Obj(type_.name, policy_source=self.policy_sources.get(type_.name))
         customer: CustomerPlan | None = None
         if type_.name == "Customer":
             customer = CustomerPlan(obj, tuple(self._trail))
@@ -258,6 +279,7 @@ class Compiler:
             factory = self.getters.get((type_.name, name))
             if factory is not None:
                 plan.get = factory(key, plan)
+                plan.governed = self.governed.get((type_.name, name))
             elif (type_.name, name) not in UNGOVERNED and (type_.name == "Customer" or type_.name in CONTRACT_TYPES):
                 # A field of a customer or contract the planner has no reader for (one added to the schema
                 # later): strawberry answers, rather than a value going out without passing the guard.

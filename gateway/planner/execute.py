@@ -44,6 +44,7 @@ from gateway.planner.compile import (
     CustomerPlan,
     FieldPlan,
     Getter,
+    Governed,
     Plan,
     Prepared,
     RootPlan,
@@ -169,7 +170,7 @@ async def _run(cache: PlanCache, schema: GraphQLSchema, query: str, document: Do
     plan = cache.plans.get(key)
     if plan is None:
         try:
-            plan = Compiler(schema, known, operation, coerced, GETTERS).plan()
+            plan = Compiler(schema, known, operation, coerced, GETTERS, GOVERNED, POLICY_SOURCES).plan()
         except Unsupported:
             plan = _UNSUPPORTED
         cache.plans[key] = plan
@@ -367,9 +368,13 @@ def _master_value(field: str, read: Callable[[Any], Any]) -> Any:
     return factory
 
 
+def _row_attribute(name: str) -> Callable[[CustomerSource], Any]:
+    """The customer's row attribute behind a field (`givenName` -> `row.given_name`)."""
+    return attrgetter("row." + "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name))
+
+
 def _customer_value(name: str) -> Any:
-    attribute = "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
-    return _master_value(f"Customer.{name}", attrgetter(f"row.{attribute}"))
+    return _master_value(f"Customer.{name}", _row_attribute(name))
 
 
 def _address(_key: str, _plan: FieldPlan) -> Getter:
@@ -431,15 +436,20 @@ def _partner_value(type_name: str, name: str) -> Any:
             raw = fetched.values.get(name) if isinstance(fetched, ContractValues) else None
             value = running.context.guard.reveal(path, source.ref.partner_id, field, raw, source.consents,
                                                  failed=failed)
-            if name == "recentTransactions" and value is not None:
-                assert plan.definition is not None
-                first = get_argument_values(plan.definition, plan.nodes[0], running.variables).get("first")
-                ordered = sorted(value, key=lambda r: r["bookingDate"] or date.min, reverse=True)
-                return ordered[:5 if first is None else max(0, first)]
-            return value
+            return _recent(value, plan, running) if name == "recentTransactions" else value
         return get
 
     return factory
+
+
+def _recent(transactions: list[dict[str, Any]] | None, plan: FieldPlan, running: Running) -> Any:
+    """`recentTransactions(first:)`: the latest first, five unless the caller says how many."""
+    if transactions is None:
+        return None
+    assert plan.definition is not None
+    first = get_argument_values(plan.definition, plan.nodes[0], running.variables).get("first")
+    ordered = sorted(transactions, key=lambda r: r["bookingDate"] or date.min, reverse=True)
+    return ordered[:5 if first is None else max(0, first)]
 
 
 def _edges(key: str, _plan: FieldPlan) -> Getter:
@@ -477,4 +487,53 @@ GETTERS: dict[tuple[str, str], Any] = {
     **{(t, "status"): _master_contract("status", "status") for t in CONTRACT_TYPES},
     **{(t, "startDate"): _master_contract("startDate", "start_date") for t in CONTRACT_TYPES},
     **{(t, n): _partner_value(t, n) for t, kinds in CONTRACT_TYPES.items() for n in kinds},
+}
+
+
+# The fast path of the governed fields above (project.py's programs): how each is read once the guard has
+# allowed it in full. The getters stay the path for every other decision, so the two cannot disagree on what
+# a hidden or treated field reports.
+
+def _partner_read(name: str) -> Callable[[ContractSource, FieldPlan, Running], Any]:
+    def read(source: ContractSource, plan: FieldPlan, running: Running) -> Any:
+        fetched = source.fetched
+        if isinstance(fetched, PartnerError):
+            raise PartnerError(fetched.code, fetched.partner, fetched.detail)
+        value = fetched.values.get(name) if fetched is not None else None
+        return _recent(value, plan, running) if name == "recentTransactions" else value
+    return read
+
+
+def _customer_read(name: str) -> Callable[[CustomerSource, FieldPlan, Running], Any]:
+    read = _row_attribute(name)
+    return lambda source, _plan, _running: read(source)
+
+
+def _address_read(source: CustomerSource, _plan: FieldPlan, _running: Running) -> Any:
+    row = source.row
+    return None if row.street is None and row.city is None else row
+
+
+GOVERNED: dict[tuple[str, str], Governed] = {
+    **{("Customer", n): Governed(f"Customer.{n}", MASTER_OWNER, _customer_read(n))
+       for n in ("id", "givenName", "familyName", "birthDate", "email", "phone", "segment")},
+    ("Customer", "address"): Governed("Customer.address", MASTER_OWNER, _address_read),
+    ("Customer", "consultant"): Governed(
+        "Customer.consultant", MASTER_OWNER,
+        lambda source, _plan, _running: source.view.consultant if source.row.consultant_id else None),
+    ("Customer", "consents"): Governed("Customer.consents", MASTER_OWNER,
+                                       lambda source, _plan, _running: source.view.consents),
+    **{(t, CONTRACT_ID): Governed(f"{t}.{CONTRACT_ID}", None,
+                                  lambda source, _plan, _running: source.ref.contract_id) for t in CONTRACT_TYPES},
+    **{(t, "status"): Governed("Contract.status", MASTER_OWNER, lambda source, _plan, _running: source.ref.status)
+       for t in CONTRACT_TYPES},
+    **{(t, "startDate"): Governed("Contract.startDate", MASTER_OWNER,
+                                  lambda source, _plan, _running: source.ref.start_date) for t in CONTRACT_TYPES},
+    **{(t, n): Governed(f"{t}.{n}", None, _partner_read(n)) for t, kinds in CONTRACT_TYPES.items() for n in kinds},
+}
+
+# Whose partner-supplied fields an object's source holds, and the customer's active consents.
+POLICY_SOURCES: dict[str, Callable[[Any], tuple[str | None, frozenset[str]]]] = {
+    "Customer": lambda source: (None, source.consents),
+    **{t: (lambda source: (source.ref.partner_id, source.consents)) for t in CONTRACT_TYPES},
 }

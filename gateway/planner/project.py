@@ -31,18 +31,94 @@ def project_fields(fields: list[FieldPlan], source: Any, path: Path, request: An
                    errors: list[GraphQLError]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for plan in fields:
-        here = (*path, plan.key)
-        try:
-            value = plan.get(source, here, request)
-            if value is not None and plan.serialize is not None:  # a leaf: most fields, kept to one call
-                out[plan.key] = plan.serialize(value)
+        _general(plan, source, path, request, errors, out)
+    return out
+
+
+def _general(plan: FieldPlan, source: Any, path: Path, request: Any, errors: list[GraphQLError],
+             out: dict[str, Any]) -> None:
+    """One field through its getter (which asks the guard itself where the field is governed)."""
+    here = (*path, plan.key)
+    try:
+        value = plan.get(source, here, request)
+        if value is not None and plan.serialize is not None:  # a leaf: most fields, kept to one call
+            out[plan.key] = plan.serialize(value)
+        else:
+            out[plan.key] = complete(plan.shape, plan.nullable, value, here, request, errors)
+    except FIELD_ERRORS as error:
+        if not plan.nullable:
+            raise CannotProject(f"error on non-null field {plan.name}") from error
+        errors.append(located_error(error, plan.nodes, list(here)))
+        out[plan.key] = None
+
+
+# What a program does with a field: read it as allowed in full, leave it out as hidden, or ask its getter.
+ALLOW, HIDE, GENERAL = 0, 1, 2
+Step = tuple[FieldPlan, int, Any]
+MAX_PROGRAMS = 256  # per object of a plan; callers and consent sets vary, so bounded (emptied when full)
+
+
+def program(obj: Obj, source: Any, guard: Any) -> tuple[Step, ...]:
+    """The guard's decision for every field of `obj` on `source`, made once per (what decisions depend on:
+    the guard's profile, the partner holding the source, the customer's active consents) and kept with the
+    plan, so the many contracts of a view and the many views of a caller do not ask again per field. A
+    decision short of allow or redact (a treatment) is left to the field's getter."""
+    assert obj.policy_source is not None
+    partner, consents = obj.policy_source(source)
+    key = (guard.profile, partner, consents)
+    steps = obj.programs.get(key)
+    if steps is None:
+        made: list[Step] = []
+        for plan in obj.fields:
+            governed = plan.governed
+            owner = None if governed is None else governed.owner or partner
+            if governed is None or owner is None:
+                made.append((plan, GENERAL, None))
+                continue
+            decision = guard.decide(owner, governed.field, consents)
+            if decision.redacted:
+                made.append((plan, HIDE, (owner, governed.field, decision)))
+            elif decision.treatment.kind == "allow":
+                made.append((plan, ALLOW, (owner, governed.field)))
             else:
-                out[plan.key] = complete(plan.shape, plan.nullable, value, here, request, errors)
-        except FIELD_ERRORS as error:
+                made.append((plan, GENERAL, None))
+        if len(obj.programs) >= MAX_PROGRAMS:
+            obj.programs.clear()
+        steps = obj.programs[key] = tuple(made)
+    return steps
+
+
+def project_object(obj: Obj, source: Any, path: Path, request: Any, errors: list[GraphQLError]) -> dict[str, Any]:
+    if obj.policy_source is None:
+        return project_fields(obj.fields, source, path, request, errors)
+    guard = request.context.guard
+    out: dict[str, Any] = {}
+    for plan, action, note in program(obj, source, guard):
+        if action == ALLOW:
+            assert plan.governed is not None
+            try:
+                value = plan.governed.read(source, plan, request)
+                guard.shown_in_full(*note)
+                if value is None:
+                    if not plan.nullable:
+                        raise CannotProject(f"null at non-null {plan.name}")
+                    out[plan.key] = None
+                elif plan.serialize is not None:
+                    out[plan.key] = plan.serialize(value)
+                else:
+                    out[plan.key] = complete(plan.shape, plan.nullable, value, (*path, plan.key), request, errors)
+            except FIELD_ERRORS as error:
+                if not plan.nullable:
+                    raise CannotProject(f"error on non-null field {plan.name}") from error
+                errors.append(located_error(error, plan.nodes, [*path, plan.key]))
+                out[plan.key] = None
+        elif action == HIDE:
             if not plan.nullable:
-                raise CannotProject(f"error on non-null field {plan.name}") from error
-            errors.append(located_error(error, plan.nodes, list(here)))
+                raise CannotProject(f"hidden non-null field {plan.name}")
+            guard.hidden((*path, plan.key), *note)
             out[plan.key] = None
+        else:
+            _general(plan, source, path, request, errors, out)
     return out
 
 
@@ -55,10 +131,10 @@ def complete(shape: Shape, nullable: bool, value: Any, path: Path, request: Any,
     if isinstance(shape, Leaf):
         return shape.serialize(value)
     if isinstance(shape, Obj):
-        return project_fields(shape.fields, value, path, request, errors)
+        return project_object(shape, value, path, request, errors)
     if isinstance(shape, ListOf):
         return [complete(shape.item, shape.item_nullable, item, (*path, i), request, errors)
                 for i, item in enumerate(value)]
     if isinstance(shape, Abstract):
-        return project_fields(shape.by_type[value.type_name].fields, value, path, request, errors)
+        return project_object(shape.by_type[value.type_name], value, path, request, errors)
     raise AssertionError(shape)
