@@ -56,10 +56,11 @@ class Leaf:
     serialize: Callable[[Any], Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ListOf:
     item: Shape
     item_nullable: bool
+    build: Callable[[Any], Any] | None = None  # project.py's, where every item is built without a getter
 
 
 @dataclass(slots=True)
@@ -71,6 +72,10 @@ class Obj:
     policy_source: Callable[[Any], tuple[str | None, frozenset[str]]] | None = None
     # Per (guard profile, partner, consents): the decision for each field, made once (project.py).
     programs: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
+    # Where every field is a plain read of the source (a partner's nested record, an amount, a page's info):
+    # the whole object built by one function (project.py's `prepare`).
+    build: Callable[[Any], dict[str, Any]] | None = None
+    keyed: bool = False  # its source is a dict (a partner's nested record), read by key rather than attribute
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,9 @@ class FieldPlan:
     shape: Shape
     serialize: Callable[[Any], Any] | None = None  # the shape's, where it is a leaf
     governed: Governed | None = None
+    # The field read as a plain attribute (or dict key, on a partner's nested records) of its source, with no
+    # getter of its own: what a prepared object reads directly.
+    attribute: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.shape, Leaf):
@@ -248,7 +256,7 @@ class Compiler:
         return self._object(inner, details), nullable
 
     def _object(self, type_: GraphQLObjectType, details: FieldDetailsList) -> Obj:
-        obj = Obj(type_.name, policy_source=self.policy_sources.get(type_.name))
+        obj = Obj(type_.name, policy_source=self.policy_sources.get(type_.name), keyed=type_.name in OBJECTS)
         customer: CustomerPlan | None = None
         if type_.name == "Customer":
             customer = CustomerPlan(obj, tuple(self._trail))
@@ -275,10 +283,11 @@ class Compiler:
             self._trail.append(key)
             shape, nullable = self._shape(definition.type, fields)
             self._trail.pop()
-            plan = FieldPlan(key, name, nodes, definition, nullable, _attribute(type_.name, name), shape)
+            plan = FieldPlan(key, name, nodes, definition, nullable, _attribute(type_.name, name), shape,
+                             attribute=name if type_.name in OBJECTS else _camel_to_snake(name))
             factory = self.getters.get((type_.name, name))
             if factory is not None:
-                plan.get = factory(key, plan)
+                plan.get, plan.attribute = factory(key, plan), None
                 plan.governed = self.governed.get((type_.name, name))
             elif (type_.name, name) not in UNGOVERNED and (type_.name == "Customer" or type_.name in CONTRACT_TYPES):
                 # A field of a customer or contract the planner has no reader for (one added to the schema

@@ -51,7 +51,7 @@ from gateway.planner.compile import (
     Unsupported,
     prepared,
 )
-from gateway.planner.project import CannotProject, complete
+from gateway.planner.project import CannotProject, complete, prepare
 from gateway.types import Partner
 from resolvers import (
     CONTRACT_ID,
@@ -170,7 +170,7 @@ async def _run(cache: PlanCache, schema: GraphQLSchema, query: str, document: Do
     plan = cache.plans.get(key)
     if plan is None:
         try:
-            plan = Compiler(schema, known, operation, coerced, GETTERS, GOVERNED, POLICY_SOURCES).plan()
+            plan = prepare(Compiler(schema, known, operation, coerced, GETTERS, GOVERNED, POLICY_SOURCES).plan())
         except Unsupported:
             plan = _UNSUPPORTED
         cache.plans[key] = plan

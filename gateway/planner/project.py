@@ -13,7 +13,7 @@ from typing import Any
 from graphql import GraphQLError, located_error
 
 from gateway.errors import VcvError
-from gateway.planner.compile import Abstract, FieldPlan, Leaf, ListOf, Obj, Shape
+from gateway.planner.compile import Abstract, FieldPlan, Leaf, ListOf, Obj, Plan, Shape
 from resolvers import PartnerError
 
 Path = tuple[str | int, ...]
@@ -131,10 +131,87 @@ def complete(shape: Shape, nullable: bool, value: Any, path: Path, request: Any,
     if isinstance(shape, Leaf):
         return shape.serialize(value)
     if isinstance(shape, Obj):
+        if shape.build is not None:
+            return shape.build(value)
         return project_object(shape, value, path, request, errors)
     if isinstance(shape, ListOf):
+        if shape.build is not None:
+            return shape.build(value)
         return [complete(shape.item, shape.item_nullable, item, (*path, i), request, errors)
                 for i, item in enumerate(value)]
     if isinstance(shape, Abstract):
         return project_object(shape.by_type[value.type_name], value, path, request, errors)
     raise AssertionError(shape)
+
+
+def prepare(plan: Plan) -> Plan:
+    """Give every object whose fields are all plain reads of its source (an amount, a partner's nested
+    record, a page's info) one function that builds it, and every list of such objects or of leaves one that
+    builds the list: no getter, path or error bookkeeping per field where none can be needed (a plain read
+    raises nothing the caller reads; a null at a non-null field still hands the operation back)."""
+    for root in plan.roots:
+        _prepare(root.shape)
+    return plan
+
+
+def _prepare(shape: Shape) -> None:
+    if isinstance(shape, Obj):
+        for field in shape.fields:
+            _prepare(field.shape)
+        shape.build = _object_builder(shape)
+    elif isinstance(shape, ListOf):
+        _prepare(shape.item)
+        shape.build = _list_builder(shape)
+    elif isinstance(shape, Abstract):
+        for obj in shape.by_type.values():
+            _prepare(obj)
+
+
+def _builder_of(shape: Shape) -> Any:
+    """How a non-null value of `shape` is built without a path, or None where it needs one."""
+    if isinstance(shape, Leaf):
+        return shape.serialize
+    if isinstance(shape, Obj | ListOf):
+        return shape.build
+    return None
+
+
+def _object_builder(obj: Obj) -> Any:
+    if obj.policy_source is not None:
+        return None
+    steps: list[tuple[str, str, Any, bool]] = []
+    for field in obj.fields:
+        build = _builder_of(field.shape)
+        if field.attribute is None or build is None:
+            return None
+        steps.append((field.key, field.attribute, build, field.nullable))
+    keyed = obj.keyed
+
+    def build_object(source: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, attribute, build, nullable in steps:
+            value = source.get(attribute) if keyed else getattr(source, attribute)
+            if value is None:
+                if not nullable:
+                    raise CannotProject(f"null at non-null {obj.type_name}.{key}")
+                out[key] = None
+            else:
+                out[key] = build(value)
+        return out
+
+    return build_object
+
+
+def _list_builder(shape: ListOf) -> Any:
+    build = _builder_of(shape.item)
+    if build is None:
+        return None
+    nullable = shape.item_nullable
+
+    def build_list(items: Any) -> list[Any]:
+        out = [None if item is None else build(item) for item in items]
+        if not nullable and None in out:
+            raise CannotProject("null item in a list of non-null items")
+        return out
+
+    return build_list
