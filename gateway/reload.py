@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway import indexing
+from gateway import collector, indexing
 from gateway.cursors import Cursors
 from gateway.policy_loader import load_keys, load_policy
 from gateway.state import SETTINGS, STATE, GatewaySettings, Rules
@@ -50,6 +50,7 @@ async def reload_configuration(app: web.Application) -> bool:
     # What reviewers saw with `vcv policy diff`, now on the record of the running gateway (rules, never values).
     log.info("agreement changes applied by the reload:\n%s", render_diff(changes).rstrip())
     indexing.rebuild(app)  # a rotated pseudonym key, a new partner: their indexes, in the background
+    collector.refreeze()  # what was replaced may have been frozen at start-up
     return True
 
 

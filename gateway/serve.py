@@ -21,6 +21,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
+from gateway import collector
 from gateway.app import GatewaySettings, create_app
 from gateway.identity import IdentitySettings
 from gateway.metrics import worker_exited
@@ -58,6 +59,7 @@ def run(config: ServeConfig) -> None:
     settings = gateway_settings(config)
     app = create_app(settings)  # in the parent too: a bad agreement stops start-up before any worker forks
     if config.workers == 1:
+        app.cleanup_ctx.append(collector.tuned)
         # uvloop: the same asyncio, a faster event loop (partner calls, the HTTP server).
         web.run_app(app, host=config.host, port=config.port, shutdown_timeout=config.graceful_timeout_s,
                     access_log=None, loop=uvloop.new_event_loop())
@@ -112,10 +114,12 @@ class _Workers(BaseApplication):
         # started later (one replaced after a crash) reads the files as they are now, like a reload would,
         # and like a refused reload keeps what the others run when they do not validate.
         try:
-            return create_app(gateway_settings(self._config))
+            app = create_app(gateway_settings(self._config))
         except (ValueError, AgreementError, PseudonymKeyError) as exc:
             log.error("configuration files do not validate, this worker starts with those of start-up: %s", exc)
-            return create_app(self._settings)
+            app = create_app(self._settings)
+        app.cleanup_ctx.append(collector.tuned)
+        return app
 
     def run(self) -> None:
         _Arbiter(self).run()
