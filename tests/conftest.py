@@ -133,6 +133,27 @@ def pg_master_url() -> Iterator[str]:
     _in_own_loop(_create_schema(base, schema, drop=True))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def own_master_url(request: pytest.FixtureRequest, world: Any,  # noqa: F811 (the fixture)
+                         tmp_path: Path) -> AsyncIterator[str]:
+    """For a gateway test that changes the master (a consent): a master of its own, seeded as the shared
+    ones, so what it leaves behind is not what the tests after it read. A copy of the SQLite master, or the
+    alliance seeded into a fresh PostgreSQL schema (dropped afterwards)."""
+    from fixtures.seed import seed_master
+    from tests.gateway_support import CUSTOMERS, SEED, private_master
+
+    if request.param == "sqlite":
+        yield private_master(world, tmp_path)
+        return
+    base = require_postgres()
+    schema = f"o_{uuid.uuid4().hex[:12]}"
+    await _create_schema(base, schema)
+    url = _schema_url(base, schema)
+    await seed_master(url, customers=CUSTOMERS, seed=SEED)
+    yield url
+    await _create_schema(base, schema, drop=True)
+
+
 # The alliance on loopback (master, partner simulators, gateways) shared by the gateway tests.
 from tests.gateway_support import (  # noqa: E402, F401
     gateway,

@@ -200,7 +200,16 @@ async def test_a_hidden_id_hides_the_customer_like_a_missing_one(gateway: Gatewa
     assert hidden.codes() == missing.codes() == ["CUSTOMER_NOT_FOUND"]
 
 
-async def test_withdrawn_consent_takes_effect_on_the_next_request(gateway: Gateway, world: World) -> None:
+@pytest.fixture
+async def gateway_on_own_master(make_gateway, own_master_url: str) -> Gateway:
+    """For a test that changes a consent: the consent history it leaves is not what later tests read (the
+    data export lists every change)."""
+    return await make_gateway(settings_overrides={"db_url": own_master_url})
+
+
+async def test_withdrawn_consent_takes_effect_on_the_next_request(gateway_on_own_master: Gateway,
+                                                                  world: World) -> None:
+    gateway = gateway_on_own_master
     customer = gateway.token("customer", ["self_service"], customer_id=SHOWCASE)
     set_consent = "mutation($g: Boolean!) { setConsent(purpose: \"lead_management\", granted: $g) { active } }"
     query = """query($id: ID!) { customer(id: $id) { contracts(partner: "invest") {
