@@ -94,9 +94,9 @@ class Guard:
         kept beyond this request (the planner keeps its per-object programs so)."""
         return (self.policy, self.consumer, self.role, self.purpose)
 
-    def shown_in_full(self, owner: str, name: str) -> None:
-        """For a caller that decided ahead (`decide`: allow) and hands the value out untouched."""
-        self.shown.add((owner, name))
+    def shown_in_full(self, field: tuple[str, str]) -> None:
+        """For a caller that decided ahead (`decide`: allow) and hands the value (owner, field) out untouched."""
+        self.shown.add(field)
 
     def hidden(self, path: Sequence[str | int], owner: str, name: str, decision: Decision) -> None:
         """For a caller that decided ahead (`decide`: redacted) and leaves the value out: reported at `path`."""

@@ -52,9 +52,11 @@ def _general(plan: FieldPlan, source: Any, path: Path, request: Any, errors: lis
         out[plan.key] = None
 
 
-# What a program does with a field: read it as allowed in full, leave it out as hidden, or ask its getter.
-ALLOW, HIDE, GENERAL = 0, 1, 2
-Step = tuple[FieldPlan, int, Any]
+# What a program does with a field: read it as allowed in full, leave it out as hidden, read a plain
+# attribute (the partner holding a contract, its product type), or ask the field's getter.
+ALLOW, HIDE, PLAIN, GENERAL = 0, 1, 2, 3
+# (action, field plan, response key, reader, builder of a non-null value, what the guard notes, nullable)
+Step = tuple[int, FieldPlan, str, Any, Any, Any, bool]
 MAX_PROGRAMS = 256  # per object of a plan; callers and consent sets vary, so bounded (emptied when full)
 
 
@@ -72,16 +74,20 @@ def program(obj: Obj, source: Any, guard: Any) -> tuple[Step, ...]:
         for plan in obj.fields:
             governed = plan.governed
             owner = None if governed is None else governed.owner or partner
+            build = _builder_of(plan.shape)
             if governed is None or owner is None:
-                made.append((plan, GENERAL, None))
+                if plan.attribute is not None and build is not None:
+                    made.append((PLAIN, plan, plan.key, plan.attribute, build, None, plan.nullable))
+                else:
+                    made.append((GENERAL, plan, plan.key, None, None, None, plan.nullable))
                 continue
             decision = guard.decide(owner, governed.field, consents)
             if decision.redacted:
-                made.append((plan, HIDE, (owner, governed.field, decision)))
+                made.append((HIDE, plan, plan.key, None, None, (owner, governed.field, decision), plan.nullable))
             elif decision.treatment.kind == "allow":
-                made.append((plan, ALLOW, (owner, governed.field)))
+                made.append((ALLOW, plan, plan.key, governed.read, build, (owner, governed.field), plan.nullable))
             else:
-                made.append((plan, GENERAL, None))
+                made.append((GENERAL, plan, plan.key, None, None, None, plan.nullable))
         if len(obj.programs) >= MAX_PROGRAMS:
             obj.programs.clear()
         steps = obj.programs[key] = tuple(made)
@@ -92,31 +98,39 @@ def project_object(obj: Obj, source: Any, path: Path, request: Any, errors: list
     if obj.policy_source is None:
         return project_fields(obj.fields, source, path, request, errors)
     guard = request.context.guard
+    shown = guard.shown_in_full
     out: dict[str, Any] = {}
-    for plan, action, note in program(obj, source, guard):
+    for action, plan, key, read, build, note, nullable in program(obj, source, guard):
         if action == ALLOW:
-            assert plan.governed is not None
             try:
-                value = plan.governed.read(source, plan, request)
-                guard.shown_in_full(*note)
+                value = read(source, plan, request)
+                shown(note)
                 if value is None:
-                    if not plan.nullable:
+                    if not nullable:
                         raise CannotProject(f"null at non-null {plan.name}")
-                    out[plan.key] = None
-                elif plan.serialize is not None:
-                    out[plan.key] = plan.serialize(value)
+                    out[key] = None
+                elif build is not None:
+                    out[key] = build(value)
                 else:
-                    out[plan.key] = complete(plan.shape, plan.nullable, value, (*path, plan.key), request, errors)
+                    out[key] = complete(plan.shape, nullable, value, (*path, key), request, errors)
             except FIELD_ERRORS as error:
-                if not plan.nullable:
+                if not nullable:
                     raise CannotProject(f"error on non-null field {plan.name}") from error
-                errors.append(located_error(error, plan.nodes, [*path, plan.key]))
-                out[plan.key] = None
+                errors.append(located_error(error, plan.nodes, [*path, key]))
+                out[key] = None
+        elif action == PLAIN:
+            value = getattr(source, read)
+            if value is None:
+                if not nullable:
+                    raise CannotProject(f"null at non-null {plan.name}")
+                out[key] = None
+            else:
+                out[key] = build(value)
         elif action == HIDE:
-            if not plan.nullable:
+            if not nullable:
                 raise CannotProject(f"hidden non-null field {plan.name}")
-            guard.hidden((*path, plan.key), *note)
-            out[plan.key] = None
+            guard.hidden((*path, key), *note)
+            out[key] = None
         else:
             _general(plan, source, path, request, errors, out)
     return out
