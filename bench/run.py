@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ import yaml
 
 from bench.audit import measure as measure_audit
 from bench.audit import pg_reachable
+from bench.ports import free_port, free_range
 from bench.results import replace_section
 from fixtures.alliance import generate
 from fixtures.partners.runner import new_credentials
@@ -149,12 +149,6 @@ async def _partner_floor(http: aiohttp.ClientSession, partners: Any, alliance: A
     return round(_pct(spent, 0.5), 2)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _rss_peak_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -240,10 +234,11 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
     db_url = f"sqlite+aiosqlite:///{work / 'master.db'}"
     await seed_master(db_url, customers=args.customers, seed=42)
     alliance = generate(args.customers, 42)
-    base_port = _free_port()
-    gateway_port = _free_port()
+    # Every partner's port checked free (a base port alone once ran into a port taken by a client socket).
+    base_port = free_range(len(NAMES), set())
+    gateway_port = free_port()
     while base_port <= gateway_port < base_port + len(NAMES):
-        gateway_port = _free_port()
+        gateway_port = free_port()
     vcv = [sys.executable, "-m", "gateway.cli"]
     # Each partner in a process of its own, as partners are systems of their own: in one process, the calls of
     # several views that arrive together queue behind each other's work, and the overhead at concurrency 8
@@ -256,10 +251,15 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
         stdout=subprocess.DEVNULL, stderr=(work / f"partners-{'-'.join(group)}.log").open("w")) for group in groups}
     partners = SimpleNamespace(partners={n: SimpleNamespace(url=f"http://127.0.0.1:{base_port + i}")
                                          for i, n in enumerate(NAMES)})
-    async with aiohttp.ClientSession() as http:
-        for group, proc in partner_procs.items():
-            for name in group:
-                await _wait_ready(http, f"{partners.partners[name].url}/healthz", proc)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for group, proc in partner_procs.items():
+                for name in group:
+                    await _wait_ready(http, f"{partners.partners[name].url}/healthz", proc)
+    except BaseException:  # one did not come up: the others are not left running behind the error
+        for proc in partner_procs.values():
+            proc.kill()
+        raise
     credentials = json.loads((work / "credentials.json").read_text())
     for name, p in partners.partners.items():
         p.credential, p.admin_credential = credentials[name]["credential"], credentials[name]["admin_credential"]
