@@ -12,6 +12,7 @@ path above it is the same for every protocol."""
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,6 +119,18 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(error)
 
 
+
+def _user_agent() -> str:
+    try:
+        return f"vcv-gateway/{importlib.metadata.version('virtual-customer-view')}"
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "vcv-gateway"
+
+
+# How a partner's logs name the caller (its operators tell the gateway's calls from others' by it).
+USER_AGENT = _user_agent()
+
+
 class PartnerHTTP:
     """POSTs to one URL of one partner (`http://` or `https://`, certificates verified), reusing up to
     `max_idle` connections between calls. The caller bounds how many calls run at once and how long each may
@@ -138,7 +151,7 @@ class PartnerHTTP:
         self._ssl = (tls or ssl.create_default_context()) if parts.scheme == "https" else None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._head = (f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: application/json\r\n"
-                      "Content-Type: application/json\r\n").encode()
+                      f"Content-Type: application/json\r\nUser-Agent: {USER_AGENT}\r\n").encode()
 
     async def post(self, body: bytes, headers: Mapping[str, str]) -> Response:
         request = self._request(body, headers)
