@@ -1,6 +1,12 @@
 """The answer in one pass over a compiled plan: each field read from its parent's source (governed values
 through the guard, at their response path with aliases applied), serialised with the schema's own scalars.
 
+Two things keep the pass cheap. A customer's or contract's fields follow a *program*: the guard's decision
+for each, made once per (guard profile, partner, consent set) and kept with the plan, so an allowed field is
+read straight from its source and a hidden one reported without asking again. Objects whose fields are all
+plain reads (amounts, a partner's nested records) are built by one function each, made by `prepare` when the
+plan is compiled.
+
 A field that fails (a partner down) is null with an error at its exact path and locations, as graphql-core
 reports it. A null where the schema promises a value would have to propagate to the parent; that case
 never arises from the data this gateway serves, so instead of reproducing it the whole operation is handed
