@@ -5,7 +5,7 @@
 // claims are the client's `claims` (how a provider would carry roles, groups, IDs).
 // Test-only routes: POST /_rotate?keep=1 (a new signing key; keep=1 keeps the old one published) and
 // GET /_stats (how often discovery and the JWKS were fetched).
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
@@ -17,8 +17,15 @@ let provider;
 let handler;
 
 function newKey() {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' };
+  // Not `generateKeyPairSync(...).privateKey.export({ format: 'jwk' })`: on Node 20 that export can deadlock
+  // for good (seen under gdb: ExportJWK holds the key's mutex, a garbage collection during it runs the
+  // finished KeyGenJob's destructor, which waits for the same mutex). The key leaves the job as PEM, and the
+  // key object exported to JWK is one no job refers to.
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  return { ...createPrivateKey(privateKey).export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' };
 }
 
 function build(issuer) {
