@@ -40,6 +40,7 @@ import yaml
 from bench.audit import measure as measure_audit
 from bench.audit import pg_reachable
 from bench.ports import free_port, free_range
+from bench.procs import cpu_seconds, peak_rss_mib
 from bench.results import replace_section
 from fixtures.alliance import generate
 from fixtures.partners.runner import new_credentials
@@ -147,19 +148,6 @@ async def _partner_floor(http: aiohttp.ClientSession, partners: Any, alliance: A
 
     await asyncio.gather(*(worker(max(1, count // level)) for _ in range(level)))
     return round(_pct(spent, 0.5), 2)
-
-
-def _rss_peak_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far: per request, a figure other load on the machine barely moves."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _wait_ready(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes] | None = None, *,
@@ -276,6 +264,7 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
                                      "--keys-dir", str(keys_dir),
                                      "--audit-key", str(audit_key), "--port", str(gateway_port),
                                      *(["--no-planner"] if args.no_planner else []),
+                                     *(["--workers", str(args.workers)] if args.workers > 1 else []),
                                      *([] if args.audit_in_master else
                                        ["--audit-db", f"sqlite+aiosqlite:///{work / 'audit.db'}"])],
                                     stdout=(work / "gateway.log").open("w"), stderr=subprocess.STDOUT)
@@ -291,7 +280,7 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
     token = mint(work, role="consultant", consultant_id=alliance.customer(SHOWCASE).consultant_id,
                  purposes=["advisory"])
     headers = {"Authorization": f"Bearer {token}", "X-Purpose": "advisory", "Content-Type": "application/json"}
-    results: dict[str, Any] = {"customers": args.customers, "latency_ms": args.latency_ms,
+    results: dict[str, Any] = {"customers": args.customers, "latency_ms": args.latency_ms, "workers": args.workers,
                                "holding_partners": len({c.partner_id for c in alliance.contracts
                                                         if c.customer_id == SHOWCASE})}
     connector = aiohttp.TCPConnector(limit=0)
@@ -349,17 +338,17 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
             best: tuple[float, int] = (0.0, 0)
             client.errors = {}
             for level in args.throughput_levels:
-                cpu_before = _cpu_seconds(gateway_proc.pid)
+                cpu_before = cpu_seconds(gateway_proc.pid)
                 done, seconds = await client.for_seconds(level, args.throughput_seconds)
                 rps = done / seconds
-                cpu_ms = (_cpu_seconds(gateway_proc.pid) - cpu_before) * 1000 / max(1, done)
+                cpu_ms = (cpu_seconds(gateway_proc.pid) - cpu_before) * 1000 / max(1, done)
                 results[f"throughput_c{level}_rps"] = round(rps, 1)
                 results[f"gateway_cpu_ms_per_request_c{level}"] = round(cpu_ms, 2)
                 print(f"  throughput at {level}: {rps:.1f} req/s, gateway CPU {cpu_ms:.2f} ms per request", flush=True)
                 best = max(best, (rps, level))
             results["throughput_rps"], results["throughput_concurrency"] = round(best[0], 1), best[1]
             results["throughput_answers_with_errors"] = dict(client.errors)
-        results["gateway_peak_rss_mib"] = _rss_peak_mib(gateway_proc.pid)
+        results["gateway_peak_rss_mib"] = peak_rss_mib(gateway_proc.pid)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -412,7 +401,8 @@ def render(results: dict[str, Any], command: str, load: tuple[str, str], note: s
              f"Machine: {machine()}. Load average (1 min) before / after the run: {load[0]} / {load[1]}.", ""]
     if note:
         lines += [note, ""]
-    lines += [f"Partners at {latency} ms, {g['customers']:,} customers seeded, SQLite master and audit log "
+    workers = f"the gateway in {g['workers']} worker processes, " if g.get("workers", 1) > 1 else ""
+    lines += [f"Partners at {latency} ms, {g['customers']:,} customers seeded, {workers}SQLite master and audit log "
               "(each a file of its own), audit on (fail closed), every privacy check on.", "",
               "| figure | measured | target | |", "|---|---|---|---|"]
     for key, value in g.items():
@@ -512,6 +502,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-planner", action="store_true", help="the gateway without its planner (strawberry only)")
     parser.add_argument("--partners-in-one-process", action="store_true",
                         help="the four partner simulators in one process (the layout before 2026-12-05)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="`vcv serve --workers N` (CPU and RSS are then the sum over its processes)")
     parser.add_argument("--query", choices=("c360", "page"), default="c360",
                         help="c360: one customer's full view (default); page: a page of 20 customers (`customers`)")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats written to FILE")

@@ -22,7 +22,8 @@ from typing import Any
 import aiohttp
 
 from bench.ports import free_range
-from bench.run import NAMES, SHOWCASE, _cpu_seconds, _wait_ready
+from bench.procs import cpu_seconds
+from bench.run import NAMES, SHOWCASE, _wait_ready
 from fixtures.alliance import generate
 
 ENTITIES = ("query Lookup($representations: [_Any!]!) { _entities(representations: $representations) "
@@ -63,11 +64,11 @@ async def _measure(work: Path, alliance: Any, batches: int, customers: int) -> d
                 for _ in range(20):  # warm-up
                     async with http.post(url + path, json=body, headers=headers) as response:
                         assert response.status == 200, await response.text()
-                before = _cpu_seconds(proc.pid)
+                before = cpu_seconds(proc.pid)
                 for _ in range(batches):
                     async with http.post(url + path, json=body, headers=headers) as response:
                         await response.read()
-                result[name] = round((_cpu_seconds(proc.pid) - before) * 1000 / batches, 3)
+                result[name] = round((cpu_seconds(proc.pid) - before) * 1000 / batches, 3)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

@@ -41,7 +41,7 @@ def threads_cpu(pid: int) -> dict[int, float]:
 async def measure(args: argparse.Namespace) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="vcv-threads-"))
     options = argparse.Namespace(customers=args.customers, profile=None, no_planner=False, audit_in_master=False,
-                                 partners_in_one_process=False)
+                                 partners_in_one_process=False, workers=1)
     alliance, partners, procs, url, _ = await bench_run._start(options, work)
     gateway = procs[0]
     token = bench_run.mint(work, role="consultant", purposes=["advisory"],

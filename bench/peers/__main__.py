@@ -41,6 +41,7 @@ import yaml
 
 from bench.peers.data import JS_PARTNERS, agreements, export, vcv_partners
 from bench.ports import free_port, free_range
+from bench.procs import cpu_seconds, peak_rss_mib
 from bench.results import replace_section
 from bench.run import NAMES, QUERY, RESULTS, SHOWCASE, TEMPLATE, Client, _pct, _wait_ready, machine
 from fixtures.alliance import generate
@@ -60,46 +61,6 @@ GATEWAYS = ("vcv", "apollo", "hive", "hive-rust")
 LABELS = {"vcv": "vcv (JWT, policy and audit on)", "apollo": "Apollo Gateway 2.14.4 on Apollo Server 5.5.1",
           "hive": "Hive Gateway 2.15.1",
           "hive-rust": "Hive Gateway + Rust planner (@graphql-hive/router-runtime 1.4.23)"}
-
-
-def _tree(pid: int) -> list[int]:
-    """`pid` and every process descended from it (Hive's forked workers, for instance)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [pid], [pid]
-    while frontier:
-        children = [p for p, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
-
-
-def _cpu(pid: int) -> float:
-    total = 0.0
-    for p in _tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def _peak_rss_mib(pid: int) -> float:
-    total = 0
-    for p in _tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return round(total / 1024, 1)
 
 
 @dataclass
@@ -273,7 +234,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await stack.start(http)
             out["contracts"] = await check_identical(http, stack)
             print(f"all {len(GATEWAYS)} gateways return identical data ({out['contracts']} contracts)", flush=True)
-            sim_cpu0, js_cpu0 = _cpu(stack.procs["simulators"].pid), _cpu(stack.procs["subgraphs"].pid)
+            sim_cpu0, js_cpu0 = cpu_seconds(stack.procs["simulators"].pid), cpu_seconds(stack.procs["subgraphs"].pid)
             sim_batches0 = (await _stats(http, *stack.sim_admin))["batch_calls"]
             js_calls0 = await _calls(http, stack)
             for rnd in range(args.rounds):
@@ -284,9 +245,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     client.body = json.dumps({"query": PEER_QUERY, "variables": {"id": SHOWCASE}})
                     await stack.latency(http, 0)
                     await client.at(8, 40)  # warm-up: caches, connection pools
-                    before = _cpu(pid)
+                    before = cpu_seconds(pid)
                     done, seconds = await client.for_seconds(8, args.throughput_seconds)
-                    f.cpu_s += _cpu(pid) - before
+                    f.cpu_s += cpu_seconds(pid) - before
                     f.requests += done
                     f.rps.append(done / seconds)
                     await stack.latency(http, args.latency_ms)
@@ -299,12 +260,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await stack.latency(http, 0)
             sim_batches = (await _stats(http, *stack.sim_admin))["batch_calls"] - sim_batches0
             js_calls = await _calls(http, stack) - js_calls0
-            out["property_cpu_ms_per_batch"] = round((_cpu(stack.procs["simulators"].pid) - sim_cpu0) * 1000
+            out["property_cpu_ms_per_batch"] = round((cpu_seconds(stack.procs["simulators"].pid) - sim_cpu0) * 1000
                                                      / max(1, sim_batches), 3)
-            out["js_subgraphs_cpu_ms_per_call"] = round((_cpu(stack.procs["subgraphs"].pid) - js_cpu0) * 1000
+            out["js_subgraphs_cpu_ms_per_call"] = round((cpu_seconds(stack.procs["subgraphs"].pid) - js_cpu0) * 1000
                                                                 / max(1, js_calls), 3)
             for g in GATEWAYS:
-                figures[g].rss_mib = _peak_rss_mib(stack.procs[g].pid)
+                figures[g].rss_mib = peak_rss_mib(stack.procs[g].pid)
             out["identical_after"] = await check_identical(http, stack)
     except BaseException:
         print(f"work directory kept for inspection: {work}", file=sys.stderr)
