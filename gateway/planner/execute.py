@@ -377,29 +377,31 @@ def _customer_value(name: str) -> Any:
     return _master_value(f"Customer.{name}", _row_attribute(name))
 
 
-def _address(_key: str, _plan: FieldPlan) -> Getter:
-    def get(source: CustomerSource, path: Path, running: Running) -> Any:
-        row = source.row
-        if running.context.guard.withheld(path, MASTER_OWNER, "Customer.address", source.consents):
-            return None
-        return None if row.street is None and row.city is None else row
-    return get
+def _address_read(source: CustomerSource, _plan: FieldPlan, _running: Running) -> Any:
+    row = source.row
+    return None if row.street is None and row.city is None else row
 
 
-def _consultant(_key: str, _plan: FieldPlan) -> Getter:
-    def get(source: CustomerSource, path: Path, running: Running) -> Any:
-        if running.context.guard.withheld(path, MASTER_OWNER, "Customer.consultant", source.consents):
-            return None
-        return source.view.consultant if source.row.consultant_id else None
-    return get
+def _consultant_read(source: CustomerSource, _plan: FieldPlan, _running: Running) -> Any:
+    return source.view.consultant if source.row.consultant_id else None
 
 
-def _consents(_key: str, _plan: FieldPlan) -> Getter:
-    def get(source: CustomerSource, path: Path, running: Running) -> Any:
-        if running.context.guard.withheld(path, MASTER_OWNER, "Customer.consents", source.consents):
-            return None
-        return source.view.consents
-    return get
+def _consents_read(source: CustomerSource, _plan: FieldPlan, _running: Running) -> Any:
+    return source.view.consents
+
+
+def _built(field: str, read: Callable[[CustomerSource, FieldPlan, Running], Any]) -> Any:
+    """A field built from the master's data rather than copied (the address, the consultant, the consents):
+    nothing is built where the guard withholds it. `read` is also the fast path's (GOVERNED below)."""
+
+    def factory(_key: str, plan: FieldPlan) -> Getter:
+        def get(source: CustomerSource, path: Path, running: Running) -> Any:
+            if running.context.guard.withheld(path, MASTER_OWNER, field, source.consents):
+                return None
+            return read(source, plan, running)
+        return get
+
+    return factory
 
 
 def _contracts(key: str, _plan: FieldPlan) -> Getter:
@@ -477,9 +479,9 @@ GETTERS: dict[tuple[str, str], Any] = {
     ("PageInfo", "endCursor"): _end_cursor,
     **{("Customer", n): _customer_value(n)
        for n in ("id", "givenName", "familyName", "birthDate", "email", "phone", "segment")},
-    ("Customer", "address"): _address,
-    ("Customer", "consultant"): _consultant,
-    ("Customer", "consents"): _consents,
+    ("Customer", "address"): _built("Customer.address", _address_read),
+    ("Customer", "consultant"): _built("Customer.consultant", _consultant_read),
+    ("Customer", "consents"): _built("Customer.consents", _consents_read),
     ("Customer", "contracts"): _contracts,
     ("Customer", "portfolio"): _portfolio,
     ("Consent", "active"): _consent_active,
@@ -509,20 +511,12 @@ def _customer_read(name: str) -> Callable[[CustomerSource, FieldPlan, Running], 
     return lambda source, _plan, _running: read(source)
 
 
-def _address_read(source: CustomerSource, _plan: FieldPlan, _running: Running) -> Any:
-    row = source.row
-    return None if row.street is None and row.city is None else row
-
-
 GOVERNED: dict[tuple[str, str], Governed] = {
     **{("Customer", n): Governed(f"Customer.{n}", MASTER_OWNER, _customer_read(n))
        for n in ("id", "givenName", "familyName", "birthDate", "email", "phone", "segment")},
     ("Customer", "address"): Governed("Customer.address", MASTER_OWNER, _address_read),
-    ("Customer", "consultant"): Governed(
-        "Customer.consultant", MASTER_OWNER,
-        lambda source, _plan, _running: source.view.consultant if source.row.consultant_id else None),
-    ("Customer", "consents"): Governed("Customer.consents", MASTER_OWNER,
-                                       lambda source, _plan, _running: source.view.consents),
+    ("Customer", "consultant"): Governed("Customer.consultant", MASTER_OWNER, _consultant_read),
+    ("Customer", "consents"): Governed("Customer.consents", MASTER_OWNER, _consents_read),
     **{(t, CONTRACT_ID): Governed(f"{t}.{CONTRACT_ID}", None,
                                   lambda source, _plan, _running: source.ref.contract_id) for t in CONTRACT_TYPES},
     **{(t, "status"): Governed("Contract.status", MASTER_OWNER, lambda source, _plan, _running: source.ref.status)
