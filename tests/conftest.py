@@ -14,16 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvloop
 
 PG_URL = os.environ.get("VCV_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
-    """The in-process gateways, partners and clients run on uvloop, the loop `vcv serve` runs on (its
-    transports and timers are not asyncio's; the partner client once assumed asyncio's and only the demo
-    caught it)."""
-    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture(autouse=True)
