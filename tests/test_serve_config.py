@@ -3,6 +3,7 @@ an operator sees when the file or a setting is wrong (the process does not start
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from gateway.cli import main
 from gateway.serve import identity_settings
 from gateway.serve_config import ServeConfigError, load_config
+from privacy.audit.keys import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +91,26 @@ def test_vcv_serve_refuses_to_start_and_says_why(config_file: Path, monkeypatch:
     result = CliRunner().invoke(main, ["serve", "--config", str(config_file)])
     assert result.exit_code != 0
     assert "not starting: no audit signing key: set $VCV_AUDIT_SIGNING_KEY or give a key file" in result.output
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_vcv_serve_refuses_a_port_another_process_listens_on(config_file: Path, tmp_path: Path, workers: int,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Several workers bind one socket each with SO_REUSEPORT, which a gateway already on the port (say a stale
+    # one with other agreements) could share: the two would split its traffic without a word. Refused instead,
+    # as one process is refused, and before the gateway is built.
+    for partner in ("BANK", "LIFE", "PROPERTY", "INVEST"):
+        monkeypatch.setenv(f"VCV_{partner}_CREDENTIAL", "secret")
+    monkeypatch.setenv("VCV_AUDIT_SIGNING_KEY", generate(tmp_path / "audit")[0].read_text().strip())
+    with socket.socket() as running:
+        running.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as a gateway's worker binds
+        running.bind(("127.0.0.1", 0))
+        running.listen()
+        port = running.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--config", str(config_file), "--workers", str(workers),
+                                           "--port", str(port)])
+    assert result.exit_code != 0
+    assert f"not starting: cannot listen at 127.0.0.1:{port}: Address already in use" in result.output
 
 
 def test_vcv_serve_refuses_to_start_without_identity_configuration(config_file: Path, tmp_path: Path,
