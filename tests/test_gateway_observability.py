@@ -9,6 +9,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,11 +74,14 @@ async def test_metrics_count_partner_outcomes_errors_and_redactions(make_gateway
     await world.fault("invest", mode="timeout")
     before = await _metrics(gateway)
     consultant = consultant_of(world, SHOWCASE)
-    await gateway.as_role(QUERY, "consultant", "advisory", {"id": SHOWCASE}, consultant_id=consultant)
-    await gateway.as_role(QUERY, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
-                          partner_id="life")
-    await gateway.as_role(QUERY, "consultant", "advisory", {"id": "C-999999"}, consultant_id=consultant)
+    replies = [
+        await gateway.as_role(QUERY, "consultant", "advisory", {"id": SHOWCASE}, consultant_id=consultant),
+        await gateway.as_role(QUERY, "partner", "lead_management", {"id": world.pseudonym(SHOWCASE, "life")},
+                              partner_id="life"),
+        await gateway.as_role(QUERY, "consultant", "advisory", {"id": "C-999999"}, consultant_id=consultant)]
     after = await _metrics(gateway)
+    reported = Counter((r["owner"], r["treatment"].split()[0], r["rule"])
+                       for reply in replies for r in (reply.body.get("extensions") or {}).get("redactions", ()))
 
     def delta(name: str, **labels: str) -> float:
         """Change of the samples carrying these labels, summed over any other labels they have."""
@@ -96,6 +100,10 @@ async def test_metrics_count_partner_outcomes_errors_and_redactions(make_gateway
     # The life insurer sees the master's customer data only masked, and bank IBANs only as the last four.
     assert delta("vcv_redactions_total", owner="rm", treatment="mask") >= 1
     assert delta("vcv_redactions_total", owner="bank", treatment="mask") >= 1
+    # Every redaction the callers were told of is counted once, under its owner, kind of treatment and rule.
+    assert len(reported) > 3 and any(count > 1 for count in reported.values())
+    for (owner, treatment, rule), count in reported.items():
+        assert delta("vcv_redactions_total", owner=owner, treatment=treatment, rule=rule) == count
     # No label carries anything about a customer.
     async with gateway.http.get(f"{gateway.url}/metrics") as response:
         text = await response.text()
