@@ -176,13 +176,16 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     """Run the gateway against an existing master and partner systems (production mode).
 
     Settings come from these flags, then VCV_* environment variables, then the --config file."""
-    metrics_dir, parent = _metrics_shared_by_workers(), os.getpid()
+    one_process = _one_process(config_file, flags["workers"])
+    metrics_dir, parent = None if one_process else _metrics_shared_by_workers(), os.getpid()
     from gateway.serve import run
     from gateway.serve_config import ServeConfigError, load_config
     from privacy import AgreementError, PseudonymKeyError
 
     try:
         config = load_config(config_file, **flags)
+        if one_process and config.workers > 1:  # cannot be, as long as _one_process reads like load_config
+            raise click.ClickException("not starting: several workers, but metrics were set up for one process")
         run(config)
     except (ServeConfigError, ValueError, AgreementError, PseudonymKeyError) as exc:  # PartnersConfigError too
         raise click.ClickException(f"not starting: {exc}") from None
@@ -192,10 +195,31 @@ def serve(config_file: Path | None, **flags: Any) -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _one_process(config_file: Path | None, flag: int | None) -> bool:
+    """Whether `vcv serve` will run one process, read before anything that defines a metric is imported
+    (the configuration's own module is one): the flag, else VCV_WORKERS, else the file's `workers`, as
+    load_config ranks them. Anything unclear counts as several: shared files also work for one process."""
+    if flag is not None:
+        return flag == 1
+    environment = {name.upper(): value for name, value in os.environ.items()}  # pydantic-settings ignores case
+    if "VCV_WORKERS" in environment:
+        return environment["VCV_WORKERS"].strip() == "1"
+    if config_file is None:
+        return True  # the default
+    import yaml
+
+    try:
+        settings = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False  # load_config says what is wrong with it
+    return not isinstance(settings, dict) or settings.get("workers", 1) == 1
+
+
 def _metrics_shared_by_workers() -> Path | None:
     """prometheus_client decides when it is first imported whether metric values live in memory or in files
-    that several processes share; `vcv serve` wants files, so that /metrics sums every worker whichever
-    answers. A directory the operator set (PROMETHEUS_MULTIPROC_DIR) is theirs to empty before a restart."""
+    that several processes share; several workers want files, so that /metrics sums every worker whichever
+    answers (one process keeps them in memory: a file write per update cost ~3 % of its CPU). A directory the
+    operator set (PROMETHEUS_MULTIPROC_DIR) is theirs to empty before a restart."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or "prometheus_client" in sys.modules:
         return None
     directory = Path(tempfile.mkdtemp(prefix="vcv-metrics-"))

@@ -1,7 +1,8 @@
 """Prometheus metrics of the gateway, served at `/metrics` in the text exposition format. Each `vcv serve`
-exposes the sum over its workers (prometheus_client's multiprocess mode, which `vcv serve` switches on
-before any metric exists), so a scrape is the same whichever worker answers it; Prometheus scrapes every
-gateway. Labels hold codes, owners and treatments, never customer data."""
+with several workers exposes the sum over them (prometheus_client's multiprocess mode, which `vcv serve`
+switches on before any metric exists), so a scrape is the same whichever worker answers it; one process keeps
+its values in memory and adds its own process_* figures. Prometheus scrapes every gateway. Labels hold codes,
+owners and treatments, never customer data."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by `vcv serve` (gateway/cli.py) before this module loads
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by `vcv serve --workers N` (gateway/cli.py) before this loads
 
 REQUESTS = Counter("vcv_requests_total", "GraphQL requests answered, by HTTP status.", ["status"])
 REQUEST_SECONDS = Histogram("vcv_request_seconds", "Time to answer a GraphQL request, by operation: its name "

@@ -224,6 +224,12 @@ async def test_vcv_serve_takes_its_keys_from_the_issuer(start_provider: Callable
         # The demo's keys mean nothing to a gateway that trusts the bank's provider.
         demo = served.token("consultant", ["advisory"], consultant_id="K-001")
         assert (await _ask(served, demo))[:2] == (401, ["UNAUTHENTICATED"])
+        # One process keeps its metrics in memory: /metrics counts both answers and reports the process's own
+        # memory and CPU (what shared files across workers cannot).
+        async with world.http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            metrics = await response.text()
+        assert 'vcv_requests_total{status="200"} 1.0' in metrics and 'vcv_requests_total{status="401"} 1.0' in metrics
+        assert "\nprocess_resident_memory_bytes " in metrics
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 30)

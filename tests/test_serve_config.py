@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from gateway.cli import main
+from gateway.cli import _one_process, main
 from gateway.serve import identity_settings
 from gateway.serve_config import ServeConfigError, load_config
 from privacy.audit.keys import generate
@@ -111,6 +111,21 @@ def test_vcv_serve_refuses_a_port_another_process_listens_on(config_file: Path, 
                                            "--port", str(port)])
     assert result.exit_code != 0
     assert f"not starting: cannot listen at 127.0.0.1:{port}: Address already in use" in result.output
+
+
+def test_metrics_in_memory_only_when_serve_runs_one_process(config_file: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read before the configuration is loaded (loading it defines metrics), with load_config's precedence.
+    monkeypatch.delenv("VCV_WORKERS", raising=False)
+    assert not _one_process(config_file, None)  # the file says 4
+    assert _one_process(config_file, 1)  # the flag wins
+    monkeypatch.setenv("vcv_workers", "1")  # as pydantic-settings, whatever the case
+    assert _one_process(config_file, None) and not _one_process(config_file, 2)
+    monkeypatch.delenv("vcv_workers")
+    assert _one_process(None, None)  # the default
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("workers: [")
+    assert not _one_process(broken, None)  # unclear: shared files, which serve one process as well
 
 
 def test_vcv_serve_refuses_to_start_without_identity_configuration(config_file: Path, tmp_path: Path,
