@@ -16,6 +16,9 @@ Measured in interleaved rounds (each round visits every gateway, in a rotating o
 the gateway's processes (utime + stime from /proc) and throughput at concurrency 8 with 0 ms partners; overhead
 (end to end minus the partners' 30 ms) p50/p99 at concurrency 1 and 8; peak RSS (VmHWM) at the end. The customer
 master subgraph answers at 0 ms throughout, as vcv's local master does; only the four partners get latency.
+
+Measured the same way, not compared for data: the *floor* (bench/floor.py), a server on vcv's own stack that
+makes the same partner calls and does nothing else, so the table shows how much of vcv's figures is its own work.
 """
 
 from __future__ import annotations
@@ -58,9 +61,12 @@ PEER_QUERY = QUERY.split("\n  portfolio")[0] + " } }"
 SUBGRAPHS = ("master", *JS_PARTNERS)
 NODE_ENV = {"NODE_ENV": "production"}  # as deployed: no stack traces in answers, production code paths
 GATEWAYS = ("vcv", "apollo", "hive", "hive-rust")
+# Measured like the gateways, not compared for identical data: vcv's stack doing only the partner calls.
+MEASURED = (*GATEWAYS, "floor")
 LABELS = {"vcv": "vcv (JWT, policy and audit on)", "apollo": "Apollo Gateway 2.14.4 on Apollo Server 5.5.1",
           "hive": "Hive Gateway 2.15.1",
-          "hive-rust": "Hive Gateway + Rust planner (@graphql-hive/router-runtime 1.4.23)"}
+          "hive-rust": "Hive Gateway + Rust planner (@graphql-hive/router-runtime 1.4.23)",
+          "floor": "*floor*: vcv's stack making the partner calls and nothing else (bench/floor.py)"}
 
 
 @dataclass
@@ -147,7 +153,7 @@ class Stack:
         keys_dir = ensure_demo_pseudonym_keys(work / "pseudonym-keys", ["rm", *NAMES])
         audit_key, _ = generate_audit_keys(work / "audit-keys")
         gateway_ports: dict[str, int] = {}
-        for g in GATEWAYS:  # four distinct ports (a released port may be handed out again)
+        for g in MEASURED:  # distinct ports (a released port may be handed out again)
             while (port := free_port()) in gateway_ports.values():
                 pass
             gateway_ports[g] = port
@@ -165,8 +171,10 @@ class Stack:
         self.spawn("hive", [*hive, "--port", str(gateway_ports["hive"])], cwd=HERE, env=env)
         self.spawn("hive-rust", [*hive, "--port", str(gateway_ports["hive-rust"]), "--hive-router-runtime"],
                    cwd=HERE, env=env)
+        self.spawn("floor", [sys.executable, "-m", "bench.floor", "--partners", str(work / "partners.yaml"),
+                             "--port", str(gateway_ports["floor"]), "--customers", str(args.customers)])
         self.urls = {g: f"http://127.0.0.1:{p}/graphql" for g, p in gateway_ports.items()}
-        for g in GATEWAYS:
+        for g in MEASURED:
             await self.wait(http, g, self.urls[g], {"query": "{ __typename }"})
         self.token = mint(work, role="consultant", consultant_id=alliance.customer(SHOWCASE).consultant_id,
                           purposes=["advisory"])
@@ -227,18 +235,21 @@ async def _calls(http: aiohttp.ClientSession, stack: Stack) -> int:
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="vcv-peers-"))
     stack = Stack(args, work)
-    figures = {g: Figures() for g in GATEWAYS}
+    figures = {g: Figures() for g in MEASURED}
     out: dict[str, Any] = {}
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             await stack.start(http)
             out["contracts"] = await check_identical(http, stack)
             print(f"all {len(GATEWAYS)} gateways return identical data ({out['contracts']} contracts)", flush=True)
+            floor = len((await _answer(http, stack.urls["floor"], stack.headers("floor")))["customer"]["contracts"])
+            if floor != out["contracts"]:
+                raise RuntimeError(f"the floor server got {floor} records from the partners, not {out['contracts']}")
             sim_cpu0, js_cpu0 = cpu_seconds(stack.procs["simulators"].pid), cpu_seconds(stack.procs["subgraphs"].pid)
             sim_batches0 = (await _stats(http, *stack.sim_admin))["batch_calls"]
             js_calls0 = await _calls(http, stack)
             for rnd in range(args.rounds):
-                order = GATEWAYS[rnd % len(GATEWAYS):] + GATEWAYS[:rnd % len(GATEWAYS)]
+                order = MEASURED[rnd % len(MEASURED):] + MEASURED[:rnd % len(MEASURED)]
                 for g in order:
                     f, pid = figures[g], stack.procs[g].pid
                     client = Client(http, stack.urls[g], stack.headers(g))
@@ -264,7 +275,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                                                      / max(1, sim_batches), 3)
             out["js_subgraphs_cpu_ms_per_call"] = round((cpu_seconds(stack.procs["subgraphs"].pid) - js_cpu0) * 1000
                                                                 / max(1, js_calls), 3)
-            for g in GATEWAYS:
+            for g in MEASURED:
                 figures[g].rss_mib = peak_rss_mib(stack.procs[g].pid)
             out["identical_after"] = await check_identical(http, stack)
     except BaseException:
@@ -305,16 +316,23 @@ def render(r: dict[str, Any], args: argparse.Namespace, command: str, load: tupl
              "round. CPU is user + system time of all the gateway's processes from /proc. Ratios are peer / vcv.",
              "", "| gateway | CPU ms per request | ratio | req/s, c=8, 0 ms | ratio | overhead p50 / p99, c=1 "
              "| overhead p50 / p99, c=8 | peak RSS MiB | ratio |", "|---|---|---|---|---|---|---|---|---|"]
-    for g in GATEWAYS:
+    for g in MEASURED:
         x = r[g]
         lines.append(f"| {LABELS[g]} | {x['cpu_ms_per_request']:.1f} | {ratio(g, 'cpu_ms_per_request')} "
                      f"| {x['rps_c8']:.0f} | {ratio(g, 'rps_c8')} "
                      f"| {x['overhead_p50_c1_ms']:.1f} / {x['overhead_p99_c1_ms']:.1f} ms "
                      f"| {x['overhead_p50_c8_ms']:.1f} / {x['overhead_p99_c8_ms']:.1f} ms "
                      f"| {x['peak_rss_mib']:.0f} | {ratio(g, 'peak_rss_mib')} |")
-    errors = {g: r[g]["answers_with_errors"] for g in GATEWAYS if r[g]["answers_with_errors"]}
+    errors = {g: r[g]["answers_with_errors"] for g in MEASURED if r[g]["answers_with_errors"]}
     lines += ["", "Throughput per round (req/s): " + "; ".join(
-        f"{g} {', '.join(f'{x:.0f}' for x in r[g]['rps_rounds'])}" for g in GATEWAYS) + "."]
+        f"{g} {', '.join(f'{x:.0f}' for x in r[g]['rps_rounds'])}" for g in MEASURED) + "."]
+    floor, rust = r["floor"]["cpu_ms_per_request"], r["hive-rust"]["cpu_ms_per_request"]
+    lines += ["", "The *floor* row is not a gateway: a server on vcv's stack (one process, uvloop, aiohttp, vcv's "
+              "own partner client and connectors) that answers each request with the same four partner calls "
+              "and the records they return, with no token, GraphQL, master, agreements, mapping or audit "
+              f"(bench/floor.py). Its {floor:.2f} ms of CPU per request is "
+              f"{floor / rust:.2f}× Hive Gateway + Rust planner's {rust:.2f} ms: what a gateway on this stack "
+              "pays before doing any work of its own."]
     if errors:
         lines.append(f"Answers that carried errors (still counted): {json.dumps(errors)}.")
     lines += ["", "CPU per request is the figure other load on the machine moves least; throughput and latencies "
