@@ -48,3 +48,17 @@ def peak_rss_mib(pid: int) -> float:
         except OSError:
             continue
     return round(total / 1024, 1)
+
+
+def pss_mib(pid: int) -> float:
+    """The memory `pid` and its descendants hold now, each shared page counted once (the sum of their PSS):
+    worker processes forked from one parent share what none of them has written to since."""
+    total = 0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)

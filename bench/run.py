@@ -40,7 +40,7 @@ import yaml
 from bench.audit import measure as measure_audit
 from bench.audit import pg_reachable
 from bench.ports import free_port, free_range
-from bench.procs import cpu_seconds, peak_rss_mib
+from bench.procs import cpu_seconds, peak_rss_mib, pss_mib
 from bench.results import replace_section
 from fixtures.alliance import generate
 from fixtures.partners.runner import new_credentials
@@ -349,6 +349,7 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
             results["throughput_rps"], results["throughput_concurrency"] = round(best[0], 1), best[1]
             results["throughput_answers_with_errors"] = dict(client.errors)
         results["gateway_peak_rss_mib"] = peak_rss_mib(gateway_proc.pid)
+        results["gateway_pss_mib"] = pss_mib(gateway_proc.pid)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -449,6 +450,9 @@ def render(results: dict[str, Any], command: str, load: tuple[str, str], note: s
                      f"{_mark(min(cpu.values()) <= 4)} |")
     lines.append(f"| gateway peak RSS (VmHWM, after the throughput phase) | {g['gateway_peak_rss_mib']:.1f} MiB "
                  f"({mb:.0f} MB) | ≤ 200 MB | {_mark(mb <= 200)} |")
+    if "gateway_pss_mib" in g:
+        lines.append(f"| gateway memory after the throughput phase, each shared page once (PSS) | "
+                     f"{g['gateway_pss_mib']:.1f} MiB | — | |")
     for backend, figures in a.items():
         target = backend == "sqlite"
         lines.append(f"| audit append, {backend}, {figures['concurrency']} in flight | "

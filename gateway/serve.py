@@ -67,6 +67,7 @@ def run(config: ServeConfig) -> None:
         web.run_app(app, host=config.host, port=config.port, shutdown_timeout=config.graceful_timeout_s,
                     access_log=None, loop=uvloop.new_event_loop())
         return
+    collector.before_fork()
     if _SOCKET_PER_WORKER:  # gunicorn's own line names no address then: the workers bind
         log.info("listening at http://%s:%d, a socket per worker", config.host, config.port)
     _Workers(config, settings, {

@@ -58,3 +58,36 @@ def test_refreeze_does_nothing_where_nothing_was_frozen() -> None:
         print(gc.get_freeze_count())
     """)
     assert out == "0"
+
+
+def test_what_the_parent_froze_before_forking_stays_shared_with_its_workers() -> None:
+    # A worker's collection writes to every page holding an object it walks, and a written page is the worker's
+    # own copy from then on. Frozen in the parent (`before_fork`), start-up's objects are not walked: their pages
+    # stay shared with the parent and the other workers.
+    out = _run("""
+        import os
+
+        def private_kib():
+            for line in open("/proc/self/smaps_rollup"):
+                if line.startswith("Private_Dirty:"):
+                    return int(line.split()[1])
+
+        held = [cycle() for _ in range(200_000)]  # what start-up builds, some 60 MiB
+
+        def worker_copies(freeze):
+            if freeze:
+                collector.before_fork()
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                before = private_kib()
+                gc.collect()
+                os.write(write, str(private_kib() - before).encode())
+                os._exit(0)
+            os.waitpid(pid, 0)
+            return int(os.read(read, 64))
+
+        walked, frozen = worker_copies(False), worker_copies(True)
+        print(walked > 20_000, frozen < walked / 10)
+    """)
+    assert out == "True True"
