@@ -39,26 +39,23 @@ def cpu_seconds(pid: int) -> float:
 
 def peak_rss_mib(pid: int) -> float:
     """The sum of the peak resident sizes (VmHWM) of `pid` and its descendants."""
-    total = 0
-    for p in tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return round(total / 1024, 1)
+    return _summed_mib(pid, "status", "VmHWM:")
 
 
 def pss_mib(pid: int) -> float:
     """The memory `pid` and its descendants hold now, each shared page counted once (the sum of their PSS):
     worker processes forked from one parent share what none of them has written to since."""
+    return _summed_mib(pid, "smaps_rollup", "Pss:")
+
+
+def _summed_mib(pid: int, file: str, key: str) -> float:
+    """A size in kB that /proc/<p>/`file` gives on the line starting with `key`, summed over the tree."""
     total = 0
     for p in tree(pid):
         try:
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
+            for line in Path(f"/proc/{p}/{file}").read_text().splitlines():
+                if line.startswith(key):
                     total += int(line.split()[1])
         except OSError:
-            continue
+            continue  # ended meanwhile
     return round(total / 1024, 1)
