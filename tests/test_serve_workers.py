@@ -121,6 +121,22 @@ async def test_three_workers_on_one_port_share_the_load_one_chain_and_stop_grace
             answered_by = await asyncio.to_thread(_answering_workers, port, 40)
             assert set(answered_by) == set(workers), answered_by
 
+        # A worker that dies is replaced, and its replacement takes its share of new connections on a socket of
+        # its own (connections still queued on the dead one's socket were reset: the kernel closed it).
+        os.kill(workers[0], signal.SIGKILL)
+        for _ in range(100):
+            replaced = _children(process.pid)
+            if len(replaced) == WORKERS and workers[0] not in replaced:
+                break
+            await asyncio.sleep(0.1)
+        assert len(replaced) == WORKERS and set(replaced) - set(workers), replaced
+        answered_by = Counter[int]()
+        for _ in range(20):  # the replacement may still be starting: its connections wait, none is refused
+            answered_by += await asyncio.to_thread(_answering_workers, port, 40)
+            if set(answered_by) == set(replaced):
+                break
+        assert set(answered_by) == set(replaced), answered_by
+
         # SIGHUP to the parent reloads every worker: after it, no worker shows the insurer an IBAN fragment.
         assert all(iban.startswith("****") for iban in await ibans())
         bank = agreements / "bank.yaml"
