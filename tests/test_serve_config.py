@@ -3,7 +3,10 @@ an operator sees when the file or a setting is wrong (the process does not start
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,23 +97,24 @@ def test_vcv_serve_refuses_to_start_and_says_why(config_file: Path, monkeypatch:
 
 
 @pytest.mark.parametrize("workers", [1, 4])
-def test_vcv_serve_refuses_a_port_another_process_listens_on(config_file: Path, tmp_path: Path, workers: int,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vcv_serve_refuses_a_port_another_process_listens_on(config_file: Path, tmp_path: Path,
+                                                             workers: int) -> None:
     # Several workers bind one socket each with SO_REUSEPORT, which a gateway already on the port (say a stale
     # one with other agreements) could share: the two would split its traffic without a word. Refused instead,
     # as one process is refused, and before the gateway is built.
-    for partner in ("BANK", "LIFE", "PROPERTY", "INVEST"):
-        monkeypatch.setenv(f"VCV_{partner}_CREDENTIAL", "secret")
-    monkeypatch.setenv("VCV_AUDIT_SIGNING_KEY", generate(tmp_path / "audit")[0].read_text().strip())
+    env = {**os.environ, "VCV_AUDIT_SIGNING_KEY": generate(tmp_path / "audit")[0].read_text().strip(),
+           **{f"VCV_{partner}_CREDENTIAL": "secret" for partner in ("BANK", "LIFE", "PROPERTY", "INVEST")}}
     with socket.socket() as running:
         running.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as a gateway's worker binds
         running.bind(("127.0.0.1", 0))
         running.listen()
         port = running.getsockname()[1]
-        result = CliRunner().invoke(main, ["serve", "--config", str(config_file), "--workers", str(workers),
-                                           "--port", str(port)])
-    assert result.exit_code != 0
-    assert f"not starting: cannot listen at 127.0.0.1:{port}: Address already in use" in result.output
+        # A process of its own: were the check gone, several workers would fork from it, not from pytest.
+        result = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config_file),
+                                 "--workers", str(workers), "--port", str(port)],
+                                env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"not starting: cannot listen at 127.0.0.1:{port}: Address already in use" in result.stderr
 
 
 def test_metrics_in_memory_only_when_serve_runs_one_process(config_file: Path, tmp_path: Path,
