@@ -114,7 +114,14 @@ class _Logs(Logger):
     def setup(self, cfg: Any) -> None:
         self.error_log.propagate = True
         self.error_log.setLevel(logging.INFO)
+        self.error_log.addFilter(_no_empty_address)
         self.access_log.propagate = True
+
+
+def _no_empty_address(record: logging.LogRecord) -> bool:
+    # With a socket per worker the parent listens on nothing and gunicorn would say "Listening at:  (pid)";
+    # vcv.serve's own line names the address.
+    return not (record.msg == "Listening at: %s (%s)" and isinstance(record.args, tuple) and not record.args[0])
 
 
 class _Arbiter(Arbiter):

@@ -166,6 +166,9 @@ async def test_three_workers_on_one_port_share_the_load_one_chain_and_stop_grace
         stderr = (await process.stderr.read()).decode() if process.stderr else ""
     messages = [json.loads(line)["message"] for line in stderr.splitlines() if line.startswith("{")]
     assert sum(m.startswith("reloaded ") for m in messages) == WORKERS, stderr[-3000:]  # each worker, once
+    # Where it listens, said once by the gateway (the parent itself listens on nothing: each worker has a socket).
+    assert f"listening at http://127.0.0.1:{port}, a socket per worker" in messages
+    assert not any(m.startswith("Listening at:") for m in messages), messages[:5]
 
     verdict, recorded = await audit_chain(pg_schema_url, audit_public)
     assert verdict.intact, verdict
