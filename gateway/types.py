@@ -21,6 +21,7 @@ from resolvers import (
     ContractValues,
     MoneyValue,
     PartnerError,
+    attribute_name,
     models,
 )
 
@@ -127,12 +128,8 @@ class Position:
 def _money_rows(cls: type, rows: list[dict[str, Any]] | None) -> list[Any] | None:
     if rows is None:
         return None
-    return [cls(**{_snake(k): (Money.of(v) if isinstance(v, MoneyValue) else v) for k, v in row.items()})
+    return [cls(**{attribute_name(k): (Money.of(v) if isinstance(v, MoneyValue) else v) for k, v in row.items()})
             for row in rows]
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
 
 
 @strawberry.interface(description="A contract a customer holds with a partner. The customer master supplies "

@@ -27,6 +27,7 @@ from resolvers.joint import (
     OBJECTS,
     PRODUCT_TYPES,
     TYPE_OF_PRODUCT,
+    attribute_name,
     catalogue,
     object_of,
 )
@@ -44,6 +45,6 @@ __all__ = [
     "IndexProgress",
     "Master", "MasterLoaders", "MasterUnavailable", "MoneyValue", "OnboardingError", "PartnerError",
     "PartnerLoaders", "PartnersConfig", "PartnersConfigError", "Visibility",
-    "build_connectors", "catalogue", "create_engine", "load_partners", "migrate", "models", "object_of",
-    "onboard", "parse", "protocol_names", "register_protocol", "session_factory",
+    "attribute_name", "build_connectors", "catalogue", "create_engine", "load_partners", "migrate", "models",
+    "object_of", "onboard", "parse", "protocol_names", "register_protocol", "session_factory",
 ]

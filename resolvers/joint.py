@@ -31,6 +31,12 @@ TYPE_OF_PRODUCT: dict[str, str] = {
     "CAR": "PropertyPolicy", "HOUSEHOLD": "PropertyPolicy", "LIABILITY": "PropertyPolicy", "DEPOT": "Depot",
 }
 
+def attribute_name(field: str) -> str:
+    """The Python attribute behind a field's GraphQL name (`givenName` -> `given_name`), as the master's rows
+    and the schema's types name it."""
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in field)
+
+
 def object_of(kind: str) -> str | None:
     """`[Claim]` -> `Claim`; None for scalar kinds and `[string]`."""
     if kind.startswith("[") and kind[1:-1] in OBJECTS:

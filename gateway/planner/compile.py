@@ -36,7 +36,7 @@ from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails, 
 from graphql.execution.values import VariableValues
 from graphql.language import DirectiveNode, Visitor
 
-from resolvers import CONTRACT_TYPES, OBJECTS
+from resolvers import CONTRACT_TYPES, OBJECTS, attribute_name
 
 # Fields of a customer or contract that are not governed data, read as plain attributes of what the planner
 # built (the partner holding a contract, its product type); every other field of those types needs a getter.
@@ -190,10 +190,6 @@ def _switches(document: DocumentNode) -> frozenset[str]:
     return frozenset(switches)
 
 
-def _camel_to_snake(name: str) -> str:
-    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
-
-
 def _enum_name(value: Any) -> Any:
     return value.name if isinstance(value, Enum) else value
 
@@ -284,7 +280,7 @@ class Compiler:
             shape, nullable = self._shape(definition.type, fields)
             self._trail.pop()
             plan = FieldPlan(key, name, nodes, definition, nullable, _attribute(type_.name, name), shape,
-                             attribute=name if type_.name in OBJECTS else _camel_to_snake(name))
+                             attribute=name if type_.name in OBJECTS else attribute_name(name))
             factory = self.getters.get((type_.name, name))
             if factory is not None:
                 plan.get, plan.attribute = factory(key, plan), None
@@ -321,5 +317,5 @@ def _constant(value: str) -> Getter:
 def _attribute(type_name: str, name: str) -> Getter:
     if type_name in OBJECTS:  # a partner's nested records (transactions, claims, positions) are dicts
         return lambda source, _path, _request: source.get(name)
-    attribute = _camel_to_snake(name)
+    attribute = attribute_name(name)
     return lambda source, _path, _request: getattr(source, attribute)

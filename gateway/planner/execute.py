@@ -63,6 +63,7 @@ from resolvers import (
     CustomerView,
     MoneyValue,
     PartnerError,
+    attribute_name,
     models,
 )
 
@@ -370,7 +371,7 @@ def _master_value(field: str, read: Callable[[Any], Any]) -> Any:
 
 def _row_attribute(name: str) -> Callable[[CustomerSource], Any]:
     """The customer's row attribute behind a field (`givenName` -> `row.given_name`)."""
-    return attrgetter("row." + "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name))
+    return attrgetter("row." + attribute_name(name))
 
 
 def _customer_value(name: str) -> Any:
