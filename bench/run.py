@@ -50,6 +50,12 @@ from gateway.tokens import ensure_demo_signing_keys, mint
 from privacy.audit.keys import generate as generate_audit_keys
 from privacy.pseudonyms import ensure_demo_pseudonym_keys
 
+# The partner simulators as every bench starts them: without their line per call in the log (warnings and errors
+# still reach it). They stand in for partners' own systems on other machines, yet share this machine's two
+# cores with the gateway; that line was a quarter of a simulator's CPU per call (bench/RESULTS.md, 2026-12-05,
+# fourth session).
+SIMULATORS = [sys.executable, "-m", "gateway.cli", "--log-level", "WARNING", "partners", "run"]
+
 TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "partners.yaml"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- bench.run:latest:start -->", "<!-- bench.run:latest:end -->"
@@ -234,7 +240,7 @@ async def _start(args: argparse.Namespace, work: Path) -> tuple[Any, Any, list[s
     (work / "credentials.json").write_text(json.dumps(new_credentials(list(NAMES))))
     groups = [NAMES] if args.partners_in_one_process else [(n,) for n in NAMES]
     partner_procs = {group: subprocess.Popen(
-        [*vcv, "partners", "run", *group, "--customers", str(args.customers), "--seed", "42",
+        [*SIMULATORS, *group, "--customers", str(args.customers), "--seed", "42",
          "--base-port", str(base_port), "--credentials", str(work / "credentials.json")],
         stdout=subprocess.DEVNULL, stderr=(work / f"partners-{'-'.join(group)}.log").open("w")) for group in groups}
     partners = SimpleNamespace(partners={n: SimpleNamespace(url=f"http://127.0.0.1:{base_port + i}")

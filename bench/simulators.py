@@ -14,7 +14,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import aiohttp
 
 from bench.ports import free_range
 from bench.procs import cpu_seconds
-from bench.run import NAMES, SHOWCASE, _wait_ready
+from bench.run import NAMES, SHOWCASE, SIMULATORS, _wait_ready
 from fixtures.alliance import generate
 
 ENTITIES = ("query Lookup($representations: [_Any!]!) { _entities(representations: $representations) "
@@ -47,7 +46,7 @@ async def measure(batches: int, customers: int = 200) -> dict[str, float]:
 
 async def _measure(work: Path, alliance: Any, batches: int, customers: int) -> dict[str, float]:
     base = free_range(len(NAMES), set())
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "partners", "run", "--customers", str(customers),
+    proc = subprocess.Popen([*SIMULATORS, "--customers", str(customers),
                              "--seed", "42", "--base-port", str(base), "--credentials", str(work / "creds.json")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     result: dict[str, float] = {}

@@ -46,7 +46,7 @@ from bench.peers.data import JS_PARTNERS, agreements, export, vcv_partners
 from bench.ports import free_port, free_range
 from bench.procs import cpu_seconds, peak_rss_mib
 from bench.results import replace_section
-from bench.run import NAMES, QUERY, RESULTS, SHOWCASE, TEMPLATE, Client, _pct, _wait_ready, machine
+from bench.run import NAMES, QUERY, RESULTS, SHOWCASE, SIMULATORS, TEMPLATE, Client, _pct, _wait_ready, machine
 from fixtures.alliance import generate
 from fixtures.seed import seed_master
 from gateway.tokens import ensure_demo_signing_keys, mint
@@ -114,7 +114,7 @@ class Stack:
                                  str(work / "credentials.json"), *(f"{n}={p}" for n, p in ports.items())], cwd=HERE,
                    env=NODE_ENV)
         base = free_range(len(NAMES), set(ports.values()))
-        self.spawn("simulators", [sys.executable, "-m", "gateway.cli", "partners", "run", "--customers",
+        self.spawn("simulators", [*SIMULATORS, "--customers",
                                   str(args.customers), "--seed", "42", "--base-port", str(base), "--credentials",
                                   str(work / "credentials.json")])
         urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
