@@ -5,10 +5,11 @@
     .venv/bin/python -m bench.run --quick --query page   # a page of 20 customers (`customers`) instead
 
 One customer (C-000001), 20 contracts across the four partners, every field of every contract type selected,
-as a consultant with purpose `advisory`. The partner simulators run as one `vcv partners run` process and the
-gateway as one `vcv serve` process (SQLite master with 10,000 seeded customers, demo agreements, audit log on
-and fail closed, in a SQLite file of its own as `vcv demo` keeps it; `--audit-in-master`: in the master's);
-this process is only the load generator. All on loopback on the same machine.
+as a consultant with purpose `advisory`. The partner simulators run as a `vcv partners run` process each
+(`--partners-in-one-process`: all in one) and the gateway as one `vcv serve` process (SQLite master with 10,000
+seeded customers, demo agreements, audit log on and fail closed, in a SQLite file of its own as `vcv demo` keeps
+it; `--audit-in-master`: in the master's); this process is only the load generator. All on loopback on the same
+machine.
 
 Figures: gateway overhead (end-to-end minus the partners' injected latency, all partners set alike) p50/p99
 at several concurrency levels; partner calls per query (from the simulators' `/_stats`); throughput of the
