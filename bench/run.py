@@ -37,6 +37,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.audit import measure as measure_audit
 from bench.audit import pg_reachable
@@ -139,6 +140,52 @@ async def _direct(http: aiohttp.ClientSession, partners: Any, alliance: Any) -> 
     for ref in (c for c in alliance.contracts if c.customer_id == SHOWCASE):
         held.setdefault(ref.partner_id, []).append(ref.contract_id)
     await asyncio.gather(*(_partner_batch(http, partners, pid, ids) for pid, ids in held.items()))
+
+
+# The gateway's own timers on its /metrics: seconds summed and counted, per request, per partner call (by partner)
+# and per audit commit. Read before and after a level, they say where the gateway's time went there.
+_TIMERS = {"vcv_request_seconds": "request", "vcv_audit_commit_seconds": "audit commit",
+           "vcv_partner_call_seconds": "partner"}
+Timers = dict[str, tuple[float, float]]  # what -> (seconds, count)
+
+
+async def _timers(http: aiohttp.ClientSession, metrics_url: str) -> Timers:
+    async with http.get(metrics_url) as response:
+        response.raise_for_status()
+        text = await response.text()
+    totals: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        what = _TIMERS.get(family.name)
+        if what is None:
+            continue
+        for sample in family.samples:
+            kind = sample.name.rsplit("_", 1)[1]
+            if kind in ("sum", "count"):
+                key = f"{what} {sample.labels['partner']}" if what == "partner" else what
+                totals.setdefault(key, [0.0, 0.0])[1 if kind == "count" else 0] += sample.value
+    return {key: (seconds, count) for key, (seconds, count) in totals.items()}
+
+
+def _where_time_went(before: Timers, after: Timers, latency_ms: int) -> dict[str, float]:
+    """Means over a level, in ms: a request inside the gateway (from its request log's timer), the slowest
+    partner's calls beyond the injected latency, an audit commit, and the events a commit carried."""
+    def spent(key: str) -> tuple[float, float]:
+        seconds0, count0 = before.get(key, (0.0, 0.0))
+        seconds1, count1 = after.get(key, (0.0, 0.0))
+        return (seconds1 - seconds0) * 1000, count1 - count0
+
+    request_ms, requests = spent("request")
+    partners = [ms / n for ms, n in (spent(k) for k in after if k.startswith("partner ")) if n]
+    commit_ms, commits = spent("audit commit")
+    went: dict[str, float] = {}
+    if requests:
+        went["gateway_request_mean_ms"] = round(request_ms / requests, 2)
+    if partners:
+        went["slowest_partner_mean_over_latency_ms"] = round(max(partners) - latency_ms, 2)
+    if commits:
+        went["audit_commit_mean_ms"] = round(commit_ms / commits, 2)
+        went["audit_events_per_commit"] = round(requests / commits, 2)
+    return went
 
 
 async def _partner_floor(http: aiohttp.ClientSession, partners: Any, alliance: Any, level: int, count: int,
@@ -312,8 +359,11 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
                 count = args.requests * (1 if level == 1 else 2)
                 floor = await _partner_floor(http, partners, alliance, level, count, args.latency_ms)
                 before = await _batch_calls(http, partners)
+                timers = await _timers(http, url.replace("/graphql", "/metrics"))
                 client.errors = {}
                 latencies = await client.at(level, count)
+                went = _where_time_went(timers, await _timers(http, url.replace("/graphql", "/metrics")),
+                                        args.latency_ms)
                 calls = (await _batch_calls(http, partners) - before) / count
                 overhead = [t * 1000 - args.latency_ms for t in latencies]
                 results[f"c{level}"] = {"overhead_p50_ms": round(_pct(overhead, 0.5), 2),
@@ -321,7 +371,7 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
                                         "end_to_end_p50_ms": round(_pct(latencies, 0.5) * 1000, 2),
                                         "partner_floor_p50_ms": floor,
                                         "partner_calls_per_query": round(calls, 2), "requests": count,
-                                        "answers_with_errors": dict(client.errors)}
+                                        "answers_with_errors": dict(client.errors), **went}
                 if level == 1:
                     e2e_p50_sequential = statistics.median(latencies)
                 print(f"  concurrency {level:3}: {results[f'c{level}']}", flush=True)
@@ -400,6 +450,17 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def _went(level: dict[str, Any], latency_ms: int) -> str:
+    parts = [f"{level['gateway_request_mean_ms']:.1f} ms inside the gateway (its request log's timer)"]
+    if "slowest_partner_mean_over_latency_ms" in level:
+        parts.append(f"the slowest partner's calls {latency_ms} + {level['slowest_partner_mean_over_latency_ms']:.1f} "
+                     "ms")
+    if "audit_commit_mean_ms" in level:
+        parts.append(f"an audit commit {level['audit_commit_mean_ms']:.1f} ms "
+                     f"({level['audit_events_per_commit']:.1f} events each)")
+    return parts[0] + (": of it " + ", ".join(parts[1:]) if parts[1:] else "")
+
+
 def render(results: dict[str, Any], command: str, load: tuple[str, str], note: str) -> str:
     g, a = results["gateway"], results.get("audit", {})
     latency = g["latency_ms"]
@@ -427,6 +488,9 @@ def render(results: dict[str, Any], command: str, load: tuple[str, str], note: s
         if "partner_floor_p50_ms" in value:
             lines.append(f"| the partners' own at concurrency {level} (the same calls made straight to them, no "
                          f"gateway), p50 | {value['partner_floor_p50_ms']:.1f} ms | — | |")
+        if "gateway_request_mean_ms" in value:
+            lines.append(f"| where the time went at concurrency {level} (means, from the gateway's /metrics) | "
+                         f"{_went(value, latency)} | — | |")
     partial = {f"concurrency {k[1:]}": v["answers_with_errors"] for k, v in g.items()
                if k.startswith("c") and isinstance(v, dict) and v.get("answers_with_errors")}
     if g.get("throughput_answers_with_errors"):
