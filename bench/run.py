@@ -152,7 +152,11 @@ Timers = dict[str, tuple[float, float]]  # what -> (seconds, count)
 async def _timers(http: aiohttp.ClientSession, metrics_url: str) -> Timers:
     async with http.get(metrics_url) as response:
         response.raise_for_status()
-        text = await response.text()
+        return timers_of(await response.text())
+
+
+def timers_of(text: str) -> Timers:
+    """The timers in a Prometheus exposition text: 'request', 'audit commit' and 'partner <id>' each."""
     totals: dict[str, list[float]] = {}
     for family in text_string_to_metric_families(text):
         what = _TIMERS.get(family.name)
@@ -166,7 +170,7 @@ async def _timers(http: aiohttp.ClientSession, metrics_url: str) -> Timers:
     return {key: (seconds, count) for key, (seconds, count) in totals.items()}
 
 
-def _where_time_went(before: Timers, after: Timers, latency_ms: int) -> dict[str, float]:
+def where_time_went(before: Timers, after: Timers, latency_ms: int) -> dict[str, float]:
     """Means over a level, in ms: a request inside the gateway (from its request log's timer), the slowest
     partner's calls beyond the injected latency, an audit commit, and the events a commit carried."""
     def spent(key: str) -> tuple[float, float]:
@@ -362,7 +366,7 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
                 timers = await _timers(http, url.replace("/graphql", "/metrics"))
                 client.errors = {}
                 latencies = await client.at(level, count)
-                went = _where_time_went(timers, await _timers(http, url.replace("/graphql", "/metrics")),
+                went = where_time_went(timers, await _timers(http, url.replace("/graphql", "/metrics")),
                                         args.latency_ms)
                 calls = (await _batch_calls(http, partners) - before) / count
                 overhead = [t * 1000 - args.latency_ms for t in latencies]
@@ -450,7 +454,7 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def _went(level: dict[str, Any], latency_ms: int) -> str:
+def went_text(level: dict[str, Any], latency_ms: int) -> str:
     parts = [f"{level['gateway_request_mean_ms']:.1f} ms inside the gateway (its request log's timer)"]
     if "slowest_partner_mean_over_latency_ms" in level:
         parts.append(f"the slowest partner's calls {latency_ms} + {level['slowest_partner_mean_over_latency_ms']:.1f} "
@@ -490,7 +494,7 @@ def render(results: dict[str, Any], command: str, load: tuple[str, str], note: s
                          f"gateway), p50 | {value['partner_floor_p50_ms']:.1f} ms | — | |")
         if "gateway_request_mean_ms" in value:
             lines.append(f"| where the time went at concurrency {level} (means, from the gateway's /metrics) | "
-                         f"{_went(value, latency)} | — | |")
+                         f"{went_text(value, latency)} | — | |")
     partial = {f"concurrency {k[1:]}": v["answers_with_errors"] for k, v in g.items()
                if k.startswith("c") and isinstance(v, dict) and v.get("answers_with_errors")}
     if g.get("throughput_answers_with_errors"):
