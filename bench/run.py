@@ -349,6 +349,7 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
             except RuntimeError:
                 raise RuntimeError(f"gateway did not start:\n{(work / 'gateway.log').read_text()}") from None
             client = Client(http, url, headers, page=args.query == "page")
+            metrics = url.replace("/graphql", "/metrics")  # the gateway's own timers, read around each level
             await _set_latency(http, partners, args.latency_ms)
             await client.at(4, 20)  # warm-up: caches, connection pools
             if args.query == "page":  # the partners holding the page's contracts, from one answer
@@ -363,11 +364,10 @@ async def run_gateway(args: argparse.Namespace) -> dict[str, Any]:
                 count = args.requests * (1 if level == 1 else 2)
                 floor = await _partner_floor(http, partners, alliance, level, count, args.latency_ms)
                 before = await _batch_calls(http, partners)
-                timers = await _timers(http, url.replace("/graphql", "/metrics"))
+                timers = await _timers(http, metrics)
                 client.errors = {}
                 latencies = await client.at(level, count)
-                went = where_time_went(timers, await _timers(http, url.replace("/graphql", "/metrics")),
-                                        args.latency_ms)
+                went = where_time_went(timers, await _timers(http, metrics), args.latency_ms)
                 calls = (await _batch_calls(http, partners) - before) / count
                 overhead = [t * 1000 - args.latency_ms for t in latencies]
                 results[f"c{level}"] = {"overhead_p50_ms": round(_pct(overhead, 0.5), 2),

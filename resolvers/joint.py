@@ -31,6 +31,7 @@ TYPE_OF_PRODUCT: dict[str, str] = {
     "CAR": "PropertyPolicy", "HOUSEHOLD": "PropertyPolicy", "LIABILITY": "PropertyPolicy", "DEPOT": "Depot",
 }
 
+
 def attribute_name(field: str) -> str:
     """The Python attribute behind a field's GraphQL name (`givenName` -> `given_name`), as the master's rows
     and the schema's types name it."""
